@@ -1,0 +1,67 @@
+"""The tanh recurrence and its backward, written once against the Array API standard.
+
+These are the generic twins of the fast paths in ``xrnn.backends``; :func:`forward_scan` and
+:func:`backward_scan` pick the fast path for the arrays' library when it has one.
+
+Layout is time-major with one row per example: ``states[t]`` is ``a<t+1>`` transposed, of shape
+``(m, n_a)``, so every step reads and writes one contiguous block.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from xrnn._typing import Array
+from xrnn.backends import fast_path
+
+
+def generic_forward_scan(xp: ModuleType, preactivation: Array, waa: Array, a0_rows: Array) -> Array:
+    """``states[t] = tanh(preactivation[t] + states[t-1] @ waa.T)`` with ``states[-1] = a0_rows``.
+
+    ``preactivation`` is ``(T_x, m, n_a)``: the input projection plus bias for every step.
+    """
+    waa_t = waa.T
+    previous = a0_rows
+    states = []
+    for t in range(preactivation.shape[0]):
+        previous = xp.tanh(preactivation[t, ...] + xp.matmul(previous, waa_t))
+        states.append(previous)
+    return xp.stack(states)
+
+
+def generic_backward_scan(xp: ModuleType, dstates: Array, states: Array, waa: Array) -> tuple[Array, Array]:
+    """Backward of :func:`generic_forward_scan`.
+
+    ``dstates[t]`` is the gradient reaching ``states[t]`` from outside the recurrence (the output
+    layer). Returns ``dpreactivation`` ``(T_x, m, n_a)`` and the gradient of ``a0_rows``.
+    """
+    tanh_derivative = 1 - states * states  # for every step at once, out of the loop
+    carry = None
+    reversed_dz = []
+    for t in range(states.shape[0] - 1, -1, -1):
+        incoming = dstates[t, ...] if carry is None else dstates[t, ...] + carry
+        dz = tanh_derivative[t, ...] * incoming
+        carry = xp.matmul(dz, waa)
+        reversed_dz.append(dz)
+    return xp.stack(reversed_dz[::-1]), carry
+
+
+def forward_scan(xp: ModuleType, preactivation: Array, waa: Array, a0_rows: Array) -> Array:
+    """Run the fast path if the library has one, else the generic twin.
+
+    ``preactivation`` must be a buffer that xrnn allocated: fast paths overwrite it.
+    """
+    fast = fast_path(xp, "rnn_forward_scan")
+    if fast is not None:
+        states: Array = fast(preactivation, waa, a0_rows)
+        return states
+    return generic_forward_scan(xp, preactivation, waa, a0_rows)
+
+
+def backward_scan(xp: ModuleType, dstates: Array, states: Array, waa: Array) -> tuple[Array, Array]:
+    """Run the fast path if the library has one, else the generic twin. Reads its inputs only."""
+    fast = fast_path(xp, "rnn_backward_scan")
+    if fast is not None:
+        dz, da0_rows = fast(dstates, states, waa)
+        return dz, da0_rows
+    return generic_backward_scan(xp, dstates, states, waa)

@@ -1,0 +1,126 @@
+"""Argument checks that run before any work starts.
+
+Messages name the argument and give the expected and the actual shape, dtype, library or device.
+Shapes use the spec's symbols: ``n_x, n_a, n_y, m, T_x``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from types import ModuleType
+
+import array_api_compat
+
+from xrnn._typing import Array
+
+RNN_KEYS = ("Wax", "Waa", "Wya", "ba", "by")
+
+
+def check_parameters(parameters: object, keys: Sequence[str]) -> Mapping[str, Array]:
+    """``parameters`` must be a mapping holding every key in ``keys``."""
+    if not isinstance(parameters, Mapping):
+        raise TypeError(f"parameters must be a mapping with keys {list(keys)}, got {type(parameters).__name__}")
+    missing = [key for key in keys if key not in parameters]
+    if missing:
+        raise ValueError(f"parameters is missing {missing}; expected keys {list(keys)}")
+    return parameters
+
+
+def library_name(x: object) -> str:
+    """``"numpy"``, ``"cupy"``, ... from the array's type, without importing anything."""
+    return type(x).__module__.split(".")[0]
+
+
+def common_namespace(arrays: Mapping[str, Array]) -> ModuleType:
+    """Check that ``arrays`` share one library, one real floating dtype and one device.
+
+    Returns the Array API namespace of that library. ``arrays`` maps argument names to arrays.
+    """
+    names = list(arrays)
+    for name in names:
+        if not array_api_compat.is_array_api_obj(arrays[name]):
+            raise TypeError(f"{name} must be an array, got {type(arrays[name]).__name__}")
+    first_name = names[0]
+    first = arrays[first_name]
+    xp = array_api_compat.array_namespace(first)
+    first_device = array_api_compat.device(first)
+    for name in names:
+        array = arrays[name]
+        if name != first_name and array_api_compat.array_namespace(array) is not xp:
+            raise TypeError(
+                f"{name} is a {library_name(array)} array but {first_name} is a {library_name(first)} array; "
+                "all arrays must come from one library (convert with xrnn.backends.asarray)"
+            )
+        if not xp.isdtype(array.dtype, "real floating"):
+            raise TypeError(f"{name} must have a real floating dtype (float32 or float64), got {array.dtype}")
+        if array.dtype != first.dtype:
+            raise TypeError(
+                f"{name} has dtype {array.dtype} but {first_name} has dtype {first.dtype}; "
+                "all arrays must share one floating dtype"
+            )
+        if array_api_compat.device(array) != first_device:
+            raise ValueError(
+                f"{name} is on device {array_api_compat.device(array)} but {first_name} is on {first_device}; "
+                "all arrays must be on one device"
+            )
+    return xp
+
+
+def expect_ndim(name: str, array: Array, symbols: Sequence[str]) -> None:
+    """``array`` must have one axis per symbol, each at least 1 long."""
+    shape = tuple(array.shape)
+    if len(shape) != len(symbols):
+        raise ValueError(
+            f"{name} must be {len(symbols)}-D with shape ({', '.join(symbols)}), got shape {shape}{_bias_hint(symbols, shape)}"
+        )
+    if 0 in shape:
+        raise ValueError(f"{name} must have shape ({', '.join(symbols)}) with every axis at least 1, got {shape}")
+
+
+def expect_shape(name: str, array: Array, symbols: Sequence[str], dims: Mapping[str, int]) -> None:
+    """``array.shape`` must equal ``symbols`` evaluated in ``dims`` (the symbol ``"1"`` stands for 1)."""
+    expected = tuple(1 if symbol == "1" else dims[symbol] for symbol in symbols)
+    shape = tuple(array.shape)
+    if shape != expected:
+        raise ValueError(
+            f"{name} must have shape ({', '.join(symbols)}) = {expected}, got {shape}{_bias_hint(symbols, shape)}"
+        )
+
+
+def _bias_hint(symbols: Sequence[str], shape: tuple[int, ...]) -> str:
+    if len(symbols) == 2 and symbols[1] == "1" and len(shape) == 1:
+        return f"; a 1-D bias would broadcast along the batch axis, reshape it to ({shape[0]}, 1)"
+    return ""
+
+
+def rnn_dims(parameters: Mapping[str, Array], inputs: Mapping[str, Array]) -> dict[str, int]:
+    """Check the five RNN parameters against each other and against the data arrays.
+
+    ``inputs`` maps argument names (``x``, ``xt``, ``a0``, ``a_prev``) to arrays; each name fixes the
+    expected shape, e.g. ``x`` is ``(n_x, m, T_x)`` and ``a0`` is ``(n_a, m)``.
+    Returns the dimensions ``n_x, n_a, n_y, m`` (and ``T_x`` for sequences).
+    """
+    wax, wya = parameters["Wax"], parameters["Wya"]
+    expect_ndim("parameters['Wax']", wax, ("n_a", "n_x"))
+    expect_ndim("parameters['Wya']", wya, ("n_y", "n_a"))
+    dims = {"n_a": int(wax.shape[0]), "n_x": int(wax.shape[1]), "n_y": int(wya.shape[0])}
+    expect_shape("parameters['Waa']", parameters["Waa"], ("n_a", "n_a"), dims)
+    expect_shape("parameters['Wya']", wya, ("n_y", "n_a"), dims)
+    expect_shape("parameters['ba']", parameters["ba"], ("n_a", "1"), dims)
+    expect_shape("parameters['by']", parameters["by"], ("n_y", "1"), dims)
+    for name, array in inputs.items():
+        symbols = _DATA_SYMBOLS[name]
+        expect_ndim(name, array, symbols)
+        for symbol, length in zip(symbols, array.shape):
+            if symbol in ("m", "T_x"):
+                dims.setdefault(symbol, int(length))  # the first data array defines m and T_x
+        expect_shape(name, array, symbols, dims)
+    return dims
+
+
+_DATA_SYMBOLS = {
+    "x": ("n_x", "m", "T_x"),
+    "xt": ("n_x", "m"),
+    "a0": ("n_a", "m"),
+    "a_prev": ("n_a", "m"),
+}

@@ -1,0 +1,92 @@
+"""Numerically safe activations, for any Array API library."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import array_api_compat
+
+from xrnn._typing import Array
+
+
+def _floating_namespace(x: Array, name: str = "x") -> ModuleType:
+    if not array_api_compat.is_array_api_obj(x):
+        raise TypeError(f"{name} must be an array, got {type(x).__name__}")
+    xp = array_api_compat.array_namespace(x)
+    if not xp.isdtype(x.dtype, "real floating"):
+        raise TypeError(f"{name} must have a real floating dtype (float32 or float64), got {x.dtype}")
+    return xp
+
+
+def softmax(x: Array, axis: int = 0) -> Array:
+    """Softmax along ``axis`` (the class axis ``n_y`` comes first in xrnn, hence ``axis=0``).
+
+    Each slice along ``axis`` has its own maximum subtracted before ``exp``, so any finite input
+    gives finite probabilities that sum to 1, even when columns lie far apart.
+
+    Parameters
+    ----------
+    x : array
+        Logits of a real floating dtype, e.g. ``(n_y, m)`` or ``(n_y, m, T_x)``.
+    axis : int
+        Axis to normalise over.
+
+    Returns
+    -------
+    array
+        Same shape, dtype, library and device as ``x``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xrnn import softmax
+    >>> softmax(np.array([[0.0, 1000.0], [0.0, -1000.0]])).round(3)
+    array([[0.5, 1. ],
+           [0.5, 0. ]])
+    """
+    xp = _floating_namespace(x)
+    shifted = x - xp.max(x, axis=axis, keepdims=True)
+    e = xp.exp(shifted)
+    return e / xp.sum(e, axis=axis, keepdims=True)
+
+
+def log_softmax(x: Array, axis: int = 0) -> Array:
+    """``log(softmax(x, axis))`` without forming the probabilities, so it never takes ``log(0)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xrnn.activations import log_softmax
+    >>> log_softmax(np.array([0.0, -1000.0]))
+    array([    0., -1000.])
+    """
+    xp = _floating_namespace(x)
+    shifted = x - xp.max(x, axis=axis, keepdims=True)
+    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
+
+
+def sigmoid(x: Array) -> Array:
+    """Logistic function ``1 / (1 + exp(-x))`` that never overflows.
+
+    ``exp`` only ever sees ``-|x|``, so ``x = ±1000`` gives exactly 1 and 0 without a warning.
+
+    Parameters
+    ----------
+    x : array
+        Any shape, real floating dtype.
+
+    Returns
+    -------
+    array
+        Same shape, dtype, library and device as ``x``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xrnn import sigmoid
+    >>> sigmoid(np.array([-1000.0, 0.0, 1000.0]))
+    array([0. , 0.5, 1. ])
+    """
+    xp = _floating_namespace(x)
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))

@@ -1,0 +1,69 @@
+"""The interface every backend adapter implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any, ClassVar
+
+from xrnn._typing import Array
+
+#: ``rnn_forward_scan(preactivation, waa, a0_rows) -> states``; see ``xrnn._scan``.
+ForwardScan = Callable[[Array, Array, Array], Array]
+#: ``rnn_backward_scan(dstates, states, waa) -> (dpreactivation, da0_rows)``.
+BackwardScan = Callable[[Array, Array, Array], tuple[Array, Array]]
+
+
+class ArrayBackend(ABC):
+    """One array library as xrnn sees it.
+
+    Subclasses live in ``xrnn/backends/<name>.py``, the only modules that import an array library.
+    The math modules never call an adapter except to look up an optional fast path.
+    """
+
+    #: Registry name, e.g. ``"numpy"``.
+    name: ClassVar[str]
+    #: Fast paths. ``None`` means the generic Array API twin in ``xrnn._scan`` serves.
+    rnn_forward_scan: ForwardScan | None = None
+    rnn_backward_scan: BackwardScan | None = None
+
+    @property
+    @abstractmethod
+    def xp(self) -> ModuleType:
+        """The Array API namespace of this library (array-api-compat's wrapper where one exists)."""
+
+    @abstractmethod
+    def asarray(self, obj: Any, *, dtype: Any = None, device: Any = None) -> Array:
+        """Convert host data (NumPy arrays, sequences, scalars) to this library on ``device``."""
+
+    @abstractmethod
+    def to_numpy(self, x: Array) -> Any:
+        """Copy ``x`` to a NumPy array on the host."""
+
+    @abstractmethod
+    def standard_normal(self, shape: tuple[int, ...], *, seed: int | None, dtype: Any, device: Any) -> Array:
+        """Seeded standard-normal samples, generated where the array will live."""
+
+    @staticmethod
+    def unavailable_reason() -> str | None:
+        """Why the library imports but cannot run here, or ``None`` when it can."""
+        return None
+
+    def synchronize(self) -> None:  # noqa: B027 - host libraries have nothing to wait for
+        """Wait for queued device work to finish (for timing); a no-op on the host."""
+
+    def default_device(self) -> Any:
+        """The device new arrays land on when none is given."""
+        return None
+
+    def resolve_dtype(self, dtype: Any) -> Any:
+        """Accept ``"float32"``/``"float64"`` or a dtype object of this library."""
+        if isinstance(dtype, str):
+            if dtype not in ("float32", "float64"):
+                raise TypeError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+            return getattr(self.xp, dtype)
+        return dtype
+
+    def __repr__(self) -> str:
+        return f"<xrnn backend {self.name!r}>"

@@ -1,0 +1,160 @@
+"""Which backends exist, which are usable here, and how arrays move between them.
+
+Detection works from an array's namespace, so it never imports a library the user did not import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from importlib import import_module
+from importlib.util import find_spec
+from types import ModuleType
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+from xrnn._typing import Array
+from xrnn.backends._adapter import ArrayBackend
+
+# name -> (array library to import, adapter module)
+_KNOWN = {
+    "numpy": ("numpy", "xrnn.backends.numpy"),
+    "array_api_strict": ("array_api_strict", "xrnn.backends.array_api_strict"),
+    "cupy": ("cupy", "xrnn.backends.cupy"),
+}
+_NAMESPACE_TESTS = {
+    "numpy": array_api_compat.is_numpy_namespace,
+    "array_api_strict": array_api_compat.is_array_api_strict_namespace,
+    "cupy": array_api_compat.is_cupy_namespace,
+}
+_fast_paths_enabled: ContextVar[bool] = ContextVar("xrnn_fast_paths_enabled", default=True)
+
+
+class BackendUnavailableError(RuntimeError):
+    """A known backend that cannot run here; the message says why."""
+
+
+def backend_names() -> tuple[str, ...]:
+    """Every backend xrnn knows, usable here or not."""
+    return tuple(_KNOWN)
+
+
+def unavailable_reason(name: str) -> str | None:
+    """Why backend ``name`` cannot run here, or ``None`` when it can."""
+    library, adapter = _known(name)
+    if find_spec(library) is None:
+        return f"{library} is not installed"
+    try:
+        module = import_module(adapter)
+    except ImportError as error:
+        return f"{library} is installed but failed to import ({error})"
+    backend: ArrayBackend = module.BACKEND
+    return backend.unavailable_reason()
+
+
+def available_backends() -> list[str]:
+    """Names of the backends that can run here, in registry order."""
+    return [name for name in _KNOWN if unavailable_reason(name) is None]
+
+
+def get_backend(name: str) -> ArrayBackend:
+    """The adapter for backend ``name``.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not a known backend.
+    BackendUnavailableError
+        If it is known but cannot run here (not installed, no CUDA device, ...).
+    """
+    reason = unavailable_reason(name)
+    if reason is not None:
+        raise BackendUnavailableError(f"backend {name!r} is unavailable: {reason}")
+    module = import_module(_KNOWN[name][1])
+    backend: ArrayBackend = module.BACKEND
+    return backend
+
+
+def namespace_backend(xp: ModuleType) -> ArrayBackend | None:
+    """The adapter for namespace ``xp``, or ``None`` for a library xrnn runs only generically."""
+    for name, is_namespace in _NAMESPACE_TESTS.items():
+        if is_namespace(xp):
+            backend: ArrayBackend = import_module(_KNOWN[name][1]).BACKEND
+            return backend
+    return None
+
+
+def backend_of(x: Array) -> ArrayBackend | None:
+    """The adapter for the library that array ``x`` belongs to, or ``None`` if xrnn has none."""
+    return namespace_backend(array_api_compat.array_namespace(x))
+
+
+def to_numpy(x: Array) -> np.ndarray:
+    """Copy (or view, for NumPy input) any supported array as a NumPy array on the host."""
+    if not array_api_compat.is_array_api_obj(x):
+        raise TypeError(f"to_numpy expects an array, got {type(x).__name__}")
+    backend = backend_of(x)
+    return backend.to_numpy(x) if backend is not None else np.from_dlpack(x)
+
+
+def asarray(obj: Any, *, backend: str = "numpy", dtype: Any = None, device: Any = None) -> Array:
+    """Put ``obj`` (an array of any backend, or host data) on ``backend`` and ``device``.
+
+    Parameters
+    ----------
+    obj : array or array-like
+        What to convert. Arrays of another backend go through the host.
+    backend : str
+        Target backend name, one of :func:`backend_names`.
+    dtype : str or dtype, optional
+        ``"float32"``, ``"float64"`` or a dtype of the target library; default keeps ``obj``'s.
+    device : optional
+        Target device in the target library's terms (``None``: its default).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xrnn.backends import asarray
+    >>> asarray(np.ones((2, 1)), backend="numpy", dtype="float32").dtype
+    dtype('float32')
+    """
+    target = get_backend(backend)
+    if array_api_compat.is_array_api_obj(obj) and backend_of(obj) is not target:
+        obj = to_numpy(obj)
+    return target.asarray(obj, dtype=dtype, device=device)
+
+
+@contextmanager
+def fast_paths(enabled: bool) -> Iterator[None]:
+    """Turn the backends' fast paths off (or on) inside a ``with`` block, e.g. to compare twins.
+
+    Examples
+    --------
+    >>> from xrnn.backends import fast_paths
+    >>> with fast_paths(False):
+    ...     pass  # every xrnn call in here runs the generic Array API code
+    """
+    token = _fast_paths_enabled.set(enabled)
+    try:
+        yield
+    finally:
+        _fast_paths_enabled.reset(token)
+
+
+def fast_path(xp: ModuleType, kernel: str) -> Callable[..., Any] | None:
+    """The backend's fast path ``kernel`` for namespace ``xp``, or ``None`` to use the generic twin."""
+    if not _fast_paths_enabled.get():
+        return None
+    backend = namespace_backend(xp)
+    implementation: Callable[..., Any] | None = getattr(backend, kernel, None)
+    return implementation
+
+
+def _known(name: str) -> tuple[str, str]:
+    try:
+        return _KNOWN[name]
+    except KeyError:
+        raise ValueError(f"unknown backend {name!r}; known backends: {', '.join(_KNOWN)}") from None
