@@ -26,9 +26,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _selected(config: pytest.Config) -> list[str]:
-    chosen = config.getoption("--backend") or [
-        name for name in os.environ.get("XRNN_BACKEND", "").split(",") if name
-    ]
+    chosen = config.getoption("--backend") or [name for name in os.environ.get("XRNN_BACKEND", "").split(",") if name]
     if not chosen or "all" in chosen:
         return available_backends()
     return chosen

@@ -71,7 +71,8 @@ def expect_ndim(name: str, array: Array, symbols: Sequence[str]) -> None:
     shape = tuple(array.shape)
     if len(shape) != len(symbols):
         raise ValueError(
-            f"{name} must be {len(symbols)}-D with shape ({', '.join(symbols)}), got shape {shape}{_bias_hint(symbols, shape)}"
+            f"{name} must be {len(symbols)}-D with shape ({', '.join(symbols)}), "
+            f"got shape {shape}{_bias_hint(symbols, shape)}"
         )
     if 0 in shape:
         raise ValueError(f"{name} must have shape ({', '.join(symbols)}) with every axis at least 1, got {shape}")
@@ -111,7 +112,7 @@ def rnn_dims(parameters: Mapping[str, Array], inputs: Mapping[str, Array]) -> di
     for name, array in inputs.items():
         symbols = _DATA_SYMBOLS[name]
         expect_ndim(name, array, symbols)
-        for symbol, length in zip(symbols, array.shape):
+        for symbol, length in zip(symbols, array.shape, strict=True):
             if symbol in ("m", "T_x"):
                 dims.setdefault(symbol, int(length))  # the first data array defines m and T_x
         expect_shape(name, array, symbols, dims)

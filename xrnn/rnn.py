@@ -304,8 +304,10 @@ def rnn_loss_and_gradients(
     >>> p = xrnn.init_parameters(3, 5, 2, seed=1)
     >>> labels = np.zeros((10, 4), dtype=np.int64)
     >>> loss, grads = xrnn.rnn_loss_and_gradients(np.ones((3, 10, 4)), np.zeros((5, 10)), labels, p)
-    >>> round(float(loss), 4), sorted(grads)
-    (0.6931, ['dWaa', 'dWax', 'dWya', 'da0', 'dba', 'dby', 'dx'])
+    >>> abs(float(loss) - np.log(2)) < 1e-3  # small initial weights: about log(n_y)
+    True
+    >>> sorted(grads)
+    ['dWaa', 'dWax', 'dWya', 'da0', 'dba', 'dby', 'dx']
     """
     params = check_parameters(parameters, RNN_KEYS)
     xp = common_namespace(_named_arrays(params, x=x, a0=a0))

@@ -25,7 +25,7 @@ _KNOWN = {
     "array_api_strict": ("array_api_strict", "xrnn.backends.array_api_strict"),
     "cupy": ("cupy", "xrnn.backends.cupy"),
 }
-_NAMESPACE_TESTS = {
+_NAMESPACE_TESTS: dict[str, Callable[[ModuleType], bool]] = {
     "numpy": array_api_compat.is_numpy_namespace,
     "array_api_strict": array_api_compat.is_array_api_strict_namespace,
     "cupy": array_api_compat.is_cupy_namespace,

@@ -84,7 +84,8 @@ class CupyBackend(ArrayBackend):
             return cp.asarray(obj, dtype=self.resolve_dtype(dtype))
 
     def to_numpy(self, x: Any) -> np.ndarray:
-        return cp.asnumpy(x)
+        host: np.ndarray = cp.asnumpy(x)
+        return host
 
     def standard_normal(self, shape: tuple[int, ...], *, seed: int | None, dtype: Any, device: Any) -> cp.ndarray:
         with _device(device):

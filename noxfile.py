@@ -1,0 +1,68 @@
+"""Sessions: ``nox`` runs lint, typecheck and the tests on every backend (cupy skips without a GPU).
+
+``nox -s "tests(cupy)"`` on a CUDA machine; with no internet, ``nox --no-venv -s "tests(cupy)"`` runs
+the same session on the current interpreter, which must already have cupy, pytest, hypothesis and
+array-api-compat.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import nox
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["lint", "typecheck", "tests"]
+
+BACKENDS = ["numpy", "array_api_strict", "cupy"]
+
+
+def _cuda_major_version() -> int | None:
+    """The driver's CUDA major version from ``nvidia-smi``, or ``None`` when there is no CUDA device.
+
+    Checked before anything is installed, so the cupy session costs nothing on a machine without a GPU.
+    """
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return None
+    result = subprocess.run([smi], capture_output=True, text=True, check=False)
+    found = re.search(r"CUDA Version:\s*(\d+)", result.stdout)
+    return int(found.group(1)) if result.returncode == 0 and found else None
+
+
+def _install(session: nox.Session, *args: str) -> None:
+    if session.venv_backend == "none":
+        session.log(f"--no-venv: not installing {' '.join(args)}; using what this interpreter has")
+        return
+    session.install(*args)
+
+
+@nox.session
+@nox.parametrize("backend", BACKENDS)
+def tests(session: nox.Session, backend: str) -> None:
+    """The whole test suite on one backend's arrays (``pytest --backend=NAME``)."""
+    extras = "test"
+    if backend == "cupy":
+        cuda = _cuda_major_version()
+        if cuda is None:
+            session.skip("no CUDA device here (nvidia-smi is missing or reports none); the cupy tests need a GPU")
+        extras += ",cuda13" if cuda >= 13 else ",cuda12"
+    _install(session, "-e", f".[{extras}]")
+    session.run("pytest", f"--backend={backend}", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff: lint and formatting."""
+    _install(session, "ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the package."""
+    _install(session, "mypy>=1.11", "-e", ".[test]")
+    session.run("mypy")

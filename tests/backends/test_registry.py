@@ -1,0 +1,67 @@
+"""The backend registry: discovery, conversion, detection and the fast-path switch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.helpers import TestBackend
+from xrnn import backends
+from xrnn.backends import _registry
+
+
+def test_numpy_is_always_available() -> None:
+    assert "numpy" in backends.available_backends()
+    assert backends.get_backend("numpy").name == "numpy"
+    assert set(backends.available_backends()) <= set(backends.backend_names())
+
+
+def test_unknown_backend() -> None:
+    with pytest.raises(ValueError, match="unknown backend 'jax'; known backends: numpy, array_api_strict, cupy"):
+        backends.get_backend("jax")
+
+
+def test_missing_library_gives_a_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_registry, "find_spec", lambda name: None)
+    assert backends.unavailable_reason("cupy") == "cupy is not installed"
+    with pytest.raises(backends.BackendUnavailableError, match="backend 'cupy' is unavailable: cupy is not installed"):
+        backends.get_backend("cupy")
+
+
+def test_round_trip_through_every_backend(backend: TestBackend) -> None:
+    host = np.arange(6.0).reshape(2, 3)
+    on_backend = backends.asarray(host, backend=backend.name, dtype="float32", device=backend.device)
+    assert backends.backend_of(on_backend) is backend.adapter
+    backend.assert_dtype(on_backend, "float32")
+    np.testing.assert_array_equal(backends.to_numpy(on_backend), host)
+    back_on_numpy = backends.asarray(on_backend, backend="numpy")
+    assert isinstance(back_on_numpy, np.ndarray)
+    np.testing.assert_array_equal(back_on_numpy, host)
+
+
+def test_to_numpy_rejects_non_arrays() -> None:
+    with pytest.raises(TypeError, match="to_numpy expects an array, got list"):
+        backends.to_numpy([1.0])
+
+
+def test_fast_path_switch(backend: TestBackend) -> None:
+    kernel = backends.fast_path(backend.xp, "rnn_forward_scan")
+    assert kernel is backend.adapter.rnn_forward_scan
+    with backends.fast_paths(False):
+        assert backends.fast_path(backend.xp, "rnn_forward_scan") is None
+    assert backends.fast_path(backend.xp, "rnn_forward_scan") is kernel
+
+
+def test_detection_imports_no_other_library() -> None:
+    """Using xrnn with NumPy arrays must not import CuPy or array-api-strict behind the user's back."""
+    code = (
+        "import sys, numpy as np, xrnn\n"
+        "p = xrnn.init_parameters(2, 3, 2, seed=0)\n"
+        "xrnn.rnn_backward(np.ones((3, 1, 2)), xrnn.rnn_forward(np.ones((2, 1, 2)), np.zeros((3, 1)), p)[2])\n"
+        "print(sorted(m for m in ('cupy', 'array_api_strict', 'torch') if m in sys.modules))\n"
+    )
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert output.strip() == "[]"

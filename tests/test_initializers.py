@@ -1,0 +1,55 @@
+"""Seeded initialisation: shapes, dtypes, devices, reproducibility, and the Glorot/orthogonal scheme."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import xrnn
+from tests.helpers import TestBackend
+
+SHAPES = {"Wax": (5, 3), "Waa": (5, 5), "Wya": (2, 5), "ba": (5, 1), "by": (2, 1)}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("scheme", ["small", "glorot"])
+def test_shapes_dtypes_and_device(backend: TestBackend, dtype: str, scheme: str) -> None:
+    params = xrnn.init_parameters(
+        3, 5, 2, backend=backend.name, dtype=dtype, seed=0, scheme=scheme, device=backend.device
+    )
+    assert {k: tuple(v.shape) for k, v in params.items()} == SHAPES
+    for value in params.values():
+        backend.assert_dtype(value, dtype)
+        backend.assert_close(value, backend.to_numpy(value), rtol=0)  # library and device
+    np.testing.assert_array_equal(backend.to_numpy(params["ba"]), 0)
+    np.testing.assert_array_equal(backend.to_numpy(params["by"]), 0)
+
+
+def test_seed_reproduces_and_scale_applies(backend: TestBackend) -> None:
+    first = xrnn.init_parameters(3, 5, 2, backend=backend.name, seed=7)
+    again = xrnn.init_parameters(3, 5, 2, backend=backend.name, seed=7)
+    other = xrnn.init_parameters(3, 5, 2, backend=backend.name, seed=8)
+    wide = xrnn.init_parameters(3, 5, 2, backend=backend.name, seed=7, scale=1.0)
+    waa = backend.to_numpy(first["Waa"])
+    np.testing.assert_array_equal(waa, backend.to_numpy(again["Waa"]))
+    assert not np.array_equal(waa, backend.to_numpy(other["Waa"]))
+    np.testing.assert_allclose(backend.to_numpy(wide["Waa"]) * 0.01, waa, rtol=1e-12)
+    assert 0.001 < np.abs(waa).mean() < 0.02  # the spec's randn * 0.01
+
+
+def test_glorot_scheme_has_an_orthogonal_recurrence(backend: TestBackend) -> None:
+    params = xrnn.init_parameters(40, 64, 30, backend=backend.name, seed=1, scheme="glorot")
+    waa = backend.to_numpy(params["Waa"])
+    np.testing.assert_allclose(waa.T @ waa, np.eye(64), atol=1e-12)
+    assert abs(backend.to_numpy(params["Wax"]).std() - np.sqrt(2 / (64 + 40))) < 0.01
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="n_a must be a positive int, got 0"):
+        xrnn.init_parameters(3, 0, 2)
+    with pytest.raises(ValueError, match=r"scheme must be one of \('small', 'glorot'\), got 'xavier'"):
+        xrnn.init_parameters(3, 5, 2, scheme="xavier")
+    with pytest.raises(TypeError, match="dtype must be 'float32' or 'float64', got 'int32'"):
+        xrnn.init_parameters(3, 5, 2, dtype="int32")
+    with pytest.raises(ValueError, match="unknown backend 'torch'; known backends: numpy, array_api_strict, cupy"):
+        xrnn.init_parameters(3, 5, 2, backend="torch")
