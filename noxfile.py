@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 
 import nox
 
@@ -40,7 +41,7 @@ def _install(session: nox.Session, *args: str) -> None:
 
 
 @nox.session
-@nox.parametrize("backend", BACKENDS)
+@nox.parametrize("backend", BACKENDS, ids=BACKENDS)
 def tests(session: nox.Session, backend: str) -> None:
     """The whole test suite on one backend's arrays (``pytest --backend=NAME``)."""
     extras = "test"
@@ -50,7 +51,9 @@ def tests(session: nox.Session, backend: str) -> None:
             session.skip("no CUDA device here (nvidia-smi is missing or reports none); the cupy tests need a GPU")
         extras += ",cuda13" if cuda >= 13 else ",cuda12"
     _install(session, "-e", f".[{extras}]")
-    session.run("pytest", f"--backend={backend}", *session.posargs)
+    # With --no-venv, "python" on PATH may not be the interpreter that has cupy: use nox's own.
+    python = sys.executable if session.venv_backend == "none" else "python"
+    session.run(python, "-m", "pytest", f"--backend={backend}", *session.posargs)
 
 
 @nox.session

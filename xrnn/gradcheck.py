@@ -42,7 +42,7 @@ def numerical_gradient(f: Callable[[Array], object], x: Array, eps: float = 1e-6
     flat = xp.reshape(xp.asarray(x, copy=True), (-1,))
     slopes = []
     for i in range(flat.shape[0]):
-        original = flat[i]
+        original = float(flat[i])  # a Python float: CuPy's flat[i] is a view that the writes below would move
         flat[i] = original + eps
         above = float(f(xp.reshape(flat, x.shape)))  # type: ignore[arg-type]
         flat[i] = original - eps

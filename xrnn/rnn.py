@@ -304,7 +304,7 @@ def rnn_loss_and_gradients(
     >>> p = xrnn.init_parameters(3, 5, 2, seed=1)
     >>> labels = np.zeros((10, 4), dtype=np.int64)
     >>> loss, grads = xrnn.rnn_loss_and_gradients(np.ones((3, 10, 4)), np.zeros((5, 10)), labels, p)
-    >>> abs(float(loss) - np.log(2)) < 1e-3  # small initial weights: about log(n_y)
+    >>> bool(abs(float(loss) - np.log(2)) < 1e-3)  # small initial weights: about log(n_y)
     True
     >>> sorted(grads)
     ['dWaa', 'dWax', 'dWya', 'da0', 'dba', 'dby', 'dx']
