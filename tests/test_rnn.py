@@ -273,3 +273,25 @@ def test_dwaa_is_a_gradient_not_the_weight(backend: TestBackend) -> None:
     _, _, cache = xrnn.rnn_cell_forward(data["x"][:, :, 0], data["a0"], data["parameters"])
     dwaa = backend.to_numpy(xrnn.rnn_cell_backward(data["da"][:, :, 0], cache)["dWaa"])
     assert not np.allclose(dwaa, problem["parameters"]["Waa"])
+
+
+def test_matches_torch_autograd() -> None:
+    """An implementation we did not write: PyTorch's autograd through the same equations, float64."""
+    torch = pytest.importorskip("torch", reason="PyTorch is the optional independent autograd reference")
+    problem = reference.problem(3, 5, 4, 6, 7, seed=13)
+    loss, grads = xrnn.rnn_loss_and_gradients(problem["x"], problem["a0"], problem["labels"], problem["parameters"])
+    leaves = {
+        name: torch.tensor(problem["parameters"].get(name, problem.get(name)), requires_grad=True)
+        for name in ("x", "a0", "Wax", "Waa", "Wya", "ba", "by")
+    }
+    a, logits = leaves["a0"], []
+    for t in range(7):
+        a = torch.tanh(leaves["Wax"] @ leaves["x"][:, :, t] + leaves["Waa"] @ a + leaves["ba"])
+        logits.append(leaves["Wya"] @ a + leaves["by"])
+    stacked = torch.stack(logits, dim=2)  # (n_y, m, T_x)
+    labels = torch.tensor(problem["labels"])
+    torch_loss = torch.nn.functional.cross_entropy(stacked.unsqueeze(0), labels.unsqueeze(0))
+    torch_loss.backward()
+    np.testing.assert_allclose(float(loss), torch_loss.item(), rtol=1e-12)
+    for name, wrt in GRADIENT_OF.items():
+        np.testing.assert_allclose(grads[name], leaves[wrt].grad.numpy(), rtol=1e-10, atol=1e-14, err_msg=name)
