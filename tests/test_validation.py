@@ -152,7 +152,7 @@ def test_backward_checks_its_arguments(backend: TestBackend) -> None:
         xrnn.rnn_backward(a[:, :, :3], caches)
     with pytest.raises(TypeError, match="caches must be the RNNCache returned by rnn_forward, got tuple"):
         xrnn.rnn_backward(a, ([], data["x"]))
-    with pytest.raises(TypeError, match=r"caches\.states has dtype .*float64 but da has dtype .*float32"):
+    with pytest.raises(TypeError, match=r"da has dtype .*float32 but caches\.states has dtype .*float64"):
         xrnn.rnn_backward(backend.asarray(backend.to_numpy(a), "float32"), caches)
     step = caches.step(0)
     with pytest.raises(ValueError, match=r"da_next must have shape \(n_a, m\) = \(5, 10\), got \(5, 9\)"):

@@ -6,8 +6,11 @@ return arrays of the same library, on the same device, in the same floating dtyp
 
 from xrnn import backends
 from xrnn.activations import sigmoid, softmax
+from xrnn.gated_init import init_gru_parameters, init_lstm_parameters
+from xrnn.gru import GRUCache, GRUCellCache, gru_backward, gru_cell_backward, gru_cell_forward, gru_forward
 from xrnn.initializers import init_parameters
 from xrnn.losses import softmax_cross_entropy
+from xrnn.lstm import LSTMCache, LSTMCellCache, lstm_backward, lstm_cell_backward, lstm_cell_forward, lstm_forward
 from xrnn.rnn import (
     RNNCache,
     RNNCellCache,
@@ -21,10 +24,24 @@ from xrnn.rnn import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "GRUCache",
+    "GRUCellCache",
+    "LSTMCache",
+    "LSTMCellCache",
     "RNNCache",
     "RNNCellCache",
     "backends",
+    "gru_backward",
+    "gru_cell_backward",
+    "gru_cell_forward",
+    "gru_forward",
+    "init_gru_parameters",
+    "init_lstm_parameters",
     "init_parameters",
+    "lstm_backward",
+    "lstm_cell_backward",
+    "lstm_cell_forward",
+    "lstm_forward",
     "rnn_backward",
     "rnn_cell_backward",
     "rnn_cell_forward",

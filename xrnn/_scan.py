@@ -11,57 +11,73 @@ from __future__ import annotations
 
 from types import ModuleType
 
+from xrnn._masking import carry, zero_masked
 from xrnn._typing import Array
 from xrnn.backends import fast_path
 
 
-def generic_forward_scan(xp: ModuleType, preactivation: Array, waa: Array, a0_rows: Array) -> Array:
+def generic_forward_scan(
+    xp: ModuleType, preactivation: Array, waa: Array, a0_rows: Array, keep: Array | None = None
+) -> Array:
     """``states[t] = tanh(preactivation[t] + states[t-1] @ waa.T)`` with ``states[-1] = a0_rows``.
 
-    ``preactivation`` is ``(T_x, m, n_a)``: the input projection plus bias for every step.
+    ``preactivation`` is ``(T_x, m, n_a)``: the input projection plus bias for every step. Where the
+    time-major mask ``keep`` ``(T_x, m, 1)`` is false, ``states[t] = states[t-1]`` (see ``xrnn._masking``).
     """
     waa_t = waa.T
     previous = a0_rows
     states = []
     for t in range(preactivation.shape[0]):
-        previous = xp.tanh(preactivation[t, ...] + xp.matmul(previous, waa_t))
+        new = xp.tanh(preactivation[t, ...] + xp.matmul(previous, waa_t))
+        previous = new if keep is None else carry(xp, keep[t, ...], new, previous)
         states.append(previous)
     return xp.stack(states)
 
 
-def generic_backward_scan(xp: ModuleType, dstates: Array, states: Array, waa: Array) -> tuple[Array, Array]:
+def generic_backward_scan(
+    xp: ModuleType, dstates: Array, states: Array, waa: Array, keep: Array | None = None
+) -> tuple[Array, Array]:
     """Backward of :func:`generic_forward_scan`.
 
     ``dstates[t]`` is the gradient reaching ``states[t]`` from outside the recurrence (the output
-    layer). Returns ``dpreactivation`` ``(T_x, m, n_a)`` and the gradient of ``a0_rows``.
+    layer). Returns ``dpreactivation`` ``(T_x, m, n_a)`` and the gradient of ``a0_rows``. Masked steps
+    ignore their ``dstates``, get a zero ``dpreactivation`` and pass the gradient on unchanged.
     """
-    tanh_derivative = 1 - states * states  # for every step at once, out of the loop
-    carry = None
+    tanh_derivative = zero_masked(xp, keep, 1 - states * states)  # for every step at once, out of the loop
+    dstates = zero_masked(xp, keep, dstates)
+    through = None
     reversed_dz = []
     for t in range(states.shape[0] - 1, -1, -1):
-        incoming = dstates[t, ...] if carry is None else dstates[t, ...] + carry
+        incoming = dstates[t, ...] if through is None else dstates[t, ...] + through
         dz = tanh_derivative[t, ...] * incoming
-        carry = xp.matmul(dz, waa)
+        through = xp.matmul(dz, waa)
+        if keep is not None:
+            through = carry(xp, keep[t, ...], through, incoming)
         reversed_dz.append(dz)
-    return xp.stack(reversed_dz[::-1]), carry
+    return xp.stack(reversed_dz[::-1]), through
 
 
-def forward_scan(xp: ModuleType, preactivation: Array, waa: Array, a0_rows: Array) -> Array:
-    """Run the fast path if the library has one, else the generic twin.
+def forward_scan(xp: ModuleType, preactivation: Array, waa: Array, a0_rows: Array, keep: Array | None = None) -> Array:
+    """Run the fast path if the library has one (and there is no mask), else the generic twin.
 
     ``preactivation`` must be a buffer that xrnn allocated: fast paths overwrite it.
     """
-    fast = fast_path(xp, "rnn_forward_scan")
+    fast = fast_path(xp, "rnn_forward_scan") if keep is None else None
     if fast is not None:
         states: Array = fast(preactivation, waa, a0_rows)
         return states
-    return generic_forward_scan(xp, preactivation, waa, a0_rows)
+    return generic_forward_scan(xp, preactivation, waa, a0_rows, keep)
 
 
-def backward_scan(xp: ModuleType, dstates: Array, states: Array, waa: Array) -> tuple[Array, Array]:
-    """Run the fast path if the library has one, else the generic twin. Reads its inputs only."""
-    fast = fast_path(xp, "rnn_backward_scan")
+def backward_scan(
+    xp: ModuleType, dstates: Array, states: Array, waa: Array, keep: Array | None = None
+) -> tuple[Array, Array]:
+    """Run the fast path if the library has one (and there is no mask), else the generic twin.
+
+    Reads its inputs only.
+    """
+    fast = fast_path(xp, "rnn_backward_scan") if keep is None else None
     if fast is not None:
         dz, da0_rows = fast(dstates, states, waa)
         return dz, da0_rows
-    return generic_backward_scan(xp, dstates, states, waa)
+    return generic_backward_scan(xp, dstates, states, waa, keep)

@@ -22,6 +22,7 @@ from typing import NamedTuple
 import array_api_compat
 
 from xrnn._layout import from_rows, to_rows
+from xrnn._masking import mask_rows
 from xrnn._scan import backward_scan, forward_scan
 from xrnn._typing import Array
 from xrnn._validation import RNN_KEYS, check_parameters, common_namespace, expect_shape, rnn_dims
@@ -64,6 +65,8 @@ class RNNCache:
         The initial hidden state (the caller's array).
     parameters : mapping
         The parameters used (the caller's mapping, not a copy). Update them only after the backward pass.
+    mask : array of bool, shape (T_x, m, 1), or None
+        Time-major ``mask`` (see :func:`rnn_forward`); ``None`` when every step is real.
 
     Examples
     --------
@@ -79,6 +82,7 @@ class RNNCache:
     inputs: Array
     a0: Array
     parameters: Mapping[str, Array]
+    mask: Array | None = None
 
     @property
     def a(self) -> Array:
@@ -176,7 +180,7 @@ def rnn_cell_backward(da_next: Array, cache: RNNCellCache) -> dict[str, Array]:
     if not isinstance(cache, RNNCellCache):
         raise TypeError(f"cache must be the RNNCellCache returned by rnn_cell_forward, got {type(cache).__name__}")
     a_next, a_prev, xt, params = cache
-    xp = common_namespace({"da_next": da_next, "cache.a_next": a_next})
+    xp = common_namespace({"cache.a_next": a_next, "da_next": da_next})
     expect_shape("da_next", da_next, ("n_a", "m"), {"n_a": a_next.shape[0], "m": a_next.shape[1]})
     dz = (1 - a_next * a_next) * da_next
     return {
@@ -188,7 +192,9 @@ def rnn_cell_backward(da_next: Array, cache: RNNCellCache) -> dict[str, Array]:
     }
 
 
-def rnn_forward(x: Array, a0: Array, parameters: Mapping[str, Array]) -> tuple[Array, Array, RNNCache]:
+def rnn_forward(
+    x: Array, a0: Array, parameters: Mapping[str, Array], *, mask: Array | None = None
+) -> tuple[Array, Array, RNNCache]:
     """Run the RNN over a whole sequence.
 
     Parameters
@@ -199,13 +205,18 @@ def rnn_forward(x: Array, a0: Array, parameters: Mapping[str, Array]) -> tuple[A
         Initial hidden state.
     parameters : mapping
         ``Wax (n_a, n_x)``, ``Waa (n_a, n_a)``, ``Wya (n_y, n_a)``, ``ba (n_a, 1)``, ``by (n_y, 1)``.
+    mask : array of bool, shape (m, T_x), optional
+        ``mask[i, t]`` is ``False`` where example ``i`` has no step ``t`` (padding). There the state is
+        carried unchanged and the step takes no part in the backward pass, so a padded batch gives
+        what each example alone gives. ``a[..., -1]`` is then every example's final state: pass it as
+        ``a0`` of the next window for truncated BPTT.
 
     Returns
     -------
     a : array, shape (n_a, m, T_x)
         Hidden states ``a<1> ... a<T_x>`` (a new array; writing to it does not touch the cache).
     y_pred : array, shape (n_y, m, T_x)
-        Softmax outputs for every step.
+        Softmax outputs for every step (meaningless at padded steps).
     caches : RNNCache
         For :func:`rnn_backward`.
 
@@ -227,8 +238,8 @@ def rnn_forward(x: Array, a0: Array, parameters: Mapping[str, Array]) -> tuple[A
     """
     params = check_parameters(parameters, RNN_KEYS)
     xp = common_namespace(_named_arrays(params, x=x, a0=a0))
-    rnn_dims(params, {"x": x, "a0": a0})
-    cache = _hidden_states(xp, x, a0, params)
+    dims = rnn_dims(params, {"x": x, "a0": a0})
+    cache = _hidden_states(xp, x, a0, params, mask_rows(xp, mask, x, dims))
     m = x.shape[1]
     states_rows = xp.reshape(cache.states, (-1, cache.states.shape[2]))
     y_rows = softmax(_output_logits(xp, states_rows, params), axis=1)
@@ -244,6 +255,7 @@ def rnn_backward(da: Array, caches: RNNCache) -> dict[str, Array]:
     da : array, shape (n_a, m, T_x)
         Gradient of the loss with respect to each hidden state ``a<t>`` from outside the recurrence
         (for example from the output layer); the gradient flowing back through ``Waa`` is added here.
+        Ignored at steps the forward mask marks as padding.
     caches : RNNCache
         From :func:`rnn_forward`.
 
@@ -263,7 +275,7 @@ def rnn_backward(da: Array, caches: RNNCache) -> dict[str, Array]:
     """
     if not isinstance(caches, RNNCache):
         raise TypeError(f"caches must be the RNNCache returned by rnn_forward, got {type(caches).__name__}")
-    xp = common_namespace({"da": da, "caches.states": caches.states})
+    xp = common_namespace({"caches.states": caches.states, "da": da})
     t_x, m, n_a = caches.states.shape
     expect_shape("da", da, ("n_a", "m", "T_x"), {"n_a": n_a, "m": m, "T_x": t_x})
     dstates = xp.reshape(to_rows(xp, da), (t_x, m, n_a))
@@ -328,14 +340,16 @@ def _named_arrays(params: Mapping[str, Array], **data: Array) -> dict[str, Array
     return {**data, **{f"parameters['{key}']": params[key] for key in RNN_KEYS}}
 
 
-def _hidden_states(xp: ModuleType, x: Array, a0: Array, params: Mapping[str, Array]) -> RNNCache:
+def _hidden_states(
+    xp: ModuleType, x: Array, a0: Array, params: Mapping[str, Array], keep: Array | None = None
+) -> RNNCache:
     """The hidden states of every step, with the input projection as one product."""
     _, m, t_x = x.shape
     inputs_rows = to_rows(xp, x)
     preactivation = xp.matmul(inputs_rows, params["Wax"].T) + params["ba"].T
     n_a = preactivation.shape[1]
-    states = forward_scan(xp, xp.reshape(preactivation, (t_x, m, n_a)), params["Waa"], a0.T)
-    return RNNCache(states, xp.reshape(inputs_rows, (t_x, m, -1)), a0, params)
+    states = forward_scan(xp, xp.reshape(preactivation, (t_x, m, n_a)), params["Waa"], a0.T, keep)
+    return RNNCache(states, xp.reshape(inputs_rows, (t_x, m, -1)), a0, params, keep)
 
 
 def _output_logits(xp: ModuleType, states_rows: Array, params: Mapping[str, Array]) -> Array:
@@ -347,7 +361,7 @@ def _backpropagate(xp: ModuleType, dstates: Array, cache: RNNCache) -> dict[str,
     """BPTT from the gradient reaching each state; the weight gradients and ``dx`` are single products."""
     params = cache.parameters
     t_x, m, n_a = cache.states.shape
-    dz, da0_rows = backward_scan(xp, dstates, cache.states, params["Waa"])
+    dz, da0_rows = backward_scan(xp, dstates, cache.states, params["Waa"], cache.mask)
     dz_rows = xp.reshape(dz, (t_x * m, n_a))
     states_rows = xp.reshape(cache.states, (t_x * m, n_a))
     inputs_rows = xp.reshape(cache.inputs, (t_x * m, -1))

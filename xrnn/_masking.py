@@ -1,0 +1,53 @@
+"""Variable-length batches: the ``mask`` argument of the sequence functions.
+
+``mask[i, t]`` is ``True`` where example ``i`` has a real step ``t``. Where it is ``False`` the
+recurrent state is carried over unchanged, ``a<t> = a<t-1>`` (and ``c<t> = c<t-1>``), and the step
+contributes nothing to any gradient: the gradient given for that step's output is ignored, its ``dx``
+is zero, and the gradient reaching ``a<t>`` passes straight to ``a<t-1>``. A batch padded at the end
+(or the start) thus gives exactly what running each example alone at its own length gives, and the
+last step holds each example's final state.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import array_api_compat
+
+from xrnn._typing import Array
+from xrnn._validation import expect_shape, library_name
+
+
+def mask_rows(xp: ModuleType, mask: object, like: Array, dims: dict[str, int]) -> Array | None:
+    """Check ``mask`` ``(m, T_x)`` and return it time-major as ``(T_x, m, 1)`` booleans, or ``None``.
+
+    ``like`` is a data array of the call: the mask must share its library and device.
+    """
+    if mask is None:
+        return None
+    if not array_api_compat.is_array_api_obj(mask):
+        raise TypeError(f"mask must be a boolean array of shape (m, T_x), got {type(mask).__name__}")
+    return _checked_mask_rows(xp, mask, like, dims)
+
+
+def _checked_mask_rows(xp: ModuleType, mask: Array, like: Array, dims: dict[str, int]) -> Array:
+    if array_api_compat.array_namespace(mask) is not xp:
+        raise TypeError(f"mask is a {library_name(mask)} array but the data are {library_name(like)} arrays")
+    if mask.dtype != xp.bool:
+        raise TypeError(f"mask must have dtype bool, got {mask.dtype}")
+    if array_api_compat.device(mask) != array_api_compat.device(like):
+        raise ValueError(
+            f"mask is on device {array_api_compat.device(mask)} but the data are on {array_api_compat.device(like)}"
+        )
+    expect_shape("mask", mask, ("m", "T_x"), dims)
+    return xp.permute_dims(mask, (1, 0))[..., None]
+
+
+def carry(xp: ModuleType, keep: Array | None, new: Array, old: Array) -> Array:
+    """``new`` where ``keep`` (rows ``(m, 1)``) is true, else ``old``; ``new`` when there is no mask."""
+    return new if keep is None else xp.where(keep, new, old)
+
+
+def zero_masked(xp: ModuleType, keep: Array | None, values: Array) -> Array:
+    """``values`` with the masked rows set to zero (out of the time loop, on whole ``(T_x, m, n)`` arrays)."""
+    return values if keep is None else xp.where(keep, values, xp.zeros_like(values))
