@@ -9,6 +9,14 @@ from xrnn.activations import sigmoid, softmax
 from xrnn.gated_init import init_gru_parameters, init_lstm_parameters
 from xrnn.gru import GRUCache, GRUCellCache, gru_backward, gru_cell_backward, gru_cell_forward, gru_forward
 from xrnn.initializers import init_parameters
+from xrnn.layers import (
+    BidirectionalCache,
+    StackedCache,
+    bidirectional_backward,
+    bidirectional_forward,
+    stacked_backward,
+    stacked_forward,
+)
 from xrnn.losses import softmax_cross_entropy
 from xrnn.lstm import LSTMCache, LSTMCellCache, lstm_backward, lstm_cell_backward, lstm_cell_forward, lstm_forward
 from xrnn.rnn import (
@@ -24,13 +32,17 @@ from xrnn.rnn import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "BidirectionalCache",
     "GRUCache",
     "GRUCellCache",
     "LSTMCache",
     "LSTMCellCache",
     "RNNCache",
     "RNNCellCache",
+    "StackedCache",
     "backends",
+    "bidirectional_backward",
+    "bidirectional_forward",
     "gru_backward",
     "gru_cell_backward",
     "gru_cell_forward",
@@ -50,4 +62,6 @@ __all__ = [
     "sigmoid",
     "softmax",
     "softmax_cross_entropy",
+    "stacked_backward",
+    "stacked_forward",
 ]

@@ -1,0 +1,422 @@
+"""Layers built from the cells: stacked (deep) and bidirectional recurrences, with explicit backward passes.
+
+Both compose the existing sequence functions (:func:`xrnn.rnn_forward`, :func:`xrnn.lstm_forward`,
+:func:`xrnn.gru_forward` and their ``*_backward``) and add no maths of their own.
+
+A layer's parameters are the cell's full parameter mapping (what :func:`xrnn.init_parameters`,
+:func:`xrnn.init_lstm_parameters` or :func:`xrnn.init_gru_parameters` return). These layers compute hidden
+states only: the output-layer keys (``Wya, by`` for ``"rnn"``, ``Wy, by`` for ``"lstm"`` and ``"gru"``)
+must be present, because the cells check them, but they are ignored and get no gradient. Apply an
+output layer to the returned hidden states yourself.
+
+Masks (``mask[i, t]`` is ``False`` at padding) follow the cells: at a padded step every layer carries its
+state unchanged and the step takes no part in the backward pass, so a padded batch gives what each
+example alone gives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, NamedTuple
+
+import array_api_compat
+
+from xrnn._gates import gated_dims
+from xrnn._layout import from_rows, to_rows
+from xrnn._masking import mask_rows
+from xrnn._typing import Array
+from xrnn._validation import RNN_KEYS, check_parameters, common_namespace, expect_ndim, expect_shape, rnn_dims
+from xrnn.gru import GRU_KEYS, GRUCache, gru_backward, gru_forward
+from xrnn.lstm import LSTM_KEYS, LSTMCache, lstm_backward, lstm_forward
+from xrnn.rnn import RNNCache, rnn_backward, rnn_forward
+
+#: The cells a layer can be built from.
+CELLS = ("gru", "lstm", "rnn")
+
+Cache = RNNCache | LSTMCache | GRUCache
+
+
+class _Cell(NamedTuple):
+    keys: tuple[str, ...]
+    first_weight: str  # the weight whose shape gives n_a and n_x
+    joint: bool  # gate weights are (n_a, n_a + n_x) rather than (n_a, n_x)
+    dims: Callable[[Mapping[str, Array]], dict[str, int]]  # checks the parameters against each other
+    backward: Callable[[Array, Any], dict[str, Array]]
+
+
+def _gated(keys: tuple[str, ...]) -> Callable[[Mapping[str, Array]], dict[str, int]]:
+    weights = tuple(key for key in keys if key.startswith("W") and key != "Wy")
+    biases = tuple(key for key in keys if key.startswith("b") and key != "by")
+    return lambda params: gated_dims(params, weights, biases, {})
+
+
+_CELLS = {
+    "rnn": _Cell(RNN_KEYS, "Wax", False, lambda params: rnn_dims(params, {}), rnn_backward),
+    "lstm": _Cell(LSTM_KEYS, "Wf", True, _gated(LSTM_KEYS), lstm_backward),
+    "gru": _Cell(GRU_KEYS, "Wu", True, _gated(GRU_KEYS), gru_backward),
+}
+
+
+@dataclass(frozen=True, eq=False)
+class StackedCache:
+    """What :func:`stacked_forward` keeps for :func:`stacked_backward`.
+
+    Attributes
+    ----------
+    cell : str
+        ``"rnn"``, ``"lstm"`` or ``"gru"``.
+    layers : tuple of caches
+        The cache of each layer, bottom first (:class:`xrnn.RNNCache`, :class:`xrnn.LSTMCache` or
+        :class:`xrnn.GRUCache`): ``layers[l].a`` are the hidden states ``(n_a, m, T_x)`` of layer ``l``
+        (and ``layers[l].c`` its cell states for the LSTM).
+    """
+
+    cell: str
+    layers: tuple[Cache, ...]
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+
+@dataclass(frozen=True, eq=False)
+class BidirectionalCache:
+    """What :func:`bidirectional_forward` keeps for :func:`bidirectional_backward`.
+
+    Attributes
+    ----------
+    cell : str
+        ``"rnn"``, ``"lstm"`` or ``"gru"``.
+    forward, backward : cache
+        The caches of the two directions. ``backward`` holds the backward direction's own time order:
+        its step ``t`` read the input step that each example's reversal puts at ``t``.
+    order : array of int, shape (T_x * m,), or None
+        The row permutation (time-major rows, see ``xrnn._layout``) that reverses each example within its
+        own real steps; it is its own inverse. ``None`` without a mask: a plain flip in time.
+    """
+
+    cell: str
+    forward: Cache
+    backward: Cache
+    order: Array | None
+
+
+def stacked_forward(
+    x: Array,
+    a0s: Sequence[Array],
+    layers: Sequence[Mapping[str, Array]],
+    *,
+    cell: str = "rnn",
+    c0s: Sequence[Array] | None = None,
+    mask: Array | None = None,
+) -> tuple[Array, StackedCache]:
+    """Run a stack of recurrent layers: the hidden states of layer ``l`` are the input of layer ``l + 1``.
+
+    Parameters
+    ----------
+    x : array, shape (n_x, m, T_x)
+        Inputs of the bottom layer.
+    a0s : sequence of arrays, shapes (n_a[l], m)
+        Initial hidden state of each layer, bottom first.
+    layers : sequence of mappings
+        Parameters of each layer, bottom first, with the keys of ``cell`` (see :func:`xrnn.rnn_forward`,
+        :func:`xrnn.lstm_forward`, :func:`xrnn.gru_forward`). Layer ``l`` has its own ``n_a[l]``; its
+        input size is ``n_x`` for ``l = 0`` and ``n_a[l - 1]`` above. The output-layer keys must be
+        present but are ignored.
+    cell : {"rnn", "lstm", "gru"}
+        The cell of every layer.
+    c0s : sequence of arrays, shapes (n_a[l], m), optional
+        LSTM only: initial cell state of each layer; zeros when omitted.
+    mask : array of bool, shape (m, T_x), optional
+        ``False`` at padded steps; passed to every layer.
+
+    Returns
+    -------
+    a : array, shape (n_a[-1], m, T_x)
+        Hidden states of the top layer (a new array).
+    caches : StackedCache
+        For :func:`stacked_backward`; ``caches.layers[l].a`` are the states of layer ``l``.
+
+    Raises
+    ------
+    TypeError
+        Non-floating or mixed dtypes, mixed array libraries (across layers too), non-array arguments,
+        a layer that is not a mapping, a non-boolean mask.
+    ValueError
+        An unknown ``cell``; no layers; a number of initial states other than one per layer; ``c0s`` for a
+        cell other than the LSTM; a layer whose input size is not the size of what it reads; shapes that
+        disagree, missing keys, arrays on different devices (messages start with ``layers[l]:``).
+
+    Examples
+    --------
+    >>> import numpy as np, xrnn
+    >>> from xrnn.layers import stacked_backward, stacked_forward
+    >>> layers = [xrnn.init_parameters(3, 5, 1, seed=0), xrnn.init_parameters(5, 4, 1, seed=1)]
+    >>> a0s = [np.zeros((5, 10)), np.zeros((4, 10))]
+    >>> a, caches = stacked_forward(np.ones((3, 10, 7)), a0s, layers)
+    >>> a.shape, caches.layers[0].a.shape
+    ((4, 10, 7), (5, 10, 7))
+    >>> grads = stacked_backward(np.ones_like(a), caches)
+    >>> grads["dx"].shape, grads["layers"][1]["dWax"].shape, grads["layers"][0]["da0"].shape
+    ((3, 10, 7), (4, 5), (5, 10))
+    """
+    _check(x, a0s, layers, cell, c0s, mask, stacked=True)
+    caches = []
+    inputs = x
+    for index, params in enumerate(layers):
+        inputs, cache = _run(cell, inputs, a0s[index], None if c0s is None else c0s[index], params, mask)
+        caches.append(cache)
+    return inputs, StackedCache(cell, tuple(caches))
+
+
+def stacked_backward(da: Array, caches: StackedCache) -> dict[str, Any]:
+    """Backpropagation through a stack: each layer's ``dx`` is the ``da`` of the layer below.
+
+    Parameters
+    ----------
+    da : array, shape (n_a[-1], m, T_x)
+        Gradient of the loss with respect to the top layer's hidden states (ignored at padded steps).
+    caches : StackedCache
+        From :func:`stacked_forward`.
+
+    Returns
+    -------
+    dict
+        ``"dx"``: array ``(n_x, m, T_x)``; ``"layers"``: one dict per layer, bottom first, as the cell's
+        backward returns it less ``dx``: ``da0 (n_a[l], m)`` (and ``dc0`` for the LSTM) and the gradient
+        of every recurrence parameter (``dWax, dWaa, dba`` for the RNN, ...). There is no gradient for the
+        output-layer keys.
+
+    Examples
+    --------
+    >>> import numpy as np, xrnn
+    >>> from xrnn.layers import stacked_backward, stacked_forward
+    >>> layers = [xrnn.init_lstm_parameters(2, 3, 1, seed=0), xrnn.init_lstm_parameters(3, 3, 1, seed=1)]
+    >>> a, caches = stacked_forward(np.ones((2, 4, 5)), [np.zeros((3, 4))] * 2, layers, cell="lstm")
+    >>> grads = stacked_backward(np.ones_like(a), caches)
+    >>> sorted(grads["layers"][0])
+    ['dWc', 'dWf', 'dWi', 'dWo', 'da0', 'dbc', 'dbf', 'dbi', 'dbo', 'dc0']
+    """
+    if not isinstance(caches, StackedCache):
+        raise TypeError(f"caches must be the StackedCache returned by stacked_forward, got {type(caches).__name__}")
+    backward = _CELLS[caches.cell].backward
+    grads: list[dict[str, Array]] = []
+    for cache in reversed(caches.layers):
+        layer = backward(da, cache)
+        da = layer.pop("dx")
+        grads.append(layer)
+    return {"dx": da, "layers": grads[::-1]}
+
+
+def bidirectional_forward(
+    x: Array,
+    a0s: Sequence[Array],
+    layers: Sequence[Mapping[str, Array]],
+    *,
+    cell: str = "rnn",
+    c0s: Sequence[Array] | None = None,
+    mask: Array | None = None,
+) -> tuple[Array, BidirectionalCache]:
+    """Run a bidirectional layer: one direction reads the sequence forward, the other reversed in time.
+
+    Under ``mask`` the backward direction reverses each example within its own real steps, so it starts
+    at the example's last real step: a padded batch gives what each example alone gives.
+
+    Parameters
+    ----------
+    x : array, shape (n_x, m, T_x)
+        Inputs for every step.
+    a0s : sequence of two arrays, shapes (n_a_f, m) and (n_a_b, m)
+        Initial hidden states of the forward and of the backward direction.
+    layers : sequence of two mappings
+        Parameters of the forward and of the backward direction, each with the keys of ``cell`` and input
+        size ``n_x`` (usually ``n_a_f = n_a_b = n_a``). The output-layer keys must be present but are ignored.
+    cell : {"rnn", "lstm", "gru"}
+        The cell of both directions.
+    c0s : sequence of two arrays, optional
+        LSTM only: initial cell states of the two directions; zeros when omitted.
+    mask : array of bool, shape (m, T_x), optional
+        ``False`` at padded steps (anywhere, usually at the end).
+
+    Returns
+    -------
+    a : array, shape (n_a_f + n_a_b, m, T_x)
+        ``a[:, :, t]`` is ``[a_f<t>; a_b<t>]``: both directions' states at input step ``t``, ``a_b<t>``
+        having read steps ``t .. T_x`` (an example's last real step) in reverse. At padded steps both
+        halves hold carried states: after an example's end, its final forward state and the backward
+        state at its first real step, i.e. ``a[..., -1]`` holds both directions' final states.
+    caches : BidirectionalCache
+        For :func:`bidirectional_backward`.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`stacked_forward`, and ``ValueError`` when ``a0s`` or ``layers`` do not hold two entries.
+
+    Examples
+    --------
+    >>> import numpy as np, xrnn
+    >>> from xrnn.layers import bidirectional_backward, bidirectional_forward
+    >>> layers = [xrnn.init_gru_parameters(3, 5, 1, seed=0), xrnn.init_gru_parameters(3, 5, 1, seed=1)]
+    >>> mask = np.arange(6) < np.array([[6], [4]])  # two examples, 6 and 4 steps long
+    >>> a, caches = bidirectional_forward(np.ones((3, 2, 6)), [np.zeros((5, 2))] * 2, layers, cell="gru", mask=mask)
+    >>> a.shape
+    (10, 2, 6)
+    >>> grads = bidirectional_backward(np.ones_like(a), caches)
+    >>> grads["dx"].shape, grads["layers"][1]["dWu"].shape
+    ((3, 2, 6), (5, 8))
+    """
+    xp, keep = _check(x, a0s, layers, cell, c0s, mask, stacked=False)
+    c0_f, c0_b = (None, None) if c0s is None else c0s
+    order = None if keep is None else _reversal(xp, mask)
+    a_f, cache_f = _run(cell, x, a0s[0], c0_f, layers[0], mask)
+    a_b, cache_b = _run(cell, _reverse(xp, x, order), a0s[1], c0_b, layers[1], mask)
+    return xp.concat([a_f, _reverse(xp, a_b, order)], axis=0), BidirectionalCache(cell, cache_f, cache_b, order)
+
+
+def bidirectional_backward(da: Array, caches: BidirectionalCache) -> dict[str, Any]:
+    """Backpropagation through a bidirectional layer.
+
+    Parameters
+    ----------
+    da : array, shape (n_a_f + n_a_b, m, T_x)
+        Gradient of the loss with respect to the output of :func:`bidirectional_forward` (ignored at
+        padded steps).
+    caches : BidirectionalCache
+        From :func:`bidirectional_forward`.
+
+    Returns
+    -------
+    dict
+        ``"dx"``: array ``(n_x, m, T_x)``, the sum of both directions' input gradients; ``"layers"``: the
+        forward and the backward direction's gradients as the cell's backward returns them less ``dx``
+        (``da0``, ``dc0`` for the LSTM, and the recurrence parameters').
+
+    Examples
+    --------
+    >>> import numpy as np, xrnn
+    >>> from xrnn.layers import bidirectional_backward, bidirectional_forward
+    >>> layers = [xrnn.init_parameters(3, 4, 1, seed=0), xrnn.init_parameters(3, 2, 1, seed=1)]
+    >>> a, caches = bidirectional_forward(np.ones((3, 5, 7)), [np.zeros((4, 5)), np.zeros((2, 5))], layers)
+    >>> grads = bidirectional_backward(np.ones_like(a), caches)
+    >>> a.shape, grads["dx"].shape, grads["layers"][0]["dWaa"].shape, grads["layers"][1]["dWaa"].shape
+    ((6, 5, 7), (3, 5, 7), (4, 4), (2, 2))
+    """
+    if not isinstance(caches, BidirectionalCache):
+        raise TypeError(
+            f"caches must be the BidirectionalCache returned by bidirectional_forward, got {type(caches).__name__}"
+        )
+    xp = common_namespace({"caches.forward.states": caches.forward.states, "da": da})
+    t_x, m, n_f = caches.forward.states.shape
+    n_a = n_f + int(caches.backward.states.shape[2])
+    expect_shape("da", da, ("n_a_f + n_a_b", "m", "T_x"), {"n_a_f + n_a_b": n_a, "m": m, "T_x": t_x})
+    backward = _CELLS[caches.cell].backward
+    forward_grads = backward(da[:n_f, ...], caches.forward)
+    backward_grads = backward(_reverse(xp, da[n_f:, ...], caches.order), caches.backward)
+    dx = forward_grads.pop("dx") + _reverse(xp, backward_grads.pop("dx"), caches.order)
+    return {"dx": dx, "layers": [forward_grads, backward_grads]}
+
+
+def _run(
+    cell: str, x: Array, a0: Array, c0: Array | None, params: Mapping[str, Array], mask: Array | None
+) -> tuple[Array, Cache]:
+    """One layer's hidden states ``(n_a, m, T_x)`` (a new array) and cache."""
+    if cell == "lstm":
+        a, _, _, lstm_cache = lstm_forward(x, a0, params, c0=c0, mask=mask)
+        return a, lstm_cache
+    run = rnn_forward if cell == "rnn" else gru_forward
+    a, _, cache = run(x, a0, params, mask=mask)
+    return a, cache
+
+
+def _reverse(xp: ModuleType, values: Array, order: Array | None) -> Array:
+    """``values (n, m, T_x)`` with each example reversed in time within its real steps (maybe a view)."""
+    if order is None:
+        return xp.flip(values, axis=2)
+    return from_rows(xp, xp.take(to_rows(xp, values), order, axis=0), values.shape[1])
+
+
+def _reversal(xp: ModuleType, mask: Array) -> Array:
+    """Time-major row indices that swap each example's ``k``-th and ``k``-th-from-last real steps.
+
+    Padded steps stay where they are, so the permutation keeps the mask and is its own inverse.
+    """
+    m, t_x = mask.shape
+    device = array_api_compat.device(mask)
+    steps = xp.arange(t_x, device=device)[None, :]
+    rank = xp.cumulative_sum(xp.astype(mask, xp.int64), axis=1) - 1  # rank of each real step in its example
+    target = rank[:, -1:] - rank  # the rank it swaps with
+    # Each example's real steps in order first, then its padded steps: real rank k is at column k.
+    in_order = xp.argsort(xp.where(mask, steps, steps + t_x), axis=1, stable=True)
+    rows = xp.arange(m, device=device)[:, None]
+    partner = xp.take(xp.reshape(in_order, (-1,)), xp.reshape(rows * t_x + xp.clip(target, 0, t_x - 1), (-1,)))
+    source = xp.where(mask, xp.reshape(partner, (m, t_x)), steps)  # (m, T_x): the step that lands at t
+    return xp.reshape(xp.permute_dims(source * m + rows, (1, 0)), (-1,))
+
+
+def _check(
+    x: Array,
+    a0s: Sequence[Array],
+    layers: Sequence[Mapping[str, Array]],
+    cell: str,
+    c0s: Sequence[Array] | None,
+    mask: Array | None,
+    *,
+    stacked: bool,
+) -> tuple[ModuleType, Array | None]:
+    """Every check of both layer kinds, before any work: returns the namespace and the time-major mask."""
+    if cell not in _CELLS:
+        raise ValueError(f"cell must be one of {list(CELLS)}, got {cell!r}")
+    spec = _CELLS[cell]
+    what = "one per layer" if stacked else "(forward, backward)"
+    if isinstance(layers, Mapping) or not isinstance(layers, Sequence):
+        raise TypeError(f"layers must be a sequence of parameter mappings, {what}, got {type(layers).__name__}")
+    count = len(layers) if stacked else 2
+    if len(layers) != count or count == 0:
+        expected = "at least one mapping" if stacked else "2 mappings (forward, backward)"
+        raise ValueError(f"layers must hold {expected}, got {len(layers)}")
+    if c0s is not None and cell != "lstm":
+        raise ValueError(f"c0s (initial cell states) is only for cell='lstm', got cell={cell!r}")
+    for name, states in (("a0s", a0s), ("c0s", c0s)):
+        if states is None:
+            continue
+        if not isinstance(states, Sequence):
+            raise TypeError(f"{name} must be a sequence of arrays, {what}, got {type(states).__name__}")
+        if len(states) != count:
+            raise ValueError(f"{name} must hold {count} initial states, {what}, got {len(states)}")
+    arrays = {"x": x}
+    for index, params in enumerate(layers):
+        _prefixed(index, check_parameters, params, spec.keys)
+        arrays[f"a0s[{index}]"] = a0s[index]
+        if c0s is not None:
+            arrays[f"c0s[{index}]"] = c0s[index]
+        arrays.update({f"layers[{index}]['{key}']": params[key] for key in spec.keys})
+    xp = common_namespace(arrays)
+    expect_ndim("x", x, ("n_x", "m", "T_x"))
+    n_x, m, t_x = (int(n) for n in x.shape)
+    for index, params in enumerate(layers):
+        dims = _prefixed(index, spec.dims, params)
+        reads = "x" if index == 0 or not stacked else f"the hidden states of layers[{index - 1}]"
+        if dims["n_x"] != n_x:
+            shape = tuple(params[spec.first_weight].shape)
+            columns = "n_a + n_x" if spec.joint else "n_x"
+            raise ValueError(
+                f"layers[{index}] reads {reads}, so its n_x must be {n_x}; got n_x = {dims['n_x']} from "
+                f"parameters['{spec.first_weight}'] of shape {shape} = (n_a, {columns})"
+            )
+        sizes = {"n_a": dims["n_a"], "m": m}
+        expect_shape(f"a0s[{index}]", a0s[index], ("n_a", "m"), sizes)
+        if c0s is not None:
+            expect_shape(f"c0s[{index}]", c0s[index], ("n_a", "m"), sizes)
+        if stacked:
+            n_x = dims["n_a"]
+    return xp, mask_rows(xp, mask, x, {"m": m, "T_x": t_x})
+
+
+def _prefixed(index: int, check: Callable[..., Any], *args: Any) -> Any:
+    """``check(*args)``, naming the layer in any error it raises."""
+    try:
+        return check(*args)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"layers[{index}]: {error}") from error
