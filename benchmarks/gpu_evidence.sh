@@ -2,6 +2,7 @@
 # One GPU session's evidence, run from the repository root on a CUDA machine without internet:
 # the cupy test session (nox --no-venv) and, when present, the GPU benchmark. Logs go to $OUT
 # (default: ./gpu-out). Wheels for what the machine lacks (array-api-compat, nox, ...) in .whl/.
+# TEST_ARGS: extra pytest arguments (e.g. the test files to run); BENCH_BUDGET: benchmark seconds.
 set -u
 OUT=${OUT:-gpu-out}
 mkdir -p "$OUT"
@@ -19,8 +20,9 @@ export PYTHONPATH=/tmp/site:$PWD
   python3 -c "import cupy, numpy, torch; print('cupy', cupy.__version__, 'cuda runtime', cupy.cuda.runtime.runtimeGetVersion(), 'numpy', numpy.__version__, 'torch', torch.__version__)"
   nproc
 } 2>&1 | tee "$OUT/machine.txt"
-PYTHONPATH=$PYTHONPATH:/tmp/noxsite timeout "${TESTS_TIMEOUT:-300}" python3 -m nox --no-venv -s "tests(cupy)" -- -q -p no:cacheprovider --durations=10 2>&1 | tee "$OUT/tests-cupy.log"
+PYTHONPATH=$PYTHONPATH:/tmp/noxsite timeout "${TESTS_TIMEOUT:-300}" python3 -m nox --no-venv -s "tests(cupy)" -- -q -p no:cacheprovider --durations=10 ${TEST_ARGS:-} 2>&1 | tee "$OUT/tests-cupy.log"
 timeout 120 python3 -m xrnn 2>&1 | tee "$OUT/demo.log"
 if [ -f benchmarks/gpu.py ] && [ -z "${SKIP_BENCH:-}" ]; then
-  timeout "${BENCH_TIMEOUT:-300}" python3 -m benchmarks.gpu --output "$OUT" 2>&1 | tee "$OUT/bench-gpu.log"
+  timeout "${BENCH_TIMEOUT:-300}" python3 -m benchmarks.gpu --output "$OUT" --markdown "$OUT/benchmarks-gpu.md" \
+    --budget "${BENCH_BUDGET:-225}" 2>&1 | tee "$OUT/bench-gpu.log"
 fi
