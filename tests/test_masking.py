@@ -165,12 +165,14 @@ def test_all_true_mask_changes_nothing(backend: TestBackend, name: str) -> None:
     mask = backend.asarray(np.ones((3, 4), dtype=bool))
     plain, y, cache = cell.run(data["x"], cell.states_of(data), data["parameters"], None)
     masked, y_masked, cache_masked = cell.run(data["x"], cell.states_of(data), data["parameters"], mask)
-    backend.assert_close(y_masked, backend.to_numpy(y), rtol=0)
+    # Within rounding, not bit for bit: a masked RNN runs the generic scan, and a fused fast path
+    # (CuPy's) may round differently.
+    backend.assert_close(y_masked, backend.to_numpy(y))
     for key, value in plain.items():
-        backend.assert_close(masked[key], backend.to_numpy(value), rtol=0)
+        backend.assert_close(masked[key], backend.to_numpy(value))
     expected = cell.backward(data["da"], cache)
     for key, value in cell.backward(data["da"], cache_masked).items():
-        backend.assert_close(value, backend.to_numpy(expected[key]), rtol=0)
+        backend.assert_close(value, backend.to_numpy(expected[key]))
 
 
 @pytest.mark.parametrize("name", sorted(CELLS))
