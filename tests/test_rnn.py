@@ -295,3 +295,34 @@ def test_matches_torch_autograd() -> None:
     np.testing.assert_allclose(float(loss), torch_loss.item(), rtol=1e-12)
     for name, wrt in GRADIENT_OF.items():
         np.testing.assert_allclose(grads[name], leaves[wrt].grad.numpy(), rtol=1e-10, atol=1e-14, err_msg=name)
+
+
+def test_masked_loss_weights_each_example_by_its_real_steps(backend: TestBackend) -> None:
+    """A padded batch's loss and gradients are the examples' own, weighted by their lengths."""
+    problem = reference.problem(3, 4, 3, 3, 5, seed=15)
+    lengths = [5, 2, 3]
+    mask = np.arange(5)[None, :] < np.array(lengths)[:, None]
+    data = _on(backend, problem)
+    labels = backend.asarray(problem["labels"])
+    loss, grads = xrnn.rnn_loss_and_gradients(
+        data["x"], data["a0"], labels, data["parameters"], mask=backend.asarray(mask)
+    )
+    expected_loss = 0.0
+    expected = {key: 0.0 for key in ("dWax", "dWaa", "dba", "dWya", "dby")}
+    for i, length in enumerate(lengths):
+        weight = length / sum(lengths)
+        one_loss, one_grads = xrnn.rnn_loss_and_gradients(
+            problem["x"][:, i : i + 1, :length],
+            problem["a0"][:, i : i + 1],
+            problem["labels"][i : i + 1, :length],
+            problem["parameters"],
+        )
+        expected_loss += weight * float(one_loss)
+        for key in expected:
+            expected[key] = expected[key] + weight * one_grads[key]
+        backend.assert_close(grads["dx"][:, i : i + 1, :length], weight * one_grads["dx"])
+        backend.assert_close(grads["da0"][:, i : i + 1], weight * one_grads["da0"])
+    backend.assert_close(loss, expected_loss)
+    for key, value in expected.items():
+        backend.assert_close(grads[key], value)
+    backend.assert_close(grads["dx"][:, 1, 2:], np.zeros((3, 3)))

@@ -80,12 +80,17 @@ def target_rows(xp: ModuleType, labels: Array, like: Array, dims: dict[str, int]
     )
 
 
-def cross_entropy_rows(xp: ModuleType, logits: Array, targets: Array) -> tuple[Array, Array]:
+def cross_entropy_rows(xp: ModuleType, logits: Array, targets: Array, keep: Array | None = None) -> tuple[Array, Array]:
     """Mean cross-entropy over rows ``(N, n_y)`` and its gradient with respect to ``logits``.
 
     The gradient ``softmax * sum(target) - target`` is exact for soft targets that do not sum to 1.
+    With ``keep`` (``N`` booleans), the mean runs over the kept rows only and the others get no gradient.
     """
-    count = logits.shape[0]
+    count: Array | int = logits.shape[0]
+    if keep is not None:
+        weights = xp.astype(keep, logits.dtype)[:, None]
+        targets = targets * weights
+        count = xp.maximum(xp.sum(weights), xp.asarray(1, dtype=logits.dtype, device=array_api_compat.device(weights)))
     log_probabilities = log_softmax(logits, axis=1)
     loss = -xp.sum(targets * log_probabilities) / count
     target_mass = xp.sum(targets, axis=1, keepdims=True)

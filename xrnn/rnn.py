@@ -283,7 +283,7 @@ def rnn_backward(da: Array, caches: RNNCache) -> dict[str, Array]:
 
 
 def rnn_loss_and_gradients(
-    x: Array, a0: Array, labels: Array, parameters: Mapping[str, Array]
+    x: Array, a0: Array, labels: Array, parameters: Mapping[str, Array], *, mask: Array | None = None
 ) -> tuple[Array, dict[str, Array]]:
     """Forward pass, softmax cross-entropy and every gradient, in one call.
 
@@ -301,6 +301,9 @@ def rnn_loss_and_gradients(
         Integer classes ``(m, T_x)`` in ``[0, n_y)``, or targets ``(n_y, m, T_x)`` (one-hot or soft).
     parameters : mapping
         ``Wax, Waa, Wya, ba, by`` as in :func:`rnn_forward`.
+    mask : array of bool, shape (m, T_x), optional
+        Padding, as in :func:`rnn_forward`: the mean then runs over the real steps only, and a padded
+        batch gives each example's loss and gradients weighted by its number of real steps.
 
     Returns
     -------
@@ -325,10 +328,12 @@ def rnn_loss_and_gradients(
     xp = common_namespace(_named_arrays(params, x=x, a0=a0))
     dims = rnn_dims(params, {"x": x, "a0": a0})
     targets = target_rows(xp, labels, x, dims)
-    cache = _hidden_states(xp, x, a0, params)
+    keep = mask_rows(xp, mask, x, dims)
+    cache = _hidden_states(xp, x, a0, params, keep)
     t_x, m, n_a = cache.states.shape
     states_rows = xp.reshape(cache.states, (t_x * m, n_a))
-    loss, dlogits = cross_entropy_rows(xp, _output_logits(xp, states_rows, params), targets)
+    keep_rows = None if keep is None else xp.reshape(keep, (t_x * m,))
+    loss, dlogits = cross_entropy_rows(xp, _output_logits(xp, states_rows, params), targets, keep_rows)
     dstates = xp.reshape(xp.matmul(dlogits, params["Wya"]), (t_x, m, n_a))
     gradients = _backpropagate(xp, dstates, cache)
     gradients["dWya"] = xp.matmul(dlogits.T, states_rows)
