@@ -1,4 +1,4 @@
-"""Sessions: ``nox`` runs lint, typecheck and the tests on every backend (cupy skips without a GPU).
+"""Sessions: ``nox`` runs lint, typecheck, the tests on every backend (cupy skips without a GPU) and docs.
 
 ``nox -s "tests(cupy)"`` on a CUDA machine; with no internet, ``nox --no-venv -s "tests(cupy)"`` runs
 the same session on the current interpreter, which must already have cupy, pytest, hypothesis and
@@ -15,7 +15,7 @@ import sys
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
-nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.sessions = ["lint", "typecheck", "tests", "docs"]
 
 BACKENDS = ["numpy", "array_api_strict", "cupy"]
 
@@ -69,3 +69,10 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package."""
     _install(session, "mypy>=1.11", "-e", ".[test]")
     session.run("mypy")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site (Sphinx + MyST + numpydoc + furo), warnings as errors, into docs/_build."""
+    _install(session, "-e", ".[docs]")
+    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html", *session.posargs)

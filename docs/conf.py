@@ -1,0 +1,29 @@
+"""Sphinx configuration: MyST pages, numpydoc docstrings, the furo theme. Built by ``nox -s docs``."""
+
+from __future__ import annotations
+
+import xrnn
+
+project = "xrnn"
+author = "xrnn developers"
+release = version = xrnn.__version__
+
+extensions = [
+    "myst_parser",
+    "numpydoc",
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+]
+myst_enable_extensions = ["dollarmath", "amsmath"]
+source_suffix = {".md": "markdown", ".rst": "restructuredtext"}  # autosummary writes .rst stubs
+exclude_patterns = ["_build", "gpu", "benchmarks-cpu.md", "benchmarks-gpu.md"]  # included by benchmarks.md
+
+autosummary_generate = True
+autodoc_typehints = "none"  # numpydoc gives the types in the docstrings
+numpydoc_show_class_members = False
+numpydoc_xref_param_type = False
+numpydoc_validation_checks: set[str] = set()
+
+html_theme = "furo"
+html_title = f"xrnn {release}"
