@@ -18,6 +18,8 @@ nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.sessions = ["lint", "typecheck", "tests", "docs"]
 
 BACKENDS = ["numpy", "array_api_strict", "cupy"]
+# "dask": the whole suite on NumPy with dask installed, so tests/test_dask.py runs instead of skipping.
+TEST_SESSIONS = [*BACKENDS, "dask"]
 
 
 def _cuda_major_version() -> int | None:
@@ -41,11 +43,13 @@ def _install(session: nox.Session, *args: str) -> None:
 
 
 @nox.session
-@nox.parametrize("backend", BACKENDS, ids=BACKENDS)
+@nox.parametrize("backend", TEST_SESSIONS, ids=TEST_SESSIONS)
 def tests(session: nox.Session, backend: str) -> None:
-    """The whole test suite on one backend's arrays (``pytest --backend=NAME``)."""
+    """The whole test suite on one backend's arrays (``pytest --backend=NAME``); ``dask``: on NumPy, with Dask."""
     extras = "test"
-    if backend == "cupy":
+    if backend == "dask":
+        extras += ",dask"
+    elif backend == "cupy":
         cuda = _cuda_major_version()
         if cuda is None:
             session.skip("no CUDA device here (nvidia-smi is missing or reports none); the cupy tests need a GPU")
@@ -53,6 +57,11 @@ def tests(session: nox.Session, backend: str) -> None:
     _install(session, "-e", f".[{extras}]")
     # With --no-venv, "python" on PATH may not be the interpreter that has cupy: use nox's own.
     python = sys.executable if session.venv_backend == "none" else "python"
+    if backend == "dask":
+        # Fail here when dask is missing, rather than skip tests/test_dask.py; then the whole suite on NumPy,
+        # which with dask installed includes the Dask tests and the doctests of xrnn/dask_arrays.py.
+        session.run(python, "-c", "import dask.array, distributed")
+        backend = "numpy"
     session.run(python, "-m", "pytest", f"--backend={backend}", *session.posargs)
 
 

@@ -1,10 +1,11 @@
 """xrnn: recurrent networks with explicit backpropagation through time, on any Array API library.
 
 The functions take NumPy, CuPy or array-api-strict arrays (or any library array-api-compat knows) and
-return arrays of the same library, on the same device, in the same floating dtype.
+return arrays of the same library, on the same device, in the same floating dtype. The sequence functions
+also take Dask arrays chunked along the batch axis (see :mod:`xrnn.dask_arrays`).
 """
 
-from xrnn import backends
+from xrnn import backends, dask_arrays
 from xrnn.activations import sigmoid, softmax
 from xrnn.gated_init import init_gru_parameters, init_lstm_parameters
 from xrnn.gru import GRUCache, GRUCellCache, gru_backward, gru_cell_backward, gru_cell_forward, gru_forward
@@ -43,6 +44,7 @@ __all__ = [
     "backends",
     "bidirectional_backward",
     "bidirectional_forward",
+    "dask_arrays",
     "gru_backward",
     "gru_cell_backward",
     "gru_cell_forward",

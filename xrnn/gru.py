@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import ModuleType
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import array_api_compat
 
@@ -41,6 +41,9 @@ from xrnn._masking import carry, mask_rows, zero_masked
 from xrnn._typing import Array
 from xrnn._validation import check_parameters, common_namespace, expect_shape
 from xrnn.activations import sigmoid, softmax
+
+if TYPE_CHECKING:
+    from xrnn.dask_arrays import DaskCache
 
 #: The parameter keys.
 GRU_KEYS = ("Wu", "bu", "Wr", "br", "Wc", "bc", "Wy", "by")
@@ -304,6 +307,11 @@ def gru_forward(
     >>> a.shape, y_pred.shape, caches.r.shape
     ((5, 10, 4), (2, 10, 4), (5, 10, 4))
     """
+    if any(array_api_compat.is_dask_array(array) for array in (x, a0, mask)):
+        from xrnn import dask_arrays
+
+        # Dask inputs return a DaskCache, which the annotation (for every other library) does not name.
+        return dask_arrays.gru_forward(x, a0, parameters, mask=mask)  # type: ignore[return-value]
     params = check_parameters(parameters, GRU_KEYS)
     xp = common_namespace(named_arrays(params, GRU_KEYS, x=x, a0=a0))
     dims = gated_dims(params, _WEIGHTS, _BIASES, {"x": x, "a0": a0})
@@ -314,7 +322,7 @@ def gru_forward(
     return xp.asarray(cache.a, copy=True), from_rows(xp, y_rows, m), cache
 
 
-def gru_backward(da: Array, caches: GRUCache) -> dict[str, Array]:
+def gru_backward(da: Array, caches: GRUCache | DaskCache) -> dict[str, Array]:
     """Backpropagation through time for the GRU.
 
     Parameters
@@ -342,7 +350,11 @@ def gru_backward(da: Array, caches: GRUCache) -> dict[str, Array]:
     ((3, 10, 4), (5, 10), (5, 8), (5, 1))
     """
     if not isinstance(caches, GRUCache):
-        raise TypeError(f"caches must be the GRUCache returned by gru_forward, got {type(caches).__name__}")
+        from xrnn import dask_arrays
+
+        if not isinstance(caches, dask_arrays.DaskCache):
+            raise TypeError(f"caches must be the GRUCache returned by gru_forward, got {type(caches).__name__}")
+        return dask_arrays.gru_backward(da, caches)
     xp = common_namespace({"caches.states": caches.states, "da": da})
     t_x, m, n_a = caches.states.shape
     expect_shape("da", da, ("n_a", "m", "T_x"), {"n_a": n_a, "m": m, "T_x": t_x})

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import ModuleType
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import array_api_compat
 
@@ -42,6 +42,9 @@ from xrnn._masking import carry, mask_rows, zero_masked
 from xrnn._typing import Array
 from xrnn._validation import check_parameters, common_namespace, expect_shape
 from xrnn.activations import sigmoid, softmax
+
+if TYPE_CHECKING:
+    from xrnn.dask_arrays import DaskCache
 
 #: The parameter keys, in the spec's order.
 LSTM_KEYS = ("Wf", "bf", "Wi", "bi", "Wc", "bc", "Wo", "bo", "Wy", "by")
@@ -350,6 +353,11 @@ def lstm_forward(
     >>> a.shape, y.shape, c.shape, caches.o.shape
     ((5, 10, 4), (2, 10, 4), (5, 10, 4), (5, 10, 4))
     """
+    if any(array_api_compat.is_dask_array(array) for array in (x, a0, c0, mask)):
+        from xrnn import dask_arrays
+
+        # Dask inputs return a DaskCache, which the annotation (for every other library) does not name.
+        return dask_arrays.lstm_forward(x, a0, parameters, c0=c0, mask=mask)  # type: ignore[return-value]
     params = check_parameters(parameters, LSTM_KEYS)
     data = {"x": x, "a0": a0} if c0 is None else {"x": x, "a0": a0, "c0": c0}
     xp = common_namespace(named_arrays(params, LSTM_KEYS, **data))
@@ -365,7 +373,7 @@ def lstm_forward(
     return a, from_rows(xp, y_rows, m), c, cache
 
 
-def lstm_backward(da: Array, caches: LSTMCache) -> dict[str, Array]:
+def lstm_backward(da: Array, caches: LSTMCache | DaskCache) -> dict[str, Array]:
     """Backpropagation through time for the LSTM.
 
     Parameters
@@ -394,7 +402,11 @@ def lstm_backward(da: Array, caches: LSTMCache) -> dict[str, Array]:
     ((3, 10, 4), (5, 10), (5, 8), (5, 1))
     """
     if not isinstance(caches, LSTMCache):
-        raise TypeError(f"caches must be the LSTMCache returned by lstm_forward, got {type(caches).__name__}")
+        from xrnn import dask_arrays
+
+        if not isinstance(caches, dask_arrays.DaskCache):
+            raise TypeError(f"caches must be the LSTMCache returned by lstm_forward, got {type(caches).__name__}")
+        return dask_arrays.lstm_backward(da, caches)
     xp = common_namespace({"caches.states": caches.states, "da": da})
     t_x, m, n_a = caches.states.shape
     expect_shape("da", da, ("n_a", "m", "T_x"), {"n_a": n_a, "m": m, "T_x": t_x})

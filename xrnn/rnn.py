@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import ModuleType
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import array_api_compat
 
@@ -28,6 +28,9 @@ from xrnn._typing import Array
 from xrnn._validation import RNN_KEYS, check_parameters, common_namespace, expect_shape, rnn_dims
 from xrnn.activations import softmax
 from xrnn.losses import cross_entropy_rows, target_rows
+
+if TYPE_CHECKING:
+    from xrnn.dask_arrays import DaskCache
 
 
 class RNNCellCache(NamedTuple):
@@ -236,6 +239,11 @@ def rnn_forward(
     >>> a.shape, y_pred.shape, len(caches)
     ((5, 10, 4), (2, 10, 4), 4)
     """
+    if any(array_api_compat.is_dask_array(array) for array in (x, a0, mask)):
+        from xrnn import dask_arrays
+
+        # Dask inputs return a DaskCache, which the annotation (for every other library) does not name.
+        return dask_arrays.rnn_forward(x, a0, parameters, mask=mask)  # type: ignore[return-value]
     params = check_parameters(parameters, RNN_KEYS)
     xp = common_namespace(_named_arrays(params, x=x, a0=a0))
     dims = rnn_dims(params, {"x": x, "a0": a0})
@@ -247,7 +255,7 @@ def rnn_forward(
     return a, from_rows(xp, y_rows, m), cache
 
 
-def rnn_backward(da: Array, caches: RNNCache) -> dict[str, Array]:
+def rnn_backward(da: Array, caches: RNNCache | DaskCache) -> dict[str, Array]:
     """Backpropagation through time.
 
     Parameters
@@ -274,7 +282,11 @@ def rnn_backward(da: Array, caches: RNNCache) -> dict[str, Array]:
     ((3, 10, 4), (5, 10), (5, 5))
     """
     if not isinstance(caches, RNNCache):
-        raise TypeError(f"caches must be the RNNCache returned by rnn_forward, got {type(caches).__name__}")
+        from xrnn import dask_arrays
+
+        if not isinstance(caches, dask_arrays.DaskCache):
+            raise TypeError(f"caches must be the RNNCache returned by rnn_forward, got {type(caches).__name__}")
+        return dask_arrays.rnn_backward(da, caches)
     xp = common_namespace({"caches.states": caches.states, "da": da})
     t_x, m, n_a = caches.states.shape
     expect_shape("da", da, ("n_a", "m", "T_x"), {"n_a": n_a, "m": m, "T_x": t_x})
@@ -324,6 +336,10 @@ def rnn_loss_and_gradients(
     >>> sorted(grads)
     ['dWaa', 'dWax', 'dWya', 'da0', 'dba', 'dby', 'dx']
     """
+    if any(array_api_compat.is_dask_array(array) for array in (x, a0, labels, mask)):
+        from xrnn import dask_arrays
+
+        return dask_arrays.rnn_loss_and_gradients(x, a0, labels, parameters, mask=mask)
     params = check_parameters(parameters, RNN_KEYS)
     xp = common_namespace(_named_arrays(params, x=x, a0=a0))
     dims = rnn_dims(params, {"x": x, "a0": a0})

@@ -1,0 +1,792 @@
+"""Dask arrays sharded along the batch axis ``m``: each shard runs the ordinary xrnn function.
+
+The sequence functions of :mod:`xrnn.rnn`, :mod:`xrnn.lstm` and :mod:`xrnn.gru` send Dask inputs here.
+Every chunk of the batch axis ``m`` is one *shard*; a shard is one task that calls the ordinary xrnn
+function on its NumPy (or CuPy) chunk, so the time loop runs inside the task and the graph grows with
+the number of shards, never with ``T_x``. What is per example (``a``, ``y``, ``c``, ``dx``, ``da0``,
+``dc0``) stays chunked like the input; the parameter gradients (and the loss) are summed over the
+shards with a tree reduction (``split_every`` shards per level).
+
+* ``n_x``, ``n_a``, ``n_y`` and ``T_x`` are never split: an input chunked along them is rechunked to one
+  chunk there. The chunks of ``x`` along ``m`` decide the shards; ``a0``, ``c0``, ``mask``, ``labels``
+  and ``da`` are rechunked to them. Parameters are NumPy/CuPy arrays or Dask arrays, which are
+  rechunked to one chunk each; every task reads the same parameter keys.
+* The cache of a Dask forward pass keeps its inputs, not the activations: the backward pass runs the
+  forward pass of each shard again inside the same task (recompute, as in gradient checkpointing). It
+  costs one more forward pass per backward and saves holding every activation of the batch between
+  the two calls. :func:`rnn_loss_and_gradients` runs forward and backward in one task and recomputes
+  nothing.
+* The loss is the mean over all ``m * T_x`` terms: each shard contributes its sum, and the total is
+  divided once by the global count, so uneven shards weigh by their size.
+
+Nothing here imports NumPy or CuPy; ``dask`` is imported on first use, so xrnn imports without it.
+Examples are in ``docs/dask.md``.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from importlib import import_module
+from types import ModuleType
+from typing import Any
+
+import array_api_compat
+
+from xrnn import gru, lstm, rnn
+from xrnn._gates import gated_dims
+from xrnn._typing import Array
+from xrnn._validation import RNN_KEYS, check_parameters, expect_shape, library_name, rnn_dims
+
+__all__ = [
+    "DaskCache",
+    "gru_backward",
+    "gru_forward",
+    "is_dask_array",
+    "lstm_backward",
+    "lstm_forward",
+    "rnn_backward",
+    "rnn_forward",
+    "rnn_loss_and_gradients",
+]
+
+#: Libraries a Dask chunk may come from (both follow NumPy's array protocols, which Dask needs).
+CHUNK_LIBRARIES = ("numpy", "cupy")
+
+# Per cell: parameter keys, and the keys whose gradients the backward pass returns (not the output layer).
+_KEYS = {"rnn": RNN_KEYS, "lstm": lstm.LSTM_KEYS, "gru": gru.GRU_KEYS}
+_GRADIENT_KEYS = {
+    "rnn": ("Wax", "Waa", "ba"),
+    "lstm": ("Wf", "Wi", "Wc", "Wo", "bf", "bi", "bc", "bo"),
+    "gru": ("Wu", "Wr", "Wc", "bu", "br", "bc"),
+}
+_LOSS_GRADIENT_KEYS = ("Wax", "Waa", "Wya", "ba", "by")
+_OUTPUT_SYMBOLS = {
+    "a": ("n_a", "m", "T_x"),
+    "y": ("n_y", "m", "T_x"),
+    "c": ("n_a", "m", "T_x"),
+    "dx": ("n_x", "m", "T_x"),
+    "da0": ("n_a", "m"),
+    "dc0": ("n_a", "m"),
+}
+_GATES = {  # gate weights and biases, as gated_dims wants them
+    "lstm": (("Wf", "Wi", "Wc", "Wo"), ("bf", "bi", "bc", "bo")),
+    "gru": (("Wu", "Wr", "Wc"), ("bu", "br", "bc")),
+}
+#: The batch axis of each data argument: ``(n, m, T_x)`` and ``(n, m)`` have it at 1, ``(m, T_x)`` at 0.
+_M_AXIS = {"x": 1, "a0": 1, "c0": 1, "da": 1, "targets": 1, "mask": 0, "labels": 0}
+_FORWARD_NAMES = {"rnn": "rnn_forward", "lstm": "lstm_forward", "gru": "gru_forward"}
+
+
+def is_dask_array(x: object) -> bool:
+    """Whether ``x`` is a Dask array (checked without importing Dask).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xrnn.dask_arrays import is_dask_array
+    >>> is_dask_array(np.ones(3))
+    False
+    """
+    return bool(array_api_compat.is_dask_array(x))
+
+
+@dataclass(frozen=True, eq=False)
+class DaskCache:
+    """What a Dask forward pass keeps for the backward pass: its inputs, not its activations.
+
+    The backward pass recomputes each shard's forward pass in the task that runs its backward pass.
+
+    Attributes
+    ----------
+    cell : str
+        ``"rnn"``, ``"lstm"`` or ``"gru"``: the forward function that made the cache.
+    x : dask array, shape (n_x, m, T_x)
+        The inputs, one chunk per shard along ``m``.
+    a0 : dask array, shape (n_a, m)
+        The initial hidden state, chunked like ``x`` along ``m``.
+    c0 : dask array, shape (n_a, m), or None
+        The LSTM's initial cell state (``None``: zeros, or not an LSTM).
+    mask : dask array of bool, shape (m, T_x), or None
+        The forward pass's ``mask``.
+    a : dask array, shape (n_a, m, T_x)
+        The hidden states the forward pass returned (lazy).
+    parameters : mapping
+        The caller's parameters (not a copy). Update them only after the backward pass has been computed:
+        the recompute reads them when the backward graph runs.
+    shard_parameters : tuple of dask arrays
+        The parameters as single-chunk Dask arrays, in the cell's key order; every task reads these keys.
+    """
+
+    cell: str
+    x: Array
+    a0: Array
+    c0: Array | None
+    mask: Array | None
+    a: Array
+    parameters: Mapping[str, Array]
+    shard_parameters: tuple[Array, ...]
+
+    def __len__(self) -> int:
+        return int(self.x.shape[2])
+
+    @property
+    def shards(self) -> tuple[int, ...]:
+        """The batch size of each shard: the chunks of ``x`` along ``m``."""
+        return tuple(int(n) for n in self.x.chunks[1])
+
+
+# ---------------------------------------------------------------------------------------------- public API
+
+
+def rnn_forward(
+    x: Array, a0: Array, parameters: Mapping[str, Array], *, mask: Array | None = None
+) -> tuple[Array, Array, DaskCache]:
+    """:func:`xrnn.rnn_forward` on Dask arrays sharded along ``m``.
+
+    Parameters
+    ----------
+    x : dask array, shape (n_x, m, T_x)
+        Inputs, chunked along ``m`` in any way (other axes are rechunked to one chunk).
+    a0 : array, shape (n_a, m)
+        Initial hidden state: Dask (rechunked to the shards of ``x``) or NumPy/CuPy.
+    parameters : mapping
+        ``Wax (n_a, n_x)``, ``Waa (n_a, n_a)``, ``Wya (n_y, n_a)``, ``ba (n_a, 1)``, ``by (n_y, 1)``:
+        NumPy/CuPy arrays of the chunks' library, or Dask arrays (rechunked to one chunk).
+    mask : array of bool, shape (m, T_x), optional
+        As in :func:`xrnn.rnn_forward`.
+
+    Returns
+    -------
+    a : dask array, shape (n_a, m, T_x)
+        Hidden states, chunked like ``x`` along ``m`` (lazy).
+    y_pred : dask array, shape (n_y, m, T_x)
+        Softmax outputs (lazy).
+    caches : DaskCache
+        For :func:`rnn_backward`.
+
+    Raises
+    ------
+    TypeError
+        Mixed or non-floating dtypes, chunks that are not NumPy or CuPy, parameters of another library.
+    ValueError
+        Shapes that disagree, missing parameter keys, chunks of unknown size.
+
+    Examples
+    --------
+    >>> import pytest; da = pytest.importorskip("dask.array")  # the example needs dask
+    >>> import numpy as np, xrnn
+    >>> p = xrnn.init_parameters(3, 5, 2, seed=1)
+    >>> x = da.ones((3, 10, 4), chunks=(3, (3, 7), 4))
+    >>> a, y_pred, caches = xrnn.dask_arrays.rnn_forward(x, np.zeros((5, 10)), p)
+    >>> a.chunks, caches.shards
+    (((5,), (3, 7), (4,)), (3, 7))
+    """
+    a, y_pred, caches = _forward("rnn", x, a0, None, parameters, mask)
+    return a, y_pred, caches
+
+
+def rnn_backward(da: Array, caches: DaskCache, *, split_every: int | None = None) -> dict[str, Array]:
+    """:func:`xrnn.rnn_backward` on Dask arrays: each shard recomputes its forward pass, then runs BPTT.
+
+    Parameters
+    ----------
+    da : array, shape (n_a, m, T_x)
+        Gradient reaching each hidden state (Dask, rechunked to the shards, or NumPy/CuPy).
+    caches : DaskCache
+        From :func:`rnn_forward` with Dask inputs.
+    split_every : int, optional
+        Shards summed per task in the tree reduction of the parameter gradients (Dask's default if omitted).
+
+    Returns
+    -------
+    dict
+        ``dx (n_x, m, T_x)`` and ``da0 (n_a, m)`` chunked like the input; ``dWax (n_a, n_x)``,
+        ``dWaa (n_a, n_a)``, ``dba (n_a, 1)`` as single-chunk Dask arrays. All lazy.
+
+    Examples
+    --------
+    >>> import pytest; da = pytest.importorskip("dask.array")  # the example needs dask
+    >>> import numpy as np, xrnn
+    >>> p = xrnn.init_parameters(3, 5, 2, seed=1)
+    >>> x = da.ones((3, 10, 4), chunks=(3, 5, 4))
+    >>> a, _, caches = xrnn.dask_arrays.rnn_forward(x, np.zeros((5, 10)), p)
+    >>> grads = xrnn.dask_arrays.rnn_backward(da.ones_like(a), caches)
+    >>> grads["dx"].chunks[1], grads["dWaa"].compute().shape
+    ((5, 5), (5, 5))
+    """
+    return _backward("rnn", da, caches, split_every)
+
+
+def rnn_loss_and_gradients(
+    x: Array,
+    a0: Array,
+    labels: Array,
+    parameters: Mapping[str, Array],
+    *,
+    mask: Array | None = None,
+    split_every: int | None = None,
+) -> tuple[Array, dict[str, Array]]:
+    """:func:`xrnn.rnn_loss_and_gradients` on Dask arrays: one task per shard, forward and backward.
+
+    The loss is the mean over all real steps (``m * T_x`` without a mask): each shard's sum and its
+    number of real steps, summed over the shards in one tree reduction, then one division.
+
+    Parameters
+    ----------
+    x : dask array, shape (n_x, m, T_x)
+        Inputs, chunked along ``m``.
+    a0 : array, shape (n_a, m)
+        Initial hidden state.
+    labels : array
+        Integer classes ``(m, T_x)`` or targets ``(n_y, m, T_x)``, Dask or NumPy/CuPy. Class indices are
+        range-checked when the shards run (checking earlier would compute them).
+    parameters : mapping
+        ``Wax, Waa, Wya, ba, by`` as in :func:`rnn_forward`.
+    mask : array of bool, shape (m, T_x), optional
+        As in :func:`xrnn.rnn_loss_and_gradients`.
+    split_every : int, optional
+        Shards summed per task in the tree reduction.
+
+    Returns
+    -------
+    loss : dask array, shape ()
+        The mean cross-entropy (lazy).
+    gradients : dict
+        ``dWax, dWaa, dWya, dba, dby`` (single-chunk), ``dx (n_x, m, T_x)`` and ``da0 (n_a, m)`` (chunked).
+
+    Examples
+    --------
+    >>> import pytest; da = pytest.importorskip("dask.array")  # the example needs dask
+    >>> import numpy as np, xrnn
+    >>> p = xrnn.init_parameters(3, 5, 2, seed=1)
+    >>> x = da.ones((3, 10, 4), chunks=(3, (2, 8), 4))
+    >>> labels = np.zeros((10, 4), dtype=np.int64)
+    >>> loss, grads = xrnn.dask_arrays.rnn_loss_and_gradients(x, np.zeros((5, 10)), labels, p)
+    >>> bool(abs(float(loss.compute()) - np.log(2)) < 1e-3)
+    True
+    """
+    params = check_parameters(parameters, RNN_KEYS)
+    _check_known_chunks({"x": x, "a0": a0, "labels": labels})
+    dims = rnn_dims(params, {"x": x, "a0": a0})
+    _check_libraries({"x": x, "a0": a0, "labels": labels, **_named(params, RNN_KEYS)})
+    _check_dtypes({"x": x, "a0": a0, **_named(params, RNN_KEYS)})
+    if not _is_array(labels):
+        raise TypeError(f"labels must be an array, got {type(labels).__name__}")
+    if _kind(labels) in ("i", "u"):
+        expect_shape("labels", labels, ("m", "T_x"), dims)
+    elif _kind(labels) == "f":
+        if labels.dtype != x.dtype:
+            raise TypeError(f"labels has dtype {labels.dtype} but the data have {x.dtype}; they must match")
+        expect_shape("labels", labels, ("n_y", "m", "T_x"), dims)
+    else:
+        raise TypeError(
+            "labels must be integer class indices of shape (m, T_x) or floating targets of shape "
+            f"(n_y, m, T_x), got dtype {labels.dtype}"
+        )
+    shards = _shards(x, a0)
+    x_s, a0_s = _sharded(x, "x", shards), _sharded(a0, "a0", shards)
+    labels_s = _sharded(labels, "labels" if labels.ndim == 2 else "targets", shards)
+    mask_s = None if mask is None else _sharded(mask, "mask", shards)
+    shard_params = _shard_parameters(params, RNN_KEYS)
+    task = partial(_loss_shard, RNN_KEYS, _LOSS_GRADIENT_KEYS)
+    label_name = "labels" if labels.ndim == 2 else "targets"
+    inputs = [("x", x_s), ("a0", a0_s), (label_name, labels_s), ("mask", mask_s)]
+    graph, shard_name = _shard_graph("xrnn-rnn-loss", task, inputs, shard_params, len(shards))
+    outputs = _chunked_outputs(graph, shard_name, ("dx", "da0"), x_s, dims)
+    shapes = [("count", ()), ("loss", ()), *_gradient_shapes(params, _LOSS_GRADIENT_KEYS)]
+    pieces = _split(_tree_sum(_reduced(graph, shard_name, x_s, shapes), split_every), shapes)
+    count = _dask_array().maximum(pieces.pop("count"), 1)  # all padding: a zero loss, not 0/0
+    return pieces.pop("loss") / count, {key: value / count for key, value in {**pieces, **outputs}.items()}
+
+
+def lstm_forward(
+    x: Array,
+    a0: Array,
+    parameters: Mapping[str, Array],
+    *,
+    c0: Array | None = None,
+    mask: Array | None = None,
+) -> tuple[Array, Array, Array, DaskCache]:
+    """:func:`xrnn.lstm_forward` on Dask arrays sharded along ``m``.
+
+    Parameters
+    ----------
+    x : dask array, shape (n_x, m, T_x)
+        Inputs, chunked along ``m``.
+    a0 : array, shape (n_a, m)
+        Initial hidden state.
+    parameters : mapping
+        ``Wf, Wi, Wc, Wo (n_a, n_a + n_x)``, ``bf, bi, bc, bo (n_a, 1)``, ``Wy (n_y, n_a)``, ``by (n_y, 1)``.
+    c0 : array, shape (n_a, m), optional
+        Initial cell state; zeros when omitted.
+    mask : array of bool, shape (m, T_x), optional
+        As in :func:`xrnn.lstm_forward`.
+
+    Returns
+    -------
+    a : dask array, shape (n_a, m, T_x)
+        Hidden states (lazy).
+    y : dask array, shape (n_y, m, T_x)
+        Softmax outputs (lazy).
+    c : dask array, shape (n_a, m, T_x)
+        Cell states (lazy).
+    caches : DaskCache
+        For :func:`lstm_backward`.
+
+    Examples
+    --------
+    >>> import pytest; da = pytest.importorskip("dask.array")  # the example needs dask
+    >>> import numpy as np, xrnn
+    >>> p = xrnn.init_lstm_parameters(3, 5, 2, seed=1)
+    >>> x = da.ones((3, 10, 4), chunks=(3, 4, 4))
+    >>> a, y, c, caches = xrnn.dask_arrays.lstm_forward(x, np.zeros((5, 10)), p)
+    >>> c.chunks[1], len(caches)
+    ((4, 4, 2), 4)
+    """
+    a, y, c, caches = _forward("lstm", x, a0, c0, parameters, mask)
+    return a, y, c, caches
+
+
+def lstm_backward(da: Array, caches: DaskCache, *, split_every: int | None = None) -> dict[str, Array]:
+    """:func:`xrnn.lstm_backward` on Dask arrays: each shard recomputes its forward pass, then runs BPTT.
+
+    Parameters
+    ----------
+    da : array, shape (n_a, m, T_x)
+        Gradient reaching each hidden state.
+    caches : DaskCache
+        From :func:`lstm_forward` with Dask inputs.
+    split_every : int, optional
+        Shards summed per task in the tree reduction of the parameter gradients.
+
+    Returns
+    -------
+    dict
+        ``dx (n_x, m, T_x)``, ``da0 (n_a, m)``, ``dc0 (n_a, m)`` chunked like the input;
+        ``dWf, dWi, dWc, dWo (n_a, n_a + n_x)``, ``dbf, dbi, dbc, dbo (n_a, 1)`` single-chunk. All lazy.
+
+    Examples
+    --------
+    >>> import pytest; da = pytest.importorskip("dask.array")  # the example needs dask
+    >>> import numpy as np, xrnn
+    >>> p = xrnn.init_lstm_parameters(3, 5, 2, seed=1)
+    >>> a, y, c, caches = xrnn.dask_arrays.lstm_forward(da.ones((3, 10, 4), chunks=(3, 5, 4)), np.zeros((5, 10)), p)
+    >>> grads = xrnn.dask_arrays.lstm_backward(da.ones_like(a), caches)
+    >>> grads["dc0"].chunks, grads["dWc"].compute().shape
+    (((5,), (5, 5)), (5, 8))
+    """
+    return _backward("lstm", da, caches, split_every)
+
+
+def gru_forward(
+    x: Array, a0: Array, parameters: Mapping[str, Array], *, mask: Array | None = None
+) -> tuple[Array, Array, DaskCache]:
+    """:func:`xrnn.gru_forward` on Dask arrays sharded along ``m``.
+
+    Parameters
+    ----------
+    x : dask array, shape (n_x, m, T_x)
+        Inputs, chunked along ``m``.
+    a0 : array, shape (n_a, m)
+        Initial hidden state.
+    parameters : mapping
+        ``Wu, Wr, Wc (n_a, n_a + n_x)``, ``bu, br, bc (n_a, 1)``, ``Wy (n_y, n_a)``, ``by (n_y, 1)``.
+    mask : array of bool, shape (m, T_x), optional
+        As in :func:`xrnn.gru_forward`.
+
+    Returns
+    -------
+    a : dask array, shape (n_a, m, T_x)
+        Hidden states (lazy).
+    y_pred : dask array, shape (n_y, m, T_x)
+        Softmax outputs (lazy).
+    caches : DaskCache
+        For :func:`gru_backward`.
+
+    Examples
+    --------
+    >>> import pytest; da = pytest.importorskip("dask.array")  # the example needs dask
+    >>> import numpy as np, xrnn
+    >>> p = xrnn.init_gru_parameters(3, 5, 2, seed=1)
+    >>> a, y_pred, caches = xrnn.dask_arrays.gru_forward(da.ones((3, 10, 4), chunks=(3, 5, 4)), np.zeros((5, 10)), p)
+    >>> y_pred.shape, y_pred.chunks[1]
+    ((2, 10, 4), (5, 5))
+    """
+    a, y_pred, caches = _forward("gru", x, a0, None, parameters, mask)
+    return a, y_pred, caches
+
+
+def gru_backward(da: Array, caches: DaskCache, *, split_every: int | None = None) -> dict[str, Array]:
+    """:func:`xrnn.gru_backward` on Dask arrays: each shard recomputes its forward pass, then runs BPTT.
+
+    Parameters
+    ----------
+    da : array, shape (n_a, m, T_x)
+        Gradient reaching each hidden state.
+    caches : DaskCache
+        From :func:`gru_forward` with Dask inputs.
+    split_every : int, optional
+        Shards summed per task in the tree reduction of the parameter gradients.
+
+    Returns
+    -------
+    dict
+        ``dx (n_x, m, T_x)``, ``da0 (n_a, m)`` chunked like the input; ``dWu, dWr, dWc (n_a, n_a + n_x)``,
+        ``dbu, dbr, dbc (n_a, 1)`` single-chunk. All lazy.
+
+    Examples
+    --------
+    >>> import pytest; da = pytest.importorskip("dask.array")  # the example needs dask
+    >>> import numpy as np, xrnn
+    >>> p = xrnn.init_gru_parameters(3, 5, 2, seed=1)
+    >>> a, _, caches = xrnn.dask_arrays.gru_forward(da.ones((3, 10, 4), chunks=(3, 5, 4)), np.zeros((5, 10)), p)
+    >>> sorted(xrnn.dask_arrays.gru_backward(da.ones_like(a), caches))
+    ['dWc', 'dWr', 'dWu', 'da0', 'dbc', 'dbr', 'dbu', 'dx']
+    """
+    return _backward("gru", da, caches, split_every)
+
+
+# ------------------------------------------------------------------------------------------- graph building
+
+
+def _dask_array() -> ModuleType:
+    """``dask.array``, imported on first use, with the install hint when it is missing."""
+    try:
+        return import_module("dask.array")
+    except ImportError as error:
+        raise ImportError("Dask arrays need dask: pip install 'xrnn[dask]' (or 'dask[array]>=2024.1')") from error
+
+
+def _forward(
+    cell: str, x: Array, a0: Array, c0: Array | None, parameters: Mapping[str, Array], mask: Array | None
+) -> tuple[Any, ...]:
+    keys = _KEYS[cell]
+    params = check_parameters(parameters, keys)
+    data = {"x": x, "a0": a0} if c0 is None else {"x": x, "a0": a0, "c0": c0}
+    _check_known_chunks({**data, **({} if mask is None else {"mask": mask})})
+    dims = rnn_dims(params, data) if cell == "rnn" else gated_dims(params, *_GATES[cell], data)
+    _check_libraries({**data, **({} if mask is None else {"mask": mask}), **_named(params, keys)})
+    _check_dtypes({**data, **_named(params, keys)})
+    if mask is not None:
+        if not _is_array(mask):
+            raise TypeError(f"mask must be a boolean array of shape (m, T_x), got {type(mask).__name__}")
+        if _kind(mask) != "b":
+            raise TypeError(f"mask must have dtype bool, got {mask.dtype}")
+        expect_shape("mask", mask, ("m", "T_x"), dims)
+    shards = _shards(x, a0)
+    x_s, a0_s = _sharded(x, "x", shards), _sharded(a0, "a0", shards)
+    c0_s = None if c0 is None else _sharded(c0, "c0", shards)
+    mask_s = None if mask is None else _sharded(mask, "mask", shards)
+    shard_params = _shard_parameters(params, keys)
+    task = partial(_forward_shard, cell, keys)
+    inputs = [("x", x_s), ("a0", a0_s), ("c0", c0_s), ("mask", mask_s)]
+    graph, shard_name = _shard_graph(f"xrnn-{cell}-forward", task, inputs, shard_params, len(shards))
+    fields = ("a", "y", "c") if cell == "lstm" else ("a", "y")
+    outputs = _chunked_outputs(graph, shard_name, fields, x_s, dims)
+    cache = DaskCache(cell, x_s, a0_s, c0_s, mask_s, outputs["a"], params, shard_params)
+    return (*(outputs[field] for field in fields), cache)
+
+
+def _backward(cell: str, da: Array, caches: DaskCache, split_every: int | None) -> dict[str, Array]:
+    if not isinstance(caches, DaskCache):
+        raise TypeError(
+            f"caches must be the DaskCache returned by {_FORWARD_NAMES[cell]} with Dask inputs, "
+            f"got {type(caches).__name__}"
+        )
+    if caches.cell != cell:
+        raise TypeError(
+            f"caches was made by {_FORWARD_NAMES[caches.cell]}, but this backward pass needs the cache of "
+            f"{_FORWARD_NAMES[cell]}"
+        )
+    x_s = caches.x
+    n_a, m, t_x = (int(n) for n in caches.a.shape)
+    _check_known_chunks({"da": da})
+    expect_shape("da", da, ("n_a", "m", "T_x"), {"n_a": n_a, "m": m, "T_x": t_x})
+    _check_libraries({"caches.x": x_s, "da": da})
+    _check_dtypes({"caches.x": x_s, "da": da})
+    da_s = _sharded(da, "da", x_s.chunks[1])
+    keys = _KEYS[cell]
+    task = partial(_backward_shard, cell, keys, _GRADIENT_KEYS[cell])
+    inputs = [("x", x_s), ("a0", caches.a0), ("c0", caches.c0), ("mask", caches.mask), ("da", da_s)]
+    graph, shard_name = _shard_graph(f"xrnn-{cell}-backward", task, inputs, caches.shard_parameters, len(caches.shards))
+    dims = {"n_x": int(x_s.shape[0]), "n_a": n_a, "m": m, "T_x": t_x}
+    fields = ("dx", "da0", "dc0") if cell == "lstm" else ("dx", "da0")
+    outputs = _chunked_outputs(graph, shard_name, fields, x_s, dims)
+    params = dict(zip(keys, caches.shard_parameters, strict=True))
+    shapes = _gradient_shapes(params, _GRADIENT_KEYS[cell])
+    summed = _tree_sum(_reduced(graph, shard_name, x_s, shapes), split_every)
+    return {**outputs, **_split(summed, shapes)}
+
+
+def _shards(x: Array, a0: Array) -> tuple[int, ...]:
+    """The batch size of each shard: the chunks of ``x`` along ``m`` (of ``a0`` if only it is Dask)."""
+    if is_dask_array(x):
+        return tuple(int(n) for n in x.chunks[1])
+    if is_dask_array(a0):
+        return tuple(int(n) for n in a0.chunks[1])
+    return (int(x.shape[1]),)
+
+
+def _sharded(array: Array, name: str, shards: tuple[int, ...]) -> Array:
+    """``array`` as a Dask array with ``shards`` along its ``m`` axis and one chunk on every other axis."""
+    dask_array = _dask_array()
+    m_axis = _M_AXIS[name]
+    chunks = tuple(shards if axis == m_axis else (int(n),) for axis, n in enumerate(array.shape))
+    if not is_dask_array(array):
+        return dask_array.from_array(array, chunks=chunks, asarray=False)
+    return array if tuple(array.chunks) == chunks else array.rechunk(chunks)
+
+
+def _shard_parameters(params: Mapping[str, Array], keys: Sequence[str]) -> tuple[Array, ...]:
+    """The parameters as single-chunk Dask arrays: one key each, read by every shard."""
+    dask_array = _dask_array()
+    sharded = []
+    for key in keys:
+        value = params[key]
+        if is_dask_array(value):
+            sharded.append(value if value.numblocks == (1,) * value.ndim else value.rechunk(value.shape))
+        else:
+            sharded.append(dask_array.from_array(value, chunks=value.shape, asarray=False))
+    return tuple(sharded)
+
+
+def _shard_graph(
+    prefix: str,
+    task: Callable[..., dict[str, Array]],
+    inputs: Sequence[tuple[str, Array | None]],
+    params: Sequence[Array],
+    n_shards: int,
+) -> tuple[Any, str]:
+    """One task per shard calling ``task(*input_chunks, *parameters)``; returns the graph and its layer name.
+
+    ``inputs`` pairs each sharded array (or ``None``, passed on as ``None``) with its argument name,
+    which fixes its ``m`` axis (see :data:`_M_AXIS`).
+    """
+    highlevelgraph = import_module("dask.highlevelgraph")
+    tokenize = import_module("dask.base").tokenize
+    present = [array for _, array in inputs if array is not None]
+    name = f"{prefix}-{tokenize(task, *(array.name for array in present), *(p.name for p in params))}"
+    parameter_keys = [(p.name, *(0,) * p.ndim) for p in params]
+    layer = {}
+    for shard in range(n_shards):
+        chunk_keys = [None if array is None else _block_key(array, _M_AXIS[arg], shard) for arg, array in inputs]
+        layer[(name, shard)] = (task, *chunk_keys, *parameter_keys)
+    graph = highlevelgraph.HighLevelGraph.from_collections(name, layer, dependencies=[*present, *params])
+    return graph, name
+
+
+def _block_key(array: Array, m_axis: int, shard: int) -> tuple[Any, ...]:
+    """The key of block ``shard`` along ``m_axis`` (every other axis has one chunk)."""
+    return (array.name, *(shard if axis == m_axis else 0 for axis in range(array.ndim)))
+
+
+def _with_layer(graph: Any, name: str, layer: dict[Any, Any], shard_name: str) -> Any:
+    highlevelgraph = import_module("dask.highlevelgraph")
+    layers = {**graph.layers, name: layer}
+    dependencies = {**graph.dependencies, name: {shard_name}}
+    return highlevelgraph.HighLevelGraph(layers, dependencies)
+
+
+def _chunked_outputs(
+    graph: Any, shard_name: str, fields: Sequence[str], like: Array, dims: Mapping[str, int]
+) -> dict[str, Array]:
+    """The per-example results of every shard, as Dask arrays chunked like ``like`` along ``m``."""
+    dask_array = _dask_array()
+    meta_from_array = import_module("dask.array.utils").meta_from_array
+    shards = like.chunks[1]
+    outputs = {}
+    for field in fields:
+        symbols = _OUTPUT_SYMBOLS[field]
+        name = f"{field}-{shard_name}"
+        layer = {
+            (name, 0, shard, *(0,) * (len(symbols) - 2)): (operator.getitem, (shard_name, shard), field)
+            for shard in range(len(shards))
+        }
+        chunks = tuple(shards if symbol == "m" else (dims[symbol],) for symbol in symbols)
+        meta = meta_from_array(like, ndim=len(symbols))
+        outputs[field] = dask_array.Array(_with_layer(graph, name, layer, shard_name), name, chunks, meta=meta)
+    return outputs
+
+
+def _reduced(graph: Any, shard_name: str, like: Array, shapes: Sequence[tuple[str, tuple[int, ...]]]) -> Array:
+    """Every shard's flat vector of summands ``(1, P)``, stacked into a ``(n_shards, P)`` Dask array."""
+    dask_array = _dask_array()
+    meta_from_array = import_module("dask.array.utils").meta_from_array
+    width = sum(math.prod(shape) for _, shape in shapes)
+    n_shards = len(like.chunks[1])
+    name = f"flat-{shard_name}"
+    layer = {(name, shard, 0): (_flat_row, (shard_name, shard)) for shard in range(n_shards)}
+    chunks = ((1,) * n_shards, (width,))
+    meta = meta_from_array(like, ndim=2)
+    return dask_array.Array(_with_layer(graph, name, layer, shard_name), name, chunks, meta=meta)
+
+
+def _tree_sum(stacked: Array, split_every: int | None) -> Array:
+    """The sum over shards as a tree reduction: ``split_every`` partial sums per task and level."""
+    return stacked.sum(axis=0, split_every=split_every)
+
+
+def _split(flat: Array, shapes: Sequence[tuple[str, tuple[int, ...]]]) -> dict[str, Array]:
+    """Cut the reduced flat vector back into named arrays (``()`` for the loss)."""
+    pieces = {}
+    offset = 0
+    for key, shape in shapes:
+        size = math.prod(shape)
+        pieces[key] = flat[offset : offset + size].reshape(shape)
+        offset += size
+    return pieces
+
+
+def _gradient_shapes(params: Mapping[str, Array], keys: Sequence[str]) -> list[tuple[str, tuple[int, ...]]]:
+    return [("d" + key, tuple(int(n) for n in params[key].shape)) for key in keys]
+
+
+# ---------------------------------------------------------------------------------------------- the tasks
+
+
+def _forward_shard(
+    cell: str, keys: Sequence[str], x: Array, a0: Array, c0: Array | None, mask: Array | None, *params: Array
+) -> dict[str, Array]:
+    """One shard's forward pass with the ordinary xrnn function."""
+    parameters = dict(zip(keys, params, strict=True))
+    if cell == "lstm":
+        a, y, c, _ = lstm.lstm_forward(x, a0, parameters, c0=c0, mask=mask)
+        return {"a": a, "y": y, "c": c}
+    forward = rnn.rnn_forward if cell == "rnn" else gru.gru_forward
+    a, y, _ = forward(x, a0, parameters, mask=mask)
+    return {"a": a, "y": y}
+
+
+def _backward_shard(
+    cell: str,
+    keys: Sequence[str],
+    gradient_keys: Sequence[str],
+    x: Array,
+    a0: Array,
+    c0: Array | None,
+    mask: Array | None,
+    da: Array,
+    *params: Array,
+) -> dict[str, Array]:
+    """One shard's forward pass again, then its backward pass; parameter gradients as one flat vector."""
+    parameters = dict(zip(keys, params, strict=True))
+    if cell == "lstm":
+        _, _, _, cache = lstm.lstm_forward(x, a0, parameters, c0=c0, mask=mask)
+        grads = lstm.lstm_backward(da, cache)
+        chunked = {"dx": grads["dx"], "da0": grads["da0"], "dc0": grads["dc0"]}
+    elif cell == "rnn":
+        _, _, rnn_cache = rnn.rnn_forward(x, a0, parameters, mask=mask)
+        grads = rnn.rnn_backward(da, rnn_cache)
+        chunked = {"dx": grads["dx"], "da0": grads["da0"]}
+    else:
+        _, _, gru_cache = gru.gru_forward(x, a0, parameters, mask=mask)
+        grads = gru.gru_backward(da, gru_cache)
+        chunked = {"dx": grads["dx"], "da0": grads["da0"]}
+    return {**chunked, "flat": _flatten([grads["d" + key] for key in gradient_keys])}
+
+
+def _loss_shard(
+    keys: Sequence[str],
+    gradient_keys: Sequence[str],
+    x: Array,
+    a0: Array,
+    labels: Array,
+    mask: Array | None,
+    *params: Array,
+) -> dict[str, Array]:
+    """One shard's number of real steps, and its loss and gradients as sums over them (mean times count).
+
+    Everything is divided once by the count summed over all shards.
+    """
+    loss, grads = rnn.rnn_loss_and_gradients(x, a0, labels, dict(zip(keys, params, strict=True)), mask=mask)
+    xp = array_api_compat.array_namespace(x)
+    count = int(x.shape[1]) * int(x.shape[2]) if mask is None else int(xp.sum(xp.astype(mask, xp.int64)))
+    summands = [
+        xp.asarray(float(count), dtype=x.dtype),
+        loss * count,
+        *(grads["d" + key] * count for key in gradient_keys),
+    ]
+    return {"dx": grads["dx"] * count, "da0": grads["da0"] * count, "flat": _flatten(summands)}
+
+
+def _flatten(arrays: Sequence[Array]) -> Array:
+    xp = array_api_compat.array_namespace(*arrays)
+    return xp.concat([xp.reshape(array, (-1,)) for array in arrays])
+
+
+def _flat_row(result: Mapping[str, Array]) -> Array:
+    return result["flat"][None, :]
+
+
+# ------------------------------------------------------------------------------------------------- checks
+
+
+def _named(params: Mapping[str, Array], keys: Sequence[str]) -> dict[str, Array]:
+    return {f"parameters['{key}']": params[key] for key in keys}
+
+
+def _check_known_chunks(arrays: Mapping[str, Array]) -> None:
+    for name, array in arrays.items():
+        if is_dask_array(array) and any(math.isnan(n) for n in array.shape):
+            raise ValueError(
+                f"{name} has chunks of unknown size (shape {tuple(array.shape)}); "
+                f"call {name}.compute_chunk_sizes() first, xrnn needs the size of every shard"
+            )
+
+
+def _check_dtypes(arrays: Mapping[str, Array]) -> None:
+    """One real floating dtype for the data and the parameters (read from ``.dtype``, nothing computed)."""
+    names = list(arrays)
+    for name in names:
+        if not array_api_compat.is_array_api_obj(arrays[name]):
+            raise TypeError(f"{name} must be an array, got {type(arrays[name]).__name__}")
+    first = names[0]
+    for name in names:
+        dtype = arrays[name].dtype
+        if _kind(arrays[name]) != "f":
+            raise TypeError(f"{name} must have a real floating dtype (float32 or float64), got {dtype}")
+        if dtype != arrays[first].dtype:
+            raise TypeError(
+                f"{name} has dtype {dtype} but {first} has dtype {arrays[first].dtype}; "
+                "all arrays must share one floating dtype"
+            )
+
+
+def _is_array(value: object) -> bool:
+    return bool(array_api_compat.is_array_api_obj(value))
+
+
+def _kind(array: Array) -> str:
+    """NumPy's one-letter dtype kind (``"f"``, ``"i"``, ``"u"``, ``"b"``, ...); NumPy, CuPy and Dask share it."""
+    return str(getattr(array.dtype, "kind", ""))
+
+
+def _chunk_library(array: Array) -> str:
+    """The library of ``array``'s chunks (of ``array`` itself when it is not a Dask array)."""
+    return library_name(array._meta if is_dask_array(array) else array)
+
+
+def _check_libraries(arrays: Mapping[str, Array]) -> None:
+    """Every chunk and every parameter comes from one library, NumPy or CuPy."""
+    names = list(arrays)
+    for name in names:
+        if not _is_array(arrays[name]):
+            raise TypeError(f"{name} must be an array, got {type(arrays[name]).__name__}")
+    first = names[0]
+    library = _chunk_library(arrays[first])
+    for name in names:
+        found = _chunk_library(arrays[name])
+        if found not in CHUNK_LIBRARIES:
+            raise TypeError(
+                f"{name} holds {found} arrays; Dask chunks and parameters must be NumPy or CuPy arrays "
+                "(libraries Dask can compute with)"
+            )
+        if found != library:
+            raise TypeError(
+                f"{name} holds {found} arrays but {first} holds {library} arrays; the chunks and the "
+                "parameters must come from one library"
+            )
