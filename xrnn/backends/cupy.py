@@ -18,6 +18,7 @@ from typing import Any
 import array_api_compat.cupy as compat_cupy
 import cupy as cp
 import numpy as np
+from cupy_backends.cuda.libs import cublas as _cublas
 
 from xrnn.backends._adapter import ArrayBackend
 
@@ -28,25 +29,82 @@ _tanh_backward = cp.ElementwiseKernel(
 )
 
 
-def _forward_steps(states: cp.ndarray, waa: cp.ndarray, a0_rows: cp.ndarray, recurrent: cp.ndarray) -> None:
+class _Products:
+    """The two row-major products of the scans, through ``cupy.matmul``."""
+
+    def times_transpose(self, a: cp.ndarray, w: cp.ndarray, out: cp.ndarray) -> None:
+        """``out = a @ w.T``."""
+        cp.matmul(a, w.T, out=out)
+
+    def times(self, a: cp.ndarray, w: cp.ndarray, out: cp.ndarray) -> None:
+        """``out = a @ w``."""
+        cp.matmul(a, w, out=out)
+
+
+class _CapturableProducts(_Products):
+    """The same products through raw cuBLAS GEMM calls, which a CUDA graph capture can record.
+
+    CuPy's own matmul refuses to run during a capture: it re-binds the cuBLAS handle to the current
+    stream on every call, and it forbids that while the stream captures. Here the handle is bound
+    once, before the capture. All operands are C-contiguous ``(rows, n_a)`` blocks and ``w`` is the
+    square ``(n_a, n_a)`` weight, so a row-major product is the column-major GEMM of the transposes:
+    ``out.T = op(w.T) @ a.T``.
+    """
+
+    def __init__(self, dtype: Any, stream: cp.cuda.Stream) -> None:
+        self.handle = cp.cuda.device.get_cublas_handle()
+        self.gemm = _cublas.sgemm if dtype == np.float32 else _cublas.dgemm
+        self.one, self.zero = np.ones(1, dtype=dtype), np.zeros(1, dtype=dtype)  # host scalars
+        _cublas.setStream(self.handle, stream.ptr)
+        _cublas.setPointerMode(self.handle, _cublas.CUBLAS_POINTER_MODE_HOST)
+
+    def _gemm(self, w_op: int, a: cp.ndarray, w: cp.ndarray, out: cp.ndarray) -> None:
+        n_a, rows = w.shape[0], a.shape[0]
+        self.gemm(
+            self.handle, w_op, _cublas.CUBLAS_OP_N, n_a, rows, n_a,
+            self.one.ctypes.data, w.data.ptr, n_a, a.data.ptr, n_a,
+            self.zero.ctypes.data, out.data.ptr, n_a,
+        )  # fmt: skip
+
+    def times_transpose(self, a: cp.ndarray, w: cp.ndarray, out: cp.ndarray) -> None:
+        self._gemm(_cublas.CUBLAS_OP_T, a, w, out)
+
+    def times(self, a: cp.ndarray, w: cp.ndarray, out: cp.ndarray) -> None:
+        self._gemm(_cublas.CUBLAS_OP_N, a, w, out)
+
+
+_MATMUL = _Products()
+
+
+def _forward_steps(
+    states: cp.ndarray,
+    waa: cp.ndarray,
+    a0_rows: cp.ndarray,
+    recurrent: cp.ndarray,
+    products: _Products = _MATMUL,
+) -> None:
     """The forward recurrence in place in ``states``; ``recurrent`` is an ``(m, n_a)`` work buffer."""
-    waa_t = waa.T
     previous = a0_rows
     for t in range(states.shape[0]):
         current = states[t]
-        cp.matmul(previous, waa_t, out=recurrent)
+        products.times_transpose(previous, waa, recurrent)
         _add_tanh(recurrent, current)
         previous = current
 
 
 def _backward_steps(
-    dstates: cp.ndarray, states: cp.ndarray, waa: cp.ndarray, dz: cp.ndarray, carry: cp.ndarray
+    dstates: cp.ndarray,
+    states: cp.ndarray,
+    waa: cp.ndarray,
+    dz: cp.ndarray,
+    carry: cp.ndarray,
+    products: _Products = _MATMUL,
 ) -> None:
     """The backward recurrence into ``dz`` and ``carry`` (which ends as the gradient of ``a0_rows``)."""
     carry.fill(0)
     for t in range(states.shape[0] - 1, -1, -1):
         _tanh_backward(states[t], dstates[t], carry, dz[t])
-        cp.matmul(dz[t], waa, out=carry)
+        products.times(dz[t], waa, carry)
 
 
 def rnn_forward_scan(preactivation: cp.ndarray, waa: cp.ndarray, a0_rows: cp.ndarray) -> cp.ndarray:
@@ -90,7 +148,8 @@ class _ScanGraphs:
 
     def __init__(self) -> None:
         self.enabled = os.environ.get("XRNN_CUDA_GRAPHS", "1") != "0"
-        self._captured: OrderedDict[tuple[Any, ...], tuple[Any, tuple[cp.ndarray, ...]]] = OrderedDict()
+        # key -> (graph, its buffers, its cuBLAS products: host scalars the graph was recorded with)
+        self._captured: OrderedDict[tuple[Any, ...], tuple[Any, tuple[cp.ndarray, ...], Any]] = OrderedDict()
 
     def replay(
         self,
@@ -107,7 +166,7 @@ class _ScanGraphs:
         entry = self._captured.get(key)
         if entry is not None:
             self._captured.move_to_end(key)
-            graph, buffers = entry
+            graph, buffers, _ = entry
             self._copy_in(buffers, arrays)
             graph.launch(cp.cuda.get_current_stream())
             return buffers
@@ -117,9 +176,9 @@ class _ScanGraphs:
         self._copy_in(buffers, arrays)
         # Run once step by step: this call's result, and kernels compiled and cuBLAS set up outside the capture.
         steps(*buffers)
-        graph = self._capture(steps, buffers)
-        if graph is not None:
-            self._captured[key] = (graph, buffers)
+        captured = self._capture(steps, buffers)
+        if captured is not None:
+            self._captured[key] = (captured[0], buffers, captured[1])
             if len(self._captured) > self.capacity:
                 self._captured.popitem(last=False)
         return buffers
@@ -129,21 +188,23 @@ class _ScanGraphs:
         for buffer, array in zip(buffers, arrays, strict=False):
             buffer[...] = array
 
-    def _capture(self, steps: Callable[..., None], buffers: tuple[cp.ndarray, ...]) -> Any:
+    def _capture(self, steps: Callable[..., None], buffers: tuple[cp.ndarray, ...]) -> tuple[Any, Any] | None:
+        """``(graph, products)`` of the steps on ``buffers``, or ``None`` (graphs then stay off)."""
         stream = cp.cuda.Stream(non_blocking=True)
-        graph = None
         try:
+            products = _CapturableProducts(buffers[0].dtype, stream)
             with stream:
                 stream.begin_capture()
                 try:
-                    steps(*buffers)
+                    steps(*buffers, products=products)
                 finally:
                     graph = stream.end_capture()
+            _cublas.setStream(products.handle, cp.cuda.get_current_stream().ptr)  # unbind the capture stream
         except Exception as error:  # any failure means: run the steps one by one from now on
             self.enabled = False
             warnings.warn(f"xrnn: CUDA graph capture failed ({error}); running the scans step by step", stacklevel=3)
             return None
-        return graph
+        return graph, products
 
 
 _graphs = _ScanGraphs()
