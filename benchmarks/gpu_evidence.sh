@@ -21,7 +21,7 @@ export PYTHONPATH=/tmp/site:$PWD
   nproc
 } 2>&1 | tee "$OUT/machine.txt"
 PYTHONPATH=$PYTHONPATH:/tmp/noxsite timeout "${TESTS_TIMEOUT:-300}" python3 -m nox --no-venv -s "tests(cupy)" -- -q -p no:cacheprovider --durations=10 ${TEST_ARGS:-} 2>&1 | tee "$OUT/tests-cupy.log"
-timeout 120 python3 -m xrnn 2>&1 | tee "$OUT/demo.log"
+timeout 120 python3 -m xrnn demo 2>&1 | tee "$OUT/demo.log"
 if [ -f benchmarks/gpu.py ] && [ -z "${SKIP_BENCH:-}" ]; then
   timeout "${BENCH_TIMEOUT:-300}" python3 -m benchmarks.gpu --output "$OUT" --markdown "$OUT/benchmarks-gpu.md" \
     --budget "${BENCH_BUDGET:-225}" 2>&1 | tee "$OUT/bench-gpu.log"

@@ -1,0 +1,72 @@
+"""One-to-many: sampling is seeded, follows the model's distribution and sharpens with temperature."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from tests.helpers import TestBackend
+from xrnn.cells import get_cell
+from xrnn.initializers import init_parameters
+from xrnn.sampling import sample
+
+
+def _peaked(backend: TestBackend, dtype: str = "float64") -> dict[str, object]:
+    """An RNN that ignores its input and prefers token 2 (logits 0, 0, 2, 0)."""
+    host = {key: np.zeros_like(v) for key, v in init_parameters(4, 3, 4, seed=0).items()}
+    host["by"] = np.array([[0.0], [0.0], [2.0], [0.0]])
+    return backend.tree(host, dtype)
+
+
+def test_same_seed_same_tokens_other_seed_other_tokens(backend: TestBackend) -> None:
+    params = backend.tree(init_parameters(6, 8, 6, seed=1, scale=1.0))
+    first = sample(params, 40, prime=[1, 2, 3], seed=7)
+    assert first == sample(params, 40, prime=[1, 2, 3], seed=7)
+    assert first != sample(params, 40, prime=[1, 2, 3], seed=8)
+    assert len(first) == 40
+    assert all(0 <= t < 6 for t in first)
+
+
+def test_seeded_samples_agree_across_backends(backend: TestBackend) -> None:
+    host = init_parameters(5, 7, 5, seed=4, scale=0.5)
+    assert sample(backend.tree(host), 30, seed=3) == sample(host, 30, seed=3)
+
+
+def test_frequencies_follow_the_softmax_and_temperature_sharpens(backend: TestBackend) -> None:
+    params = _peaked(backend)
+    n = 2000
+    # softmax(0, 0, 2, 0): token 2 has e^2 / (3 + e^2) = 0.711
+    share = Counter(sample(params, n, seed=0))[2] / n
+    assert abs(share - np.e**2 / (3 + np.e**2)) < 0.04
+    cold = Counter(sample(params, n, temperature=0.25, seed=0))[2] / n  # e^8 / (3 + e^8) = 0.999
+    hot = Counter(sample(params, n, temperature=4.0, seed=0))[2] / n  # e^0.5 / (3 + e^0.5) = 0.355
+    assert cold > 0.99
+    assert abs(hot - np.exp(0.5) / (3 + np.exp(0.5))) < 0.04
+
+
+@pytest.mark.parametrize("cell_name", ["lstm", "gru"])
+def test_gated_cells_sample_too(cell_name: str) -> None:
+    params = get_cell(cell_name).init(5, 4, 5, seed=0, scale=0.5)
+    tokens = sample(params, 12, prime=[0, 4], seed=1)
+    assert tokens == sample(params, 12, prime=[0, 4], seed=1)
+    assert len(tokens) == 12
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"length": -1}, "length must be a non-negative int"),
+        ({"length": 3, "temperature": 0.0}, "temperature must be a positive finite number"),
+        ({"length": 3, "prime": [9]}, r"prime tokens must be in \[0, n_x\) = \[0, 4\)"),
+    ],
+)
+def test_bad_arguments_are_rejected(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        sample(init_parameters(4, 3, 4, seed=0), **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_model_whose_outputs_are_not_its_inputs_cannot_sample() -> None:
+    with pytest.raises(ValueError, match="n_x must equal n_y; got 3 and 2"):
+        sample(init_parameters(3, 4, 2, seed=0), 5)

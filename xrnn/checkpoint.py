@@ -1,0 +1,142 @@
+"""Checkpoints: parameters, optimizer state and metadata in one ``.npz`` file.
+
+A checkpoint written from any backend and dtype loads onto any backend, dtype and device. The file
+holds the arrays under ``param/<key>`` and ``optim/<slot>/<key>`` and one JSON document with the
+optimizer's name, hyper-parameters and step count and the caller's metadata (for the command line:
+vocabulary, step, configuration). Files are written atomically and read without pickle.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xrnn._typing import Array
+from xrnn.backends import asarray
+from xrnn.backends.npz import read_npz, write_npz
+from xrnn.optimizers import Optimizer, OptimizerState
+
+FORMAT = "xrnn-checkpoint"
+VERSION = 1
+
+
+@dataclass
+class Checkpoint:
+    """What :func:`load_checkpoint` returns.
+
+    Attributes
+    ----------
+    parameters : dict of str to array
+        On the requested backend, dtype and device.
+    optimizer : dict or None
+        An optimizer state (see :meth:`xrnn.optimizers.Optimizer.state_dict`) with its slots on the
+        same backend, dtype and device; rebuild it with :func:`xrnn.optimizers.optimizer_from_state`.
+    metadata : dict
+        The JSON metadata given to :func:`save_checkpoint`.
+    """
+
+    parameters: dict[str, Array]
+    optimizer: OptimizerState | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    parameters: Mapping[str, Array],
+    *,
+    optimizer: Optimizer | Mapping[str, Any] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write parameters, optionally an optimizer's state, and JSON ``metadata`` to ``path``.
+
+    Parameters
+    ----------
+    path : str or path
+        The file to write (used as given; ``.npz`` is the usual suffix). Replaced atomically.
+    parameters : mapping of str to array
+        Arrays of any backend (copied to the host to be written).
+    optimizer : Optimizer or its state_dict, optional
+        Saved with its hyper-parameters, step count and slots.
+    metadata : mapping, optional
+        Anything JSON can hold.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, xrnn
+    >>> from xrnn.checkpoint import load_checkpoint, save_checkpoint
+    >>> p = xrnn.init_parameters(3, 5, 2, seed=0)  # NumPy, float64
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = save_checkpoint(pathlib.Path(folder) / "model.npz", p, metadata={"note": "demo"})
+    ...     back = load_checkpoint(path, backend="array_api_strict", dtype="float32")
+    >>> waa = back.parameters["Waa"]
+    >>> back.metadata, type(waa).__module__, waa.shape, repr(waa.dtype)
+    ({'note': 'demo'}, 'array_api_strict._array_object', (5, 5), 'array_api_strict.float32')
+    """
+    arrays = {f"param/{key}": value for key, value in parameters.items()}
+    document: dict[str, Any] = {"format": FORMAT, "version": VERSION, "metadata": dict(metadata or {})}
+    if optimizer is not None:
+        state = optimizer.state_dict() if isinstance(optimizer, Optimizer) else dict(optimizer)
+        for slot, values in state.get("slots", {}).items():
+            arrays.update({f"optim/{slot}/{key}": value for key, value in values.items()})
+        document["optimizer"] = {"name": state["name"], "config": state["config"], "step": state["step"]}
+    return write_npz(path, arrays, document)
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str], *, backend: str = "numpy", dtype: object = None, device: object = None
+) -> Checkpoint:
+    """Read a file written by :func:`save_checkpoint` onto ``backend``, ``dtype`` and ``device``.
+
+    Parameters
+    ----------
+    path : str or path
+        The checkpoint file.
+    backend : str
+        Target backend (``"numpy"``, ``"cupy"``, ``"array_api_strict"``).
+    dtype : str or dtype, optional
+        ``"float32"`` or ``"float64"``; by default each array keeps the dtype it was saved with.
+    device : optional
+        Target device in the backend's terms.
+
+    Returns
+    -------
+    Checkpoint
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    ValueError
+        The file is not an xrnn checkpoint (or a newer version of one).
+
+    Examples
+    --------
+    See :func:`save_checkpoint`.
+    """
+    host, document = read_npz(path)
+    if document.get("format") != FORMAT:
+        raise ValueError(f"{os.fspath(path)!r} is not an xrnn checkpoint")
+    if document.get("version") != VERSION:
+        raise ValueError(f"{os.fspath(path)!r} is checkpoint version {document.get('version')}, expected {VERSION}")
+
+    def move(value: Any) -> Array:
+        return asarray(value, backend=backend, dtype=dtype, device=device)
+
+    parameters = {key.removeprefix("param/"): move(v) for key, v in host.items() if key.startswith("param/")}
+    optimizer: OptimizerState | None = None
+    if "optimizer" in document:
+        slots: dict[str, dict[str, Array]] = {}
+        for key, value in host.items():
+            if key.startswith("optim/"):
+                _, slot, name = key.split("/", 2)
+                slots.setdefault(slot, {})[name] = move(value)
+        optimizer = {**document["optimizer"], "slots": slots}
+    return Checkpoint(parameters, optimizer, dict(document.get("metadata", {})))

@@ -1,0 +1,115 @@
+"""Gradient clipping for a dict of gradients, on any Array API library.
+
+Both functions return a new dict of new arrays; the caller's gradients are never written to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import ModuleType
+
+import array_api_compat
+
+from xrnn._typing import Array
+from xrnn._validation import common_namespace
+
+
+def clip_by_value(gradients: Mapping[str, Array], limit: float) -> dict[str, Array]:
+    """Clip every entry of every gradient to ``[-limit, limit]``.
+
+    Parameters
+    ----------
+    gradients : mapping of str to array
+        Gradients of any shapes, e.g. ``dWax (n_a, n_x)``, ``dba (n_a, 1)``, all of one library,
+        dtype and device.
+    limit : float
+        A positive bound.
+
+    Returns
+    -------
+    dict
+        The same keys, each array clipped, with the input's shape, dtype, library and device.
+
+    Raises
+    ------
+    ValueError
+        ``limit`` not positive and finite, or ``gradients`` empty.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xrnn.clipping import clip_by_value
+    >>> clip_by_value({"dW": np.array([[-7.0, 0.5, 9.0]])}, 5.0)["dW"]
+    array([[-5. ,  0.5,  5. ]])
+    """
+    bound = _positive("limit", limit)
+    xp = _namespace(gradients)
+    return {key: xp.clip(g, -bound, bound) for key, g in gradients.items()}
+
+
+def global_norm(gradients: Mapping[str, Array]) -> Array:
+    """The Euclidean norm of all gradients taken together, ``sqrt(sum_k sum(g_k ** 2))``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xrnn.clipping import global_norm
+    >>> float(global_norm({"da": np.array([3.0]), "db": np.array([[4.0]])}))
+    5.0
+    """
+    xp = _namespace(gradients)
+    return xp.sqrt(sum(xp.sum(g * g) for g in gradients.values()))
+
+
+def clip_by_global_norm(gradients: Mapping[str, Array], max_norm: float) -> tuple[dict[str, Array], Array]:
+    """Scale all gradients by one factor so that their global norm is at most ``max_norm``.
+
+    Unlike :func:`clip_by_value`, this keeps the direction of the update. Gradients whose global
+    norm is already at most ``max_norm`` come back unchanged (as new arrays).
+
+    Parameters
+    ----------
+    gradients : mapping of str to array
+        Gradients of any shapes, all of one library, dtype and device.
+    max_norm : float
+        A positive bound on the global norm.
+
+    Returns
+    -------
+    clipped : dict
+        The same keys, scaled by ``min(1, max_norm / norm)``.
+    norm : array, shape ()
+        The global norm before clipping (see :func:`global_norm`), on the gradients' device.
+
+    Raises
+    ------
+    ValueError
+        ``max_norm`` not positive and finite, or ``gradients`` empty.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xrnn.clipping import clip_by_global_norm
+    >>> clipped, norm = clip_by_global_norm({"da": np.array([3.0]), "db": np.array([[4.0]])}, 1.0)
+    >>> float(norm), clipped["da"], clipped["db"]
+    (5.0, array([0.6]), array([[0.8]]))
+    """
+    bound = _positive("max_norm", max_norm)
+    xp = _namespace(gradients)
+    norm = global_norm(gradients)
+    # bound / max(norm, bound) is exactly 1 when nothing needs clipping, and never divides by zero
+    limit = xp.asarray(bound, dtype=norm.dtype, device=array_api_compat.device(norm))
+    scale = limit / xp.maximum(norm, limit)
+    return {key: g * scale for key, g in gradients.items()}, norm
+
+
+def _positive(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return float(value)
+
+
+def _namespace(gradients: Mapping[str, Array]) -> ModuleType:
+    if not isinstance(gradients, Mapping) or not gradients:
+        raise ValueError(f"gradients must be a non-empty mapping of arrays, got {gradients!r}")
+    return common_namespace({f"gradients[{key!r}]": g for key, g in gradients.items()})

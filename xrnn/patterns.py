@@ -1,0 +1,295 @@
+"""The four input/output patterns of sequence models, for the RNN, the LSTM and the GRU.
+
+* **many-to-many** (one output per input step, e.g. a character language model):
+  :func:`many_to_many_loss_and_gradients`;
+* **many-to-one** (one output per sequence, e.g. classifying a sentence), read from each example's
+  last valid state so that padded variable-length batches work: :func:`last_valid_state`,
+  :func:`many_to_one_predict`, :func:`many_to_one_loss_and_gradients`;
+* **one-to-one**: many-to-one with ``T_x = 1`` (a one-hidden-layer tanh network for the RNN);
+* **one-to-many** (generation from a start): :func:`xrnn.sampling.sample`.
+
+The cell is recognised from the parameter keys (see :func:`xrnn.cells.cell_of`). The output layer
+is ``Wya, by`` for the RNN and ``Wy, by`` for the gated cells; gradients come back as ``"d" + key``
+for every parameter, plus ``dx (n_x, m, T_x)``, the input of :class:`xrnn.optimizers.Optimizer`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import ModuleType
+
+import array_api_compat
+
+from xrnn._layout import from_rows, to_rows
+from xrnn._typing import Array
+from xrnn._validation import common_namespace, expect_ndim, library_name
+from xrnn.activations import softmax
+from xrnn.cells import State, cell_of
+from xrnn.losses import cross_entropy_rows, target_rows
+
+
+def one_hot(indices: Array, n: int, *, dtype: object) -> Array:
+    """Integer ``indices`` of any shape ``S`` as one-hot vectors of shape ``(n, *S)``.
+
+    Parameters
+    ----------
+    indices : integer array
+        Values in ``[0, n)``.
+    n : int
+        Number of classes (``n_x`` for inputs).
+    dtype : dtype
+        A floating dtype of the indices' library.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xrnn.patterns import one_hot
+    >>> one_hot(np.array([[2, 0]]), 3, dtype=np.float64)[:, 0, :]
+    array([[0., 1.],
+           [0., 0.],
+           [1., 0.]])
+    """
+    xp = array_api_compat.array_namespace(indices)
+    classes = xp.arange(n, dtype=indices.dtype, device=array_api_compat.device(indices))
+    classes = xp.reshape(classes, (n,) + (1,) * indices.ndim)
+    return xp.astype(indices[None, ...] == classes, dtype)
+
+
+def many_to_many_loss_and_gradients(
+    x: Array, labels: Array, parameters: Mapping[str, Array], *, state: State | None = None
+) -> tuple[Array, dict[str, Array]]:
+    """Mean cross-entropy of an output at every step, and every gradient.
+
+    Parameters
+    ----------
+    x : array, shape (n_x, m, T_x)
+        Inputs.
+    labels : array
+        Integer classes ``(m, T_x)``, or targets ``(n_y, m, T_x)``, as in :func:`xrnn.softmax_cross_entropy`.
+    parameters : mapping
+        An RNN's, LSTM's or GRU's parameters.
+    state : tuple of arrays (n_a, m), optional
+        Initial state, ``(a0,)`` or ``(a0, c0)`` for the LSTM; zeros when omitted.
+
+    Returns
+    -------
+    loss : array, shape ()
+        Mean over ``m * T_x`` terms.
+    gradients : dict
+        ``"d" + key`` for every parameter, ``dx``, ``da0`` (and ``dc0`` for the LSTM).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xrnn.gated_init import init_gru_parameters
+    >>> from xrnn.patterns import many_to_many_loss_and_gradients, one_hot
+    >>> p = init_gru_parameters(4, 8, 4, seed=0)
+    >>> tokens = np.array([[0, 1, 2, 3, 0]])  # m=1: learn to predict the next token
+    >>> x, labels = one_hot(tokens[:, :-1], 4, dtype=np.float64), tokens[:, 1:]
+    >>> loss, grads = many_to_many_loss_and_gradients(x, labels, p)
+    >>> round(float(loss), 3), grads["dWu"].shape, grads["dWy"].shape  # about log(4) at the start
+    (1.386, (8, 12), (4, 8))
+    """
+    cell = cell_of(parameters)
+    w_key, b_key = cell.output_keys
+    xp = common_namespace({"x": x, f"parameters[{w_key!r}]": parameters[w_key]})
+    expect_ndim("x", x, ("n_x", "m", "T_x"))
+    _, m, t_x = (int(n) for n in x.shape)
+    n_y = int(parameters[w_key].shape[0])
+    state = cell.zero_state(parameters, m) if state is None else state
+    a, cache = cell.forward(x, state, parameters)
+    targets = target_rows(xp, labels, x, {"n_y": n_y, "m": m, "T_x": t_x})
+    states_rows = to_rows(xp, a)
+    logits = xp.matmul(states_rows, parameters[w_key].T) + parameters[b_key].T
+    loss, dlogits = cross_entropy_rows(xp, logits, targets)
+    gradients = cell.backward(from_rows(xp, xp.matmul(dlogits, parameters[w_key]), m), cache)
+    gradients["d" + w_key] = xp.matmul(dlogits.T, states_rows)
+    gradients["d" + b_key] = xp.reshape(xp.sum(dlogits, axis=0), (-1, 1))
+    return loss, gradients
+
+
+def last_valid_state(a: Array, mask: Array | None = None) -> Array:
+    """Each example's hidden state at its last valid step.
+
+    Parameters
+    ----------
+    a : array, shape (n_a, m, T_x)
+        Hidden states from a forward pass.
+    mask : bool array, shape (m, T_x), optional
+        ``True`` at real steps; every example needs at least one. Without it, the last step.
+
+    Returns
+    -------
+    array, shape (n_a, m)
+
+    Raises
+    ------
+    ValueError
+        A mask of the wrong shape, or an example without any valid step.
+    TypeError
+        A mask that is not a boolean array of ``a``'s library.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xrnn.patterns import last_valid_state
+    >>> a = np.arange(6.0).reshape(1, 2, 3)  # n_a=1, m=2, T_x=3
+    >>> last_valid_state(a, np.array([[True, True, False], [True, True, True]]))
+    array([[1., 5.]])
+    """
+    xp = array_api_compat.array_namespace(a)
+    if mask is None:
+        return a[..., -1]
+    return xp.sum(a * _selector(xp, mask, a)[None, ...], axis=2)
+
+
+def many_to_one_predict(
+    x: Array, parameters: Mapping[str, Array], *, state: State | None = None, mask: Array | None = None
+) -> Array:
+    """Class probabilities from each example's last valid state.
+
+    Parameters are as in :func:`many_to_one_loss_and_gradients`.
+
+    Returns
+    -------
+    array, shape (n_y, m)
+        ``softmax(W a<last> + b)`` over the class axis.
+
+    Examples
+    --------
+    >>> import numpy as np, xrnn
+    >>> from xrnn.patterns import many_to_one_predict
+    >>> p = xrnn.init_parameters(3, 5, 2, seed=0)
+    >>> many_to_one_predict(np.ones((3, 4, 1)), p).shape  # T_x = 1: one-to-one
+    (2, 4)
+    """
+    cell = cell_of(parameters)
+    w_key, b_key = cell.output_keys
+    xp = common_namespace({"x": x, f"parameters[{w_key!r}]": parameters[w_key]})
+    expect_ndim("x", x, ("n_x", "m", "T_x"))
+    if mask is not None:
+        _selector(xp, mask, x)  # checks the mask before any work
+        if not cell.supports_mask:
+            _check_right_padded(mask)
+    state = cell.zero_state(parameters, int(x.shape[1])) if state is None else state
+    a, _ = cell.forward(x, state, parameters, mask if cell.supports_mask else None)
+    last = last_valid_state(a, mask)
+    return softmax(xp.matmul(parameters[w_key], last) + parameters[b_key], axis=0)
+
+
+def many_to_one_loss_and_gradients(
+    x: Array,
+    labels: Array,
+    parameters: Mapping[str, Array],
+    *,
+    state: State | None = None,
+    mask: Array | None = None,
+) -> tuple[Array, dict[str, Array]]:
+    """Cross-entropy of one output per sequence, read at each example's last valid step.
+
+    Parameters
+    ----------
+    x : array, shape (n_x, m, T_x)
+        Inputs, padded to a common ``T_x``.
+    labels : integer array, shape (m,)
+        The class of each sequence, in ``[0, n_y)``.
+    parameters : mapping
+        An RNN's, LSTM's or GRU's parameters.
+    state : tuple of arrays (n_a, m), optional
+        Initial state; zeros when omitted.
+    mask : bool array, shape (m, T_x), optional
+        ``True`` at real steps. The LSTM and GRU take any mask (padded steps carry the state). The
+        plain RNN has no mask of its own, so there the mask must mark padding at the end only
+        (``True`` then ``False`` along each row): the last valid state then depends on valid steps only.
+
+    Returns
+    -------
+    loss : array, shape ()
+        Mean over the ``m`` examples.
+    gradients : dict
+        ``"d" + key`` for every parameter, ``dx`` (zero at padded steps for the RNN), ``da0``.
+
+    Raises
+    ------
+    ValueError
+        Bad shapes, labels out of range, a mask with an empty row, or (RNN) padding before a valid step.
+    TypeError
+        Labels that are not integers, or a mask that is not boolean.
+
+    Examples
+    --------
+    Two sequences of lengths 3 and 1, padded to ``T_x = 3``:
+
+    >>> import numpy as np, xrnn
+    >>> from xrnn.patterns import many_to_one_loss_and_gradients
+    >>> p = xrnn.init_parameters(2, 4, 3, seed=0)
+    >>> x = np.random.default_rng(0).standard_normal((2, 2, 3))
+    >>> mask = np.array([[True, True, True], [True, False, False]])
+    >>> loss, grads = many_to_one_loss_and_gradients(x, np.array([2, 0]), p, mask=mask)
+    >>> round(float(loss), 3), float(abs(grads["dx"][:, 1, 1:]).max())  # about log(3); no gradient to padding
+    (1.099, 0.0)
+    """
+    cell = cell_of(parameters)
+    w_key, b_key = cell.output_keys
+    xp = common_namespace({"x": x, f"parameters[{w_key!r}]": parameters[w_key]})
+    expect_ndim("x", x, ("n_x", "m", "T_x"))
+    m = int(x.shape[1])
+    n_y = int(parameters[w_key].shape[0])
+    _check_labels(xp, labels, x, m, n_y)
+    selector = None if mask is None else _selector(xp, mask, x)
+    if mask is not None and not cell.supports_mask:
+        _check_right_padded(mask)
+    state = cell.zero_state(parameters, m) if state is None else state
+    a, cache = cell.forward(x, state, parameters, mask if cell.supports_mask else None)
+    last = a[..., -1] if selector is None else xp.sum(a * selector[None, ...], axis=2)
+    logits = xp.matmul(last.T, parameters[w_key].T) + parameters[b_key].T  # (m, n_y)
+    classes = xp.arange(n_y, dtype=labels.dtype, device=array_api_compat.device(labels))
+    targets = xp.astype(labels[:, None] == classes[None, :], x.dtype)
+    loss, dlogits = cross_entropy_rows(xp, logits, targets)
+    dlast = xp.matmul(dlogits, parameters[w_key]).T  # (n_a, m)
+    if selector is None:
+        t_x = int(x.shape[2])
+        position = xp.arange(t_x, device=array_api_compat.device(x))
+        selector = xp.astype(xp.broadcast_to(position[None, :] == t_x - 1, (m, t_x)), x.dtype)
+    gradients = cell.backward(dlast[:, :, None] * selector[None, ...], cache)
+    gradients["d" + w_key] = xp.matmul(dlogits.T, last.T)
+    gradients["d" + b_key] = xp.reshape(xp.sum(dlogits, axis=0), (-1, 1))
+    return loss, gradients
+
+
+def _selector(xp: ModuleType, mask: Array, like: Array) -> Array:
+    """``(m, T_x)`` in ``like``'s dtype: 1 at each example's last valid step, else 0."""
+    if not array_api_compat.is_array_api_obj(mask) or array_api_compat.array_namespace(mask) is not xp:
+        raise TypeError(f"mask must be a boolean array of the data's library, got {library_name(mask)} {type(mask)}")
+    if mask.dtype != xp.bool:
+        raise TypeError(f"mask must have dtype bool, got {mask.dtype}")
+    expected = (int(like.shape[1]), int(like.shape[2]))
+    if tuple(mask.shape) != expected:
+        raise ValueError(f"mask must have shape (m, T_x) = {expected}, got {tuple(mask.shape)}")
+    t_x = expected[1]
+    position = xp.arange(t_x, device=array_api_compat.device(mask))
+    last = xp.max(xp.where(mask, position[None, :], xp.full_like(position[None, :], -1)), axis=1)
+    if int(xp.min(last)) < 0:
+        raise ValueError("mask must mark at least one valid step for every example (a row of mask is all False)")
+    return xp.astype(position[None, :] == last[:, None], like.dtype)
+
+
+def _check_right_padded(mask: Array) -> None:
+    xp = array_api_compat.array_namespace(mask)
+    if bool(xp.any(mask[:, 1:] & ~mask[:, :-1])):
+        raise ValueError(
+            "the rnn cell takes padding at the end of each sequence only: "
+            "mask must be True then False along each row (use the lstm or gru cell for other masks)"
+        )
+
+
+def _check_labels(xp: ModuleType, labels: Array, like: Array, m: int, n_y: int) -> None:
+    if not array_api_compat.is_array_api_obj(labels) or array_api_compat.array_namespace(labels) is not xp:
+        raise TypeError(f"labels must be an integer array of the data's library, got {type(labels).__name__}")
+    if not xp.isdtype(labels.dtype, "integral"):
+        raise TypeError(f"labels must be integer class indices, got dtype {labels.dtype}")
+    if tuple(labels.shape) != (m,):
+        raise ValueError(f"labels must have shape (m,) = ({m},), got {tuple(labels.shape)}")
+    low, high = int(xp.min(labels)), int(xp.max(labels))
+    if low < 0 or high >= n_y:
+        raise ValueError(f"labels must be class indices in [0, n_y) = [0, {n_y}), got values from {low} to {high}")

@@ -1,0 +1,106 @@
+"""One-to-many: generating a sequence from a trained model, one step at a time.
+
+Each generated token is fed back as the next input, so the model must map a vocabulary onto itself
+(``n_x == n_y``), as a character language model does. The draws use Python's own seeded generator on
+the host, so a seed gives the same text on every backend (up to ties the dtype's rounding may move).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Mapping, Sequence
+
+import array_api_compat
+
+from xrnn._typing import Array
+from xrnn.activations import softmax
+from xrnn.backends import to_numpy
+from xrnn.cells import cell_of
+
+
+def sample(
+    parameters: Mapping[str, Array],
+    length: int,
+    *,
+    prime: Sequence[int] = (),
+    temperature: float = 1.0,
+    seed: int | None = None,
+) -> list[int]:
+    """Draw ``length`` tokens from an RNN, LSTM or GRU language model.
+
+    Parameters
+    ----------
+    parameters : mapping
+        A model's parameters with ``n_x == n_y`` (one-hot tokens in, a distribution over them out).
+    length : int
+        Number of tokens to generate (0 or more).
+    prime : sequence of int, optional
+        Tokens to run through the model first; generation continues after them. When empty, the
+        first input is the zero vector (no token).
+    temperature : float
+        Positive; the logits are divided by it before the softmax. Below 1 sharpens the
+        distribution (towards the most likely token), above 1 flattens it.
+    seed : int, optional
+        Seed of the draws; the same seed gives the same tokens.
+
+    Returns
+    -------
+    list of int
+        The generated tokens (without ``prime``).
+
+    Raises
+    ------
+    ValueError
+        ``n_x != n_y``, a negative length, a non-positive temperature, a prime token out of range.
+
+    Examples
+    --------
+    >>> import xrnn
+    >>> from xrnn.sampling import sample
+    >>> p = xrnn.init_parameters(5, 8, 5, seed=0)
+    >>> tokens = sample(p, 10, prime=[1, 2], seed=3)
+    >>> len(tokens), all(0 <= t < 5 for t in tokens), tokens == sample(p, 10, prime=[1, 2], seed=3)
+    (10, True, True)
+    """
+    cell = cell_of(parameters)
+    w_key, b_key = cell.output_keys
+    weight, bias = parameters[w_key], parameters[b_key]
+    n_y = int(weight.shape[0])
+    n_x = _input_size(parameters, cell.hidden_size(parameters))
+    if n_x != n_y:
+        raise ValueError(f"sampling feeds each output back as input, so n_x must equal n_y; got {n_x} and {n_y}")
+    if isinstance(length, bool) or not isinstance(length, int) or length < 0:
+        raise ValueError(f"length must be a non-negative int, got {length!r}")
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 < temperature < math.inf:
+        raise ValueError(f"temperature must be a positive finite number, got {temperature!r}")
+    bad = [token for token in prime if not 0 <= int(token) < n_x]
+    if bad:
+        raise ValueError(f"prime tokens must be in [0, n_x) = [0, {n_x}), got {bad[:5]}")
+    xp = array_api_compat.array_namespace(weight)
+    device = array_api_compat.device(weight)
+    classes = xp.reshape(xp.arange(n_x, device=device), (n_x, 1))
+
+    def one_hot(token: int) -> Array:
+        return xp.astype(classes == token, weight.dtype)
+
+    rng = random.Random(seed)
+    state = cell.zero_state(parameters, 1)
+    for xt in [one_hot(int(t)) for t in prime] or [xp.zeros((n_x, 1), dtype=weight.dtype, device=device)]:
+        state = cell.step(xt, state, parameters)
+    tokens: list[int] = []
+    population = range(n_y)
+    for _ in range(length):
+        probabilities = softmax((xp.matmul(weight, state[0]) + bias) / temperature, axis=0)
+        weights = to_numpy(probabilities[:, 0]).tolist()
+        token = rng.choices(population, weights=weights)[0]
+        tokens.append(token)
+        state = cell.step(one_hot(token), state, parameters)
+    return tokens
+
+
+def _input_size(parameters: Mapping[str, Array], n_a: int) -> int:
+    if "Wax" in parameters:
+        return int(parameters["Wax"].shape[1])
+    gate = "Wf" if "Wf" in parameters else "Wu"
+    return int(parameters[gate].shape[1]) - n_a
