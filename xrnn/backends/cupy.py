@@ -13,14 +13,14 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
 
 import array_api_compat.cupy as compat_cupy
 import cupy as cp
 import numpy as np
-from cupy_backends.cuda.libs import cublas as _cublas
 
 from xrnn.backends._adapter import ArrayBackend
+from xrnn.backends._cublas_capture import CapturableProducts
 
 # One pass each instead of three (add, tanh) and four (square, subtract, add, multiply).
 _add_tanh = cp.ElementwiseKernel("T recurrent", "T z", "z = tanh(z + recurrent)", "xrnn_add_tanh")
@@ -29,8 +29,17 @@ _tanh_backward = cp.ElementwiseKernel(
 )
 
 
-class _Products:
-    """The two row-major products of the scans, through ``cupy.matmul``."""
+class _Products(Protocol):
+    """The two row-major products of the scans."""
+
+    def times_transpose(self, a: cp.ndarray, w: cp.ndarray, out: cp.ndarray) -> None: ...
+
+    def times(self, a: cp.ndarray, w: cp.ndarray, out: cp.ndarray) -> None: ...
+
+
+class _MatmulProducts:
+    """The products through ``cupy.matmul``, for the steps run one by one (captured steps use
+    :class:`~xrnn.backends._cublas_capture.CapturableProducts`)."""
 
     def times_transpose(self, a: cp.ndarray, w: cp.ndarray, out: cp.ndarray) -> None:
         """``out = a @ w.T``."""
@@ -41,39 +50,7 @@ class _Products:
         cp.matmul(a, w, out=out)
 
 
-class _CapturableProducts(_Products):
-    """The same products through raw cuBLAS GEMM calls, which a CUDA graph capture can record.
-
-    CuPy's own matmul refuses to run during a capture: it re-binds the cuBLAS handle to the current
-    stream on every call, and it forbids that while the stream captures. Here the handle is bound
-    once, before the capture. All operands are C-contiguous ``(rows, n_a)`` blocks and ``w`` is the
-    square ``(n_a, n_a)`` weight, so a row-major product is the column-major GEMM of the transposes:
-    ``out.T = op(w.T) @ a.T``.
-    """
-
-    def __init__(self, dtype: Any, stream: cp.cuda.Stream) -> None:
-        self.handle = cp.cuda.device.get_cublas_handle()
-        self.gemm = _cublas.sgemm if dtype == np.float32 else _cublas.dgemm
-        self.one, self.zero = np.ones(1, dtype=dtype), np.zeros(1, dtype=dtype)  # host scalars
-        _cublas.setStream(self.handle, stream.ptr)
-        _cublas.setPointerMode(self.handle, _cublas.CUBLAS_POINTER_MODE_HOST)
-
-    def _gemm(self, w_op: int, a: cp.ndarray, w: cp.ndarray, out: cp.ndarray) -> None:
-        n_a, rows = w.shape[0], a.shape[0]
-        self.gemm(
-            self.handle, w_op, _cublas.CUBLAS_OP_N, n_a, rows, n_a,
-            self.one.ctypes.data, w.data.ptr, n_a, a.data.ptr, n_a,
-            self.zero.ctypes.data, out.data.ptr, n_a,
-        )  # fmt: skip
-
-    def times_transpose(self, a: cp.ndarray, w: cp.ndarray, out: cp.ndarray) -> None:
-        self._gemm(_cublas.CUBLAS_OP_T, a, w, out)
-
-    def times(self, a: cp.ndarray, w: cp.ndarray, out: cp.ndarray) -> None:
-        self._gemm(_cublas.CUBLAS_OP_N, a, w, out)
-
-
-_MATMUL = _Products()
+_MATMUL = _MatmulProducts()
 
 
 def _forward_steps(
@@ -192,14 +169,13 @@ class _ScanGraphs:
         """``(graph, products)`` of the steps on ``buffers``, or ``None`` (graphs then stay off)."""
         stream = cp.cuda.Stream(non_blocking=True)
         try:
-            products = _CapturableProducts(buffers[0].dtype, stream)
+            products = CapturableProducts(buffers[0].dtype, stream)
             with stream:
                 stream.begin_capture()
                 try:
                     steps(*buffers, products=products)
                 finally:
                     graph = stream.end_capture()
-            _cublas.setStream(products.handle, cp.cuda.get_current_stream().ptr)  # unbind the capture stream
         except Exception as error:  # any failure means: run the steps one by one from now on
             self.enabled = False
             warnings.warn(f"xrnn: CUDA graph capture failed ({error}); running the scans step by step", stacklevel=3)
