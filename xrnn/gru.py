@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import array_api_compat
 
+from xrnn._caches import TimeMajorCache
 from xrnn._gates import (
     gated_dims,
     named_arrays,
@@ -76,7 +77,7 @@ class GRUCellCache(NamedTuple):
 
 
 @dataclass(frozen=True, eq=False)
-class GRUCache:
+class GRUCache(TimeMajorCache):
     """What :func:`gru_forward` keeps for :func:`gru_backward`: every state and gate, time-major.
 
     Attributes
@@ -113,14 +114,6 @@ class GRUCache:
     parameters: Mapping[str, Array]
     mask: Array | None = None
 
-    def _spec(self, rows: Array) -> Array:
-        return from_rows(array_api_compat.array_namespace(rows), rows, self.a0.shape[1])
-
-    @property
-    def a(self) -> Array:
-        """Hidden states ``(n_a, m, T_x)`` (a view of :attr:`states`)."""
-        return self._spec(self.states)
-
     @property
     def u(self) -> Array:
         """Update gates ``(n_a, m, T_x)``."""
@@ -136,18 +129,9 @@ class GRUCache:
         """Candidates ``(n_a, m, T_x)``."""
         return self._spec(self.candidate)
 
-    @property
-    def x(self) -> Array:
-        """The inputs ``(n_x, m, T_x)``."""
-        return self._spec(self.inputs)
-
-    def __len__(self) -> int:
-        return int(self.states.shape[0])
-
     def step(self, t: int) -> GRUCellCache:
         """The cell cache of step ``t`` (0-based), as :func:`gru_cell_forward` would have made it."""
-        if not 0 <= t < len(self):
-            raise IndexError(f"step t must be in [0, T_x) = [0, {len(self)}), got {t}")
+        self._check_step(t)
         a_prev = self.a0 if t == 0 else self.states[t - 1, ...].T
         return GRUCellCache(
             self.states[t, ...].T,

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import array_api_compat
 
+from xrnn._caches import TimeMajorCache
 from xrnn._gates import (
     gated_dims,
     named_arrays,
@@ -85,7 +86,7 @@ class LSTMCellCache(NamedTuple):
 
 
 @dataclass(frozen=True, eq=False)
-class LSTMCache:
+class LSTMCache(TimeMajorCache):
     """What :func:`lstm_forward` keeps for :func:`lstm_backward`: every state and gate, time-major.
 
     Attributes
@@ -126,14 +127,6 @@ class LSTMCache:
     parameters: Mapping[str, Array]
     mask: Array | None = None
 
-    def _spec(self, rows: Array) -> Array:
-        return from_rows(array_api_compat.array_namespace(rows), rows, self.a0.shape[1])
-
-    @property
-    def a(self) -> Array:
-        """Hidden states ``(n_a, m, T_x)`` (a view of :attr:`states`)."""
-        return self._spec(self.states)
-
     @property
     def c(self) -> Array:
         """Cell states ``(n_a, m, T_x)`` (a view of :attr:`cells`)."""
@@ -159,21 +152,12 @@ class LSTMCache:
         """Output gates ``(n_a, m, T_x)``."""
         return self._spec(self.output)
 
-    @property
-    def x(self) -> Array:
-        """The inputs ``(n_x, m, T_x)``."""
-        return self._spec(self.inputs)
-
-    def __len__(self) -> int:
-        return int(self.states.shape[0])
-
     def step(self, t: int) -> LSTMCellCache:
         """The cell cache of step ``t`` (0-based), as :func:`lstm_cell_forward` would have made it.
 
         Under a mask, a padded step's states are the carried ones and its gates are not used.
         """
-        if not 0 <= t < len(self):
-            raise IndexError(f"step t must be in [0, T_x) = [0, {len(self)}), got {t}")
+        self._check_step(t)
         a_prev = self.a0 if t == 0 else self.states[t - 1, ...].T
         c_prev = self.c0 if t == 0 else self.cells[t - 1, ...].T
         return LSTMCellCache(

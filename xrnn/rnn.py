@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import array_api_compat
 
+from xrnn._caches import TimeMajorCache
 from xrnn._layout import from_rows, to_rows
 from xrnn._masking import mask_rows
 from xrnn._scan import backward_scan, forward_scan
@@ -55,7 +56,7 @@ class RNNCellCache(NamedTuple):
 
 
 @dataclass(frozen=True, eq=False)
-class RNNCache:
+class RNNCache(TimeMajorCache):
     """What :func:`rnn_forward` keeps for :func:`rnn_backward`: each activation once, no per-step copies.
 
     Attributes
@@ -87,29 +88,11 @@ class RNNCache:
     parameters: Mapping[str, Array]
     mask: Array | None = None
 
-    @property
-    def a(self) -> Array:
-        """Hidden states in the spec's layout ``(n_a, m, T_x)`` (a view of :attr:`states`)."""
-        return from_rows(_namespace(self), self.states, self.a0.shape[1])
-
-    @property
-    def x(self) -> Array:
-        """The inputs in the spec's layout ``(n_x, m, T_x)`` (a view of :attr:`inputs`)."""
-        return from_rows(_namespace(self), self.inputs, self.a0.shape[1])
-
-    def __len__(self) -> int:
-        return int(self.states.shape[0])
-
     def step(self, t: int) -> RNNCellCache:
         """The cell cache of step ``t`` (0-based), as :func:`rnn_cell_forward` would have made it."""
-        if not 0 <= t < len(self):
-            raise IndexError(f"step t must be in [0, T_x) = [0, {len(self)}), got {t}")
+        self._check_step(t)
         a_prev = self.a0 if t == 0 else self.states[t - 1, ...].T
         return RNNCellCache(self.states[t, ...].T, a_prev, self.inputs[t, ...].T, self.parameters)
-
-
-def _namespace(cache: RNNCache) -> ModuleType:
-    return array_api_compat.array_namespace(cache.states)
 
 
 def rnn_cell_forward(xt: Array, a_prev: Array, parameters: Mapping[str, Array]) -> tuple[Array, Array, RNNCellCache]:
