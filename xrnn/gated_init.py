@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import array_api_compat
-
 from xrnn._typing import Array
-from xrnn.backends import get_backend
+from xrnn.initializers import gaussian_weights, zero_biases
 
 _LSTM_GATES = ("f", "i", "c", "o")
 _GRU_GATES = ("u", "r", "c")
@@ -91,21 +89,9 @@ def _init(
     scale: float,
     device: object,
 ) -> dict[str, Array]:
-    for name, size in (("n_x", n_x), ("n_a", n_a), ("n_y", n_y)):
-        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
-            raise ValueError(f"{name} must be a positive int, got {size!r}")
-    adapter = get_backend(backend)
-    xp = adapter.xp
     shapes = {f"W{gate}": (n_a, n_a + n_x) for gate in gates}
     shapes["Wy"] = (n_y, n_a)
-    total = sum(rows * cols for rows, cols in shapes.values())
-    samples = adapter.standard_normal((total,), seed=seed, dtype=adapter.resolve_dtype(dtype), device=device)
-    at = array_api_compat.device(samples)
-    parameters, start = {}, 0
-    for key, (rows, cols) in shapes.items():
-        parameters[key] = xp.reshape(samples[start : start + rows * cols], (rows, cols)) * scale
-        start += rows * cols
-    for gate in gates:
-        parameters[f"b{gate}"] = xp.zeros((n_a, 1), dtype=samples.dtype, device=at)
-    parameters["by"] = xp.zeros((n_y, 1), dtype=samples.dtype, device=at)
-    return parameters
+    xp, weights = gaussian_weights(n_x, n_a, n_y, shapes, backend=backend, dtype=dtype, seed=seed, device=device)
+    parameters = {key: w * scale for key, w in weights.items()}
+    biases = zero_biases(xp, {**{f"b{gate}": n_a for gate in gates}, "by": n_y}, like=parameters["Wy"])
+    return {**parameters, **biases}

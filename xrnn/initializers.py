@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from types import ModuleType
 
 import array_api_compat
 
@@ -58,32 +60,49 @@ def init_parameters(
     >>> {k: (v.shape, str(v.dtype)) for k, v in p.items()}["Waa"]
     ((5, 5), 'float32')
     """
-    for name, size in (("n_x", n_x), ("n_a", n_a), ("n_y", n_y)):
-        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
-            raise ValueError(f"{name} must be a positive int, got {size!r}")
     if scheme not in SCHEMES:
         raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
-    adapter = get_backend(backend)
-    xp = adapter.xp
-    shapes = {"Wax": (n_a, n_x), "Waa": (n_a, n_a), "Wya": (n_y, n_a)}
-    total = sum(rows * cols for rows, cols in shapes.values())
-    samples = adapter.standard_normal((total,), seed=seed, dtype=adapter.resolve_dtype(dtype), device=device)
-    weights, start = {}, 0
-    for key, (rows, cols) in shapes.items():
-        weights[key] = xp.reshape(samples[start : start + rows * cols], (rows, cols))
-        start += rows * cols
+    sizes = {"Wax": (n_a, n_x), "Waa": (n_a, n_a), "Wya": (n_y, n_a)}
+    xp, weights = gaussian_weights(n_x, n_a, n_y, sizes, backend=backend, dtype=dtype, seed=seed, device=device)
     if scheme == "small":
         weights = {key: w * scale for key, w in weights.items()}
     else:
         weights["Wax"] = weights["Wax"] * math.sqrt(2.0 / (n_a + n_x))
         weights["Wya"] = weights["Wya"] * math.sqrt(2.0 / (n_y + n_a))
         weights["Waa"] = _orthogonal(xp, weights["Waa"])
-    at = array_api_compat.device(samples)
-    return {
-        **weights,
-        "ba": xp.zeros((n_a, 1), dtype=samples.dtype, device=at),
-        "by": xp.zeros((n_y, 1), dtype=samples.dtype, device=at),
-    }
+    return {**weights, **zero_biases(xp, {"ba": n_a, "by": n_y}, like=weights["Wax"])}
+
+
+def gaussian_weights(
+    n_x: int,
+    n_a: int,
+    n_y: int,
+    shapes: Mapping[str, tuple[int, int]],
+    *,
+    backend: str,
+    dtype: object,
+    seed: int | None,
+    device: object,
+) -> tuple[ModuleType, dict[str, Array]]:
+    """Check the sizes, then cut one seeded standard-normal stream into the named matrices, in order."""
+    for name, size in (("n_x", n_x), ("n_a", n_a), ("n_y", n_y)):
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+            raise ValueError(f"{name} must be a positive int, got {size!r}")
+    adapter = get_backend(backend)
+    xp = adapter.xp
+    total = sum(rows * cols for rows, cols in shapes.values())
+    samples = adapter.standard_normal((total,), seed=seed, dtype=adapter.resolve_dtype(dtype), device=device)
+    weights, start = {}, 0
+    for key, (rows, cols) in shapes.items():
+        weights[key] = xp.reshape(samples[start : start + rows * cols], (rows, cols))
+        start += rows * cols
+    return xp, weights
+
+
+def zero_biases(xp: ModuleType, sizes: Mapping[str, int], like: Array) -> dict[str, Array]:
+    """Zero column vectors ``(n, 1)`` in ``like``'s dtype and on its device."""
+    at = array_api_compat.device(like)
+    return {key: xp.zeros((n, 1), dtype=like.dtype, device=at) for key, n in sizes.items()}
 
 
 def _orthogonal(xp: object, gaussian: Array) -> Array:
