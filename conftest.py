@@ -2,6 +2,11 @@
 
 from importlib.util import find_spec
 
+# The modules of each library: the adapter, and for CuPy the cuBLAS calls of its graph capture.
+_MODULES = {"cupy": ["cupy", "_cublas_capture"], "array_api_strict": ["array_api_strict"]}
 collect_ignore = [
-    f"xrnn/backends/{library}.py" for library in ("cupy", "array_api_strict") if find_spec(library) is None
+    f"xrnn/backends/{module}.py"
+    for library, modules in _MODULES.items()
+    if find_spec(library) is None
+    for module in modules
 ]

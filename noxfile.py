@@ -85,3 +85,15 @@ def docs(session: nox.Session) -> None:
     """The documentation site (Sphinx + MyST + numpydoc + furo), warnings as errors, into docs/_build."""
     _install(session, "-e", ".[docs]")
     session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The CPU benchmark harness (``-- --quick`` for a smoke run; other arguments go to benchmarks.cpu).
+
+    PyTorch is compared when it imports; PyPI's default torch wheel is a multi-GB CUDA build, so this
+    session does not install it: ``nox --no-venv -s bench`` runs on an interpreter that has it.
+    """
+    _install(session, "-e", ".[bench]")
+    python = sys.executable if session.venv_backend == "none" else "python"
+    session.run(python, "-m", "benchmarks.cpu", *session.posargs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from xrnn._typing import Array
+from xrnn.backends import fast_path
 
 
 def to_rows(xp: ModuleType, x: Array) -> Array:
@@ -13,6 +14,10 @@ def to_rows(xp: ModuleType, x: Array) -> Array:
     The result is C-contiguous (a copy, except for shapes where the permuted view already is), so
     each step's ``m`` rows form one block. Never written to by xrnn.
     """
+    fast = fast_path(xp, "time_major_rows")
+    if fast is not None:
+        rows: Array = fast(x)
+        return rows
     n, m, t = x.shape
     return xp.reshape(xp.permute_dims(x, (2, 1, 0)), (t * m, n))
 

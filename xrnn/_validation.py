@@ -36,6 +36,17 @@ def common_namespace(arrays: Mapping[str, Array]) -> ModuleType:
 
     Returns the Array API namespace of that library. ``arrays`` maps argument names to arrays.
     """
+    values = list(arrays.values())
+    first = values[0]
+    kind = type(first)
+    # Fast path: one array type (so one library), one dtype, one device; else the detailed checks below.
+    if all(type(value) is kind for value in values) and array_api_compat.is_array_api_obj(first):
+        xp = array_api_compat.array_namespace(first)
+        dtype = first.dtype
+        if all(value.dtype == dtype for value in values) and xp.isdtype(dtype, "real floating"):
+            where = array_api_compat.device(first)
+            if all(array_api_compat.device(value) == where for value in values):
+                return xp
     names = list(arrays)
     for name in names:
         if not array_api_compat.is_array_api_obj(arrays[name]):

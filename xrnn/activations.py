@@ -44,10 +44,14 @@ def softmax(x: Array, axis: int = 0) -> Array:
     array([[0.5, 1. ],
            [0.5, 0. ]])
     """
-    xp = _floating_namespace(x)
-    shifted = x - xp.max(x, axis=axis, keepdims=True)
-    e = xp.exp(shifted)
-    return e / xp.sum(e, axis=axis, keepdims=True)
+    return softmax_unchecked(_floating_namespace(x), x, axis)
+
+
+def softmax_unchecked(xp: ModuleType, x: Array, axis: int) -> Array:
+    """:func:`softmax` for callers that have checked ``x`` already (one namespace lookup less)."""
+    e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
+    e /= xp.sum(e, axis=axis, keepdims=True)  # in place: e is a new array
+    return e
 
 
 def log_softmax(x: Array, axis: int = 0) -> Array:

@@ -27,7 +27,7 @@ from xrnn._masking import mask_rows
 from xrnn._scan import backward_scan, forward_scan
 from xrnn._typing import Array
 from xrnn._validation import RNN_KEYS, check_parameters, common_namespace, expect_shape, rnn_dims
-from xrnn.activations import softmax
+from xrnn.activations import softmax, softmax_unchecked
 from xrnn.losses import cross_entropy_rows, target_rows
 
 if TYPE_CHECKING:
@@ -233,7 +233,7 @@ def rnn_forward(
     cache = _hidden_states(xp, x, a0, params, mask_rows(xp, mask, x, dims))
     m = x.shape[1]
     states_rows = xp.reshape(cache.states, (-1, cache.states.shape[2]))
-    y_rows = softmax(_output_logits(xp, states_rows, params), axis=1)
+    y_rows = softmax_unchecked(xp, _output_logits(xp, states_rows, params), axis=1)
     a = xp.asarray(cache.a, copy=True)
     return a, from_rows(xp, y_rows, m), cache
 
@@ -350,7 +350,8 @@ def _hidden_states(
     """The hidden states of every step, with the input projection as one product."""
     _, m, t_x = x.shape
     inputs_rows = to_rows(xp, x)
-    preactivation = xp.matmul(inputs_rows, params["Wax"].T) + params["ba"].T
+    preactivation = xp.matmul(inputs_rows, params["Wax"].T)
+    preactivation += params["ba"].T  # in place: the product is a buffer xrnn owns
     n_a = preactivation.shape[1]
     states = forward_scan(xp, xp.reshape(preactivation, (t_x, m, n_a)), params["Waa"], a0.T, keep)
     return RNNCache(states, xp.reshape(inputs_rows, (t_x, m, -1)), a0, params, keep)
@@ -358,7 +359,9 @@ def _hidden_states(
 
 def _output_logits(xp: ModuleType, states_rows: Array, params: Mapping[str, Array]) -> Array:
     """``Wya a<t> + by`` for every step as one product, as rows ``(T_x * m, n_y)``."""
-    return xp.matmul(states_rows, params["Wya"].T) + params["by"].T
+    logits = xp.matmul(states_rows, params["Wya"].T)
+    logits += params["by"].T  # in place: the product is a buffer xrnn owns
+    return logits
 
 
 def _backpropagate(xp: ModuleType, dstates: Array, cache: RNNCache) -> dict[str, Array]:

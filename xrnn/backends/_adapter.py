@@ -13,6 +13,8 @@ from xrnn._typing import Array
 ForwardScan = Callable[[Array, Array, Array], Array]
 #: ``rnn_backward_scan(dstates, states, waa) -> (dpreactivation, da0_rows)``.
 BackwardScan = Callable[[Array, Array, Array], tuple[Array, Array]]
+#: ``time_major_rows(x) -> rows``: ``(n, m, T_x)`` to a new ``(T_x * m, n)``; see ``xrnn._layout.to_rows``.
+TimeMajorRows = Callable[[Array], Array]
 
 
 class ArrayBackend(ABC):
@@ -27,6 +29,7 @@ class ArrayBackend(ABC):
     #: Fast paths. ``None`` means the generic Array API twin in ``xrnn._scan`` serves.
     rnn_forward_scan: ForwardScan | None = None
     rnn_backward_scan: BackwardScan | None = None
+    time_major_rows: TimeMajorRows | None = None
 
     @property
     @abstractmethod

@@ -14,18 +14,29 @@ import numpy as np
 
 from xrnn.backends._adapter import ArrayBackend
 
+# The forward scan copies Waa^T into C order only for at least this many rows per step and steps.
+_COPY_MIN_ROWS = 16
+_COPY_MIN_STEPS = 4
+
 
 def rnn_forward_scan(preactivation: np.ndarray, waa: np.ndarray, a0_rows: np.ndarray) -> np.ndarray:
     """``states[t] = tanh(preactivation[t] + states[t-1] @ waa.T)``, computed in place.
 
-    ``preactivation`` (T_x, m, n_a) must be a buffer xrnn owns: it becomes the returned states.
+    ``preactivation`` (T_x, m, n_a) must be a C-contiguous buffer xrnn owns: it becomes the returned
+    states. ``waa`` and ``a0_rows`` are only read.
     """
     states = preactivation
-    waa_t = waa.T
+    t_x, m, _ = states.shape
+    # With enough rows and steps, Waa^T is copied once per call into C order: OpenBLAS then runs the
+    # step product as an untransposed row-major GEMM. Against the transposed view the forward scan took
+    # 0.67x the time at n_a = 128, 0.84x at 512 and 0.91x at 1024 (m = 32-64) in float32, 0.90x at 128
+    # and 1.00-1.04x at 512-1024 in float64 (2 cores, OpenBLAS 0.3.31). With a few rows (m = 2-4) the
+    # copy and the untransposed product were slower (1.3-1.9x), hence the thresholds.
+    # benchmarks/profile_cpu.py times the step product alone.
+    waa_t = _transposed(waa) if m >= _COPY_MIN_ROWS and t_x >= _COPY_MIN_STEPS else waa.T
     recurrent = np.empty(states.shape[1:], dtype=states.dtype)
     previous = a0_rows
-    for t in range(states.shape[0]):
-        current = states[t]
+    for current in states:  # views of each step, in order
         np.matmul(previous, waa_t, out=recurrent)
         np.add(current, recurrent, out=current)
         np.tanh(current, out=current)
@@ -33,23 +44,59 @@ def rnn_forward_scan(preactivation: np.ndarray, waa: np.ndarray, a0_rows: np.nda
     return states
 
 
-def rnn_backward_scan(
-    dstates: np.ndarray, states: np.ndarray, waa: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Backward of :func:`rnn_forward_scan`: ``(dpreactivation, da0_rows)``; reads its inputs only."""
+def _transposed(matrix: np.ndarray, block: int = 64) -> np.ndarray:
+    """``matrix.T`` as a new C-contiguous array, copied a block of rows at a time.
+
+    One copy of the transposed view reads a whole column for each row it writes, which is about 3x
+    slower at 1024 x 1024; a block of 64 rows stays in cache while its columns are written out.
+    """
+    rows, cols = matrix.shape
+    if rows <= block:
+        return np.ascontiguousarray(matrix.T)
+    transposed = np.empty((cols, rows), dtype=matrix.dtype)
+    for start in range(0, rows, block):
+        transposed[:, start : start + block] = matrix[start : start + block].T
+    return transposed
+
+
+def rnn_backward_scan(dstates: np.ndarray, states: np.ndarray, waa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Backward of :func:`rnn_forward_scan`: ``(dpreactivation, da0_rows)``; reads its inputs only.
+
+    ``dz[t] = (1 - states[t]**2) * (dstates[t] + dz[t+1] @ waa)``, and ``da0_rows = dz[0] @ waa``.
+    """
+    waa = np.ascontiguousarray(waa)  # the caller's Waa is C-contiguous: no copy, untransposed GEMM
     dz = np.multiply(states, states)
     np.subtract(1, dz, out=dz)  # tanh' for every step at once, out of the loop
-    carry = np.zeros(states.shape[1:], dtype=states.dtype)
-    incoming = np.empty_like(carry)
-    last = states.shape[0] - 1
-    for t in range(last, -1, -1):
-        if t == last:
-            np.multiply(dz[t], dstates[t], out=dz[t])
-        else:
-            np.add(dstates[t], carry, out=incoming)
-            np.multiply(dz[t], incoming, out=dz[t])
-        np.matmul(dz[t], waa, out=carry)
+    dz_reversed, dstates_reversed = dz[::-1], dstates[::-1]
+    np.multiply(dz_reversed[0], dstates_reversed[0], out=dz_reversed[0])
+    carry = np.matmul(dz_reversed[0], waa)
+    for dz_t, dstates_t in zip(dz_reversed[1:], dstates_reversed[1:], strict=True):
+        np.add(carry, dstates_t, out=carry)
+        np.multiply(dz_t, carry, out=dz_t)
+        np.matmul(dz_t, waa, out=carry)
     return dz, carry
+
+
+# Blocks of the layout copy: 64 features x 16 examples x T_x steps keep the source lines it reads in L2.
+_ROWS_BLOCK_N = 64
+_ROWS_BLOCK_M = 16
+
+
+def time_major_rows(x: np.ndarray) -> np.ndarray:
+    """``(n, m, T_x)`` -> a new C-contiguous ``(T_x * m, n)``: row ``t * m + i`` is example ``i`` at step ``t``.
+
+    The generic twin (``xrnn._layout.to_rows``) is one transposing copy, which reads with a stride of
+    ``m * T_x`` elements for every element it writes; copying in blocks keeps each source line in cache
+    until all of it is used (2-3x faster for the benchmark's ``x`` and ``da``). Reads ``x`` only.
+    """
+    n, m, t_x = x.shape
+    view = x.transpose(2, 1, 0)
+    rows = np.empty((t_x, m, n), dtype=x.dtype)
+    for i in range(0, n, _ROWS_BLOCK_N):
+        for j in range(0, m, _ROWS_BLOCK_M):
+            block = (slice(None), slice(j, j + _ROWS_BLOCK_M), slice(i, i + _ROWS_BLOCK_N))
+            rows[block] = view[block]
+    return rows.reshape(t_x * m, n)
 
 
 class NumpyBackend(ArrayBackend):
@@ -58,6 +105,7 @@ class NumpyBackend(ArrayBackend):
     name = "numpy"
     rnn_forward_scan = staticmethod(rnn_forward_scan)
     rnn_backward_scan = staticmethod(rnn_backward_scan)
+    time_major_rows = staticmethod(time_major_rows)
 
     @property
     def xp(self) -> ModuleType:
