@@ -115,13 +115,17 @@ def test_one_hot(backend: TestBackend) -> None:
     backend.assert_close(one_hot(tokens, 3, dtype=backend.xp.float64), expected)
 
 
-def test_the_rnn_rejects_padding_before_a_valid_step() -> None:
-    mask = np.array([[False, True, True]])
-    with pytest.raises(ValueError, match="padding at the end of each sequence only"):
-        many_to_one_loss_and_gradients(np.ones((3, 1, 3)), np.array([0]), _params("rnn"), mask=mask)
-    # the gated cells carry their state over padding anywhere
-    loss, _ = many_to_one_loss_and_gradients(np.ones((3, 1, 3)), np.array([0]), _params("gru"), mask=mask)
-    assert np.isfinite(float(loss))
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_padding_before_the_first_step_is_carried_over(cell: str) -> None:
+    """Every cell carries its state over padding anywhere: left padding equals the unpadded sequence."""
+    x = np.random.default_rng(0).standard_normal((3, 1, 3))
+    padded, padded_grads = many_to_one_loss_and_gradients(
+        x, np.array([1]), _params(cell), mask=np.array([[False, True, True]])
+    )
+    alone, alone_grads = many_to_one_loss_and_gradients(x[:, :, 1:], np.array([1]), _params(cell))
+    np.testing.assert_allclose(float(padded), float(alone), rtol=1e-12)
+    np.testing.assert_allclose(padded_grads["dx"][:, :, 1:], alone_grads["dx"], rtol=1e-10, atol=1e-15)
+    np.testing.assert_array_equal(padded_grads["dx"][:, :, 0], 0)
 
 
 @pytest.mark.parametrize(

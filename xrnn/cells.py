@@ -36,14 +36,11 @@ class Cell:
         The output layer's weight ``(n_y, n_a)`` and bias ``(n_y, 1)`` keys.
     state_size : int
         How many ``(n_a, m)`` arrays make up the recurrent state.
-    supports_mask : bool
-        Whether :meth:`forward` takes a ``mask`` (the plain RNN does not).
     """
 
     name: str
     output_keys: tuple[str, str]
     state_size: int
-    supports_mask: bool
     _init: Callable[..., dict[str, Array]]
     _forward: Callable[[Array, State, Mapping[str, Array], Array | None], tuple[Array, Any]]
     _backward: Callable[[Array, Any], dict[str, Array]]
@@ -68,8 +65,6 @@ class Cell:
         self, x: Array, state: State, parameters: Mapping[str, Array], mask: Array | None = None
     ) -> tuple[Array, Any]:
         """Hidden states ``a (n_a, m, T_x)`` for inputs ``x (n_x, m, T_x)``, and the cache for :meth:`backward`."""
-        if mask is not None and not self.supports_mask:
-            raise ValueError(f"the {self.name} cell takes no mask")
         return self._forward(x, state, parameters, mask)
 
     def backward(self, da: Array, cache: Any) -> dict[str, Array]:
@@ -82,7 +77,7 @@ class Cell:
 
 
 def _rnn_forward(x: Array, state: State, p: Mapping[str, Array], mask: Array | None) -> tuple[Array, Any]:
-    a, _, cache = rnn_forward(x, state[0], p)
+    a, _, cache = rnn_forward(x, state[0], p, mask=mask)
     return a, cache
 
 
@@ -110,9 +105,9 @@ def _gru_step(xt: Array, state: State, p: Mapping[str, Array]) -> State:
 
 
 CELLS: dict[str, Cell] = {
-    "rnn": Cell("rnn", ("Wya", "by"), 1, False, init_parameters, _rnn_forward, rnn_backward, _rnn_step),
-    "lstm": Cell("lstm", ("Wy", "by"), 2, True, init_lstm_parameters, _lstm_forward, lstm_backward, _lstm_step),
-    "gru": Cell("gru", ("Wy", "by"), 1, True, init_gru_parameters, _gru_forward, gru_backward, _gru_step),
+    "rnn": Cell("rnn", ("Wya", "by"), 1, init_parameters, _rnn_forward, rnn_backward, _rnn_step),
+    "lstm": Cell("lstm", ("Wy", "by"), 2, init_lstm_parameters, _lstm_forward, lstm_backward, _lstm_step),
+    "gru": Cell("gru", ("Wy", "by"), 1, init_gru_parameters, _gru_forward, gru_backward, _gru_step),
 }
 
 

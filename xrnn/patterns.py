@@ -169,10 +169,8 @@ def many_to_one_predict(
     expect_ndim("x", x, ("n_x", "m", "T_x"))
     if mask is not None:
         _selector(xp, mask, x)  # checks the mask before any work
-        if not cell.supports_mask:
-            _check_right_padded(mask)
     state = cell.zero_state(parameters, int(x.shape[1])) if state is None else state
-    a, _ = cell.forward(x, state, parameters, mask if cell.supports_mask else None)
+    a, _ = cell.forward(x, state, parameters, mask)
     last = last_valid_state(a, mask)
     return softmax(xp.matmul(parameters[w_key], last) + parameters[b_key], axis=0)
 
@@ -237,10 +235,8 @@ def many_to_one_loss_and_gradients(
     n_y = int(parameters[w_key].shape[0])
     _check_labels(xp, labels, x, m, n_y)
     selector = None if mask is None else _selector(xp, mask, x)
-    if mask is not None and not cell.supports_mask:
-        _check_right_padded(mask)
     state = cell.zero_state(parameters, m) if state is None else state
-    a, cache = cell.forward(x, state, parameters, mask if cell.supports_mask else None)
+    a, cache = cell.forward(x, state, parameters, mask)
     last = a[..., -1] if selector is None else xp.sum(a * selector[None, ...], axis=2)
     logits = xp.matmul(last.T, parameters[w_key].T) + parameters[b_key].T  # (m, n_y)
     classes = xp.arange(n_y, dtype=labels.dtype, device=array_api_compat.device(labels))
@@ -272,15 +268,6 @@ def _selector(xp: ModuleType, mask: Array, like: Array) -> Array:
     if int(xp.min(last)) < 0:
         raise ValueError("mask must mark at least one valid step for every example (a row of mask is all False)")
     return xp.astype(position[None, :] == last[:, None], like.dtype)
-
-
-def _check_right_padded(mask: Array) -> None:
-    xp = array_api_compat.array_namespace(mask)
-    if bool(xp.any(mask[:, 1:] & ~mask[:, :-1])):
-        raise ValueError(
-            "the rnn cell takes padding at the end of each sequence only: "
-            "mask must be True then False along each row (use the lstm or gru cell for other masks)"
-        )
 
 
 def _check_labels(xp: ModuleType, labels: Array, like: Array, m: int, n_y: int) -> None:
