@@ -105,6 +105,56 @@ def test_plot_without_matplotlib_is_a_usage_error(
     assert not (tmp_path / "loss.png").exists()
 
 
+def _needs_distributed() -> None:
+    pytest.importorskip("distributed", reason="--scheduler needs dask.distributed: pip install 'xrnn[dask]'")
+
+
+def test_train_on_a_local_cluster_matches_the_single_process_run(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    _needs_distributed()
+    run = [*FAST, "--steps", "4", "--dtype", "float64"]
+    assert cli.main(["train", *run, "--metrics", "single.csv"]) == 0
+    status, _, err = _run(
+        capsys, "train", *run, "--scheduler", "local:2", "--shards", "3", "--metrics", "parallel.csv", "--save", "p.npz"
+    )
+    assert status == 0, err
+    assert "data-parallel: 3 shards on local:2" in err
+    single = [line.split(",") for line in (tmp_path / "single.csv").read_text().splitlines()[1:]]
+    parallel = [line.split(",") for line in (tmp_path / "parallel.csv").read_text().splitlines()[1:]]
+    assert [row[0] for row in parallel] == ["1", "2", "3", "4"]
+    for got, expected in zip(parallel, single, strict=True):
+        for a, b in zip(got[1:], expected[1:], strict=True):
+            assert float(a) == pytest.approx(float(b), rel=1e-12)
+    assert (tmp_path / "p.npz").is_file()
+
+
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [
+        (["--scheduler", "local:0"], "--scheduler: local:N needs a positive number of workers N, got 'local:0'"),
+        (["--scheduler", "tcp://127.0.0.1:9"], "--scheduler: no dask scheduler answered at 'tcp://127.0.0.1:9'"),
+        (["--shards", "2"], "--shards needs --scheduler"),
+    ],
+)
+def test_bad_scheduler_options_are_usage_errors(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, options: list[str], fragment: str
+) -> None:
+    if "--scheduler" in options:
+        _needs_distributed()
+        monkeypatch.setattr("xrnn.distributed.CONNECT_TIMEOUT", 1.0)
+    status, _, err = _run(capsys, "train", *FAST, "--steps", "1", *options)
+    _assert_usage_error(status, err, fragment)
+
+
+def test_scheduler_without_distributed_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed now raises ImportError
+    status, _, err = _run(capsys, "train", *FAST, "--steps", "1", "--scheduler", "local:1")
+    _assert_usage_error(status, err, "--scheduler: data-parallel training needs dask.distributed")
+
+
 def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # a shell's background job inherits SIGINT ignored
 

@@ -11,6 +11,7 @@ training saves a checkpoint and exits with status 130.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import importlib
 import platform
@@ -76,6 +77,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--sample", type=_non_negative_int, default=0, metavar="N", help="print N sampled characters at the end"
     )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="data-parallel on a dask.distributed cluster: a scheduler address (tcp://HOST:8786), or local:N "
+        "to start N worker processes on this machine (needs xrnn[dask])",
+    )
+    train.add_argument(
+        "--shards",
+        type=_positive_int,
+        metavar="N",
+        help="with --scheduler: shards per batch (default: the cluster's worker threads)",
+    )
 
     sample = commands.add_parser("sample", help="generate text from a checkpoint of xrnn train")
     sample.add_argument("--load", required=True, metavar="PATH", help="checkpoint written by xrnn train")
@@ -193,6 +206,8 @@ def _train(args: argparse.Namespace) -> int:
     given = {name: value for name, value in given.items() if value is not None}
     if "backend" in given:
         _check_backend(given["backend"])
+    if args.shards is not None and not args.scheduler:
+        raise UsageError("--shards needs --scheduler")
     try:
         if args.resume:
             checkpoint = _load_checkpoint(args.resume, given.get("backend", "numpy"))
@@ -220,10 +235,30 @@ def _train(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise UsageError(str(error)) from None
 
+    with contextlib.ExitStack() as cluster:
+        if args.scheduler:
+            trainer.parallel = _data_parallel(args, cluster)
+        return _run_training(trainer, args)
+
+
+def _data_parallel(args: argparse.Namespace, stack: contextlib.ExitStack) -> Any:
+    """A DataParallel on the cluster of ``--scheduler`` (closed with ``stack``); one-line errors."""
+    from xrnn import distributed
+
+    try:
+        client = stack.enter_context(distributed.connect(args.scheduler))
+        return distributed.DataParallel(client, shards=args.shards)
+    except (ImportError, ValueError, OSError) as error:
+        raise UsageError(f"--scheduler: {error}") from None
+
+
+def _run_training(trainer: Any, args: argparse.Namespace) -> int:
     config = trainer.config
+    parallel = trainer.parallel
     print(
         f"xrnn train: {config.cell}, {config.hidden} hidden, {len(trainer.vocabulary)} characters, "
-        f"{config.backend} {config.dtype}, {config.optimizer} lr {config.lr}, steps {trainer.step}->{config.steps}",
+        f"{config.backend} {config.dtype}, {config.optimizer} lr {config.lr}, steps {trainer.step}->{config.steps}"
+        + ("" if parallel is None else f", data-parallel: {parallel.shards} shards on {args.scheduler}"),
         file=sys.stderr,
     )
     progress = None if args.quiet else _progress_bar(config.steps, trainer.step)
@@ -232,6 +267,12 @@ def _train(args: argparse.Namespace) -> int:
             record = trainer.train_step()
             if progress is not None:
                 progress.update(record.step, record.loss, force=record.step == config.steps)
+    except TimeoutError as error:  # the cluster stopped answering: keep the steps that are done
+        if progress is not None:
+            progress.close()
+        path = args.save or DEFAULT_CHECKPOINT
+        _save(trainer, path)
+        raise UsageError(f"{error}; checkpoint of step {trainer.step} saved to {path}") from None
     except KeyboardInterrupt:
         if progress is not None:
             progress.close()
