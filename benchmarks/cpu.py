@@ -1,6 +1,6 @@
 """The CPU suite: xrnn on NumPy against the naive per-step loop, PyTorch's nn.RNN and a matrix-product floor.
 
-Run ``python -m benchmarks.cpu`` (about 5 minutes on 2 cores; ``--quick`` for a smoke test). For each
+Run ``python -m benchmarks.cpu`` (about 8 minutes on 2 cores; ``--quick`` for a smoke test). For each
 size ``(n_x, n_a, m, T_x)`` (``n_y = n_x``) and dtype it checks that the implementations agree, then
 times, interleaved round by round:
 
@@ -11,9 +11,14 @@ times, interleaved round by round:
 * ``gemm``: one ``(T_x m, n_a) @ (n_a, n_a)`` product, whose rate sets the floor: xrnn's FLOPs at
   that rate.
 
-It prints one table (medians with interquartile ranges, ratios, GFLOP/s, peak memory), checks the
-targets of issue 4, and writes ``cpu.json``, ``cpu.csv`` and ``cpu.png`` (if matplotlib imports)
-into ``--output``; ``--markdown PATH`` also writes the page (see ``benchmarks.docs``).
+Then the same for the LSTM and the GRU (``--cells``, default ``rnn,lstm,gru``; see ``benchmarks.gated``):
+xrnn's forward, backward and forward+backward, the naive per-step loops (``benchmarks/naive_gated.py``,
+up to the small size), ``nn.LSTM`` / ``nn.GRU`` and the floor, in fewer rounds (``--gated-budget``).
+
+It prints the tables (medians with interquartile ranges, ratios, GFLOP/s, peak memory), checks the
+targets of issue 4 (the gated cells have the RNN's), and writes ``cpu.json``, ``cpu.csv`` (RNN),
+``cpu-gated.csv`` (LSTM and GRU) and ``cpu.png`` (if matplotlib imports) into ``--output``;
+``--markdown PATH`` also writes the page (see ``benchmarks.docs``) and the JSON beside it.
 """
 
 from __future__ import annotations
@@ -32,10 +37,11 @@ from typing import Any
 import numpy as np
 
 import xrnn
-from benchmarks import naive
+from benchmarks import gated, naive
 from benchmarks.harness import (
     Candidate,
     Stats,
+    Timing,
     blas_threads,
     format_ratio,
     format_time,
@@ -49,9 +55,11 @@ from benchmarks.harness import (
 )
 from benchmarks.workload import (
     AGREEMENT,
+    GATES,
     GRADIENT_KEYS,
     Size,
     floor_gemm_shape,
+    make_gated_problem,
     make_problem,
     relative_errors,
     torch_flops,
@@ -66,6 +74,7 @@ SIZES = {
 }
 DTYPES = ("float32", "float64")
 BASELINES = ("naive", "torch", "generic", "gemm")
+CELLS = ("rnn", *gated.CELLS)
 
 # Issue 4's targets: (description, size it applies to (None: every size but the toy), metric, bound).
 TARGETS: tuple[tuple[str, Size | None, str, float], ...] = (
@@ -90,9 +99,21 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"names ({', '.join(f'{k}={v.label}' for k, v in SIZES.items())}) or n_xxn_axmxT_x, comma-separated",
     )
     parser.add_argument("--dtypes", default=",".join(DTYPES), help="comma-separated: float32,float64")
+    parser.add_argument("--cells", default=",".join(CELLS), help="comma-separated: rnn,lstm,gru")
     parser.add_argument("--output", type=Path, default=Path("benchmarks/results"), help="folder for JSON/CSV/PNG")
     parser.add_argument("--markdown", type=Path, default=None, help="also write the markdown page here")
     parser.add_argument("--budget", type=float, default=None, help="seconds of timing per size and dtype")
+    parser.add_argument(
+        "--gated-budget",
+        type=float,
+        default=None,
+        help="seconds of timing per size and dtype of the LSTM and GRU (default 6; --budget's with --quick)",
+    )
+    parser.add_argument(
+        "--gated-naive-everywhere",
+        action="store_true",
+        help="time the LSTM and GRU naive loops at every size (default: up to the small size's work)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="BLAS and torch threads (default: BLAS's own)")
     parser.add_argument("--skip", default="", help=f"comma-separated baselines to leave out: {', '.join(BASELINES)}")
     parser.add_argument("--no-plot", action="store_true", help="do not write the PNG")
@@ -114,11 +135,16 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     for dtype in args.dtype_list:
         if dtype not in DTYPES:
             parser.error(f"--dtypes takes float32 and float64, got {dtype!r}")
+    args.cell_list = [c for c in args.cells.split(",") if c]
+    if not args.cell_list or set(args.cell_list) - set(CELLS):
+        parser.error(f"--cells takes {', '.join(CELLS)}, got {args.cells!r}")
     args.skipped = {s for s in args.skip.split(",") if s}
     if args.skipped - set(BASELINES):
         parser.error(f"--skip takes {', '.join(BASELINES)}, got {', '.join(sorted(args.skipped - set(BASELINES)))}")
     if args.budget is None:
         args.budget = 0.3 if args.quick else 20.0
+    if args.gated_budget is None:
+        args.gated_budget = args.budget if args.quick else 6.0
     if args.switch_gap is None:
         args.switch_gap = 0.01 if args.quick else 0.25
     return args
@@ -266,13 +292,22 @@ def measure_cell(size: Size, dtype: str, args: argparse.Namespace, torch: Any) -
         switch_gap_s=args.switch_gap,
         visit_s=4 * args.switch_gap,
     )
+    _summarise(record, timing, size, gates=1)
+    itemsize = np.dtype(dtype).itemsize
+    record["activation_bytes"] = size.activation_bytes(itemsize)
+    record["peak_bytes"] = _peaks(problem, args.skipped)
+    return record
+
+
+def _summarise(record: dict[str, Any], timing: Timing, size: Size, gates: int) -> None:
+    """Medians, FLOPs, the floor, ratios (of medians and paired) and GFLOP/s, into ``record``."""
     stats = timing.stats()
     record["rounds"] = timing.rounds
     record["errors"] = timing.errors
     record["timings"] = {name: s.as_dict() for name, s in stats.items()}
-    flops, flops_torch = xrnn_flops(size), torch_flops(size)
+    flops, flops_torch = xrnn_flops(size, gates), torch_flops(size, gates)
     record["flops"] = {"xrnn": flops, "torch": flops_torch}
-    rows, inner, cols = floor_gemm_shape(size)
+    rows, inner, cols = floor_gemm_shape(size, gates)
     gemm = stats.get("gemm")
     gemm_rate = 2 * rows * inner * cols / gemm.median if gemm else None
     floor = flops / gemm_rate if gemm_rate else None
@@ -296,9 +331,43 @@ def measure_cell(size: Size, dtype: str, args: argparse.Namespace, torch: Any) -
         name: (count / stats[key].median / 1e9 if key in stats else None)
         for name, key, count in (("xrnn", "xrnn f+b", flops), ("torch", "torch f+b", flops_torch))
     }
-    itemsize = np.dtype(dtype).itemsize
-    record["activation_bytes"] = size.activation_bytes(itemsize)
-    record["peak_bytes"] = _peaks(problem, args.skipped)
+
+
+def gated_naive(size: Size, everywhere: bool = False) -> bool:
+    """Whether the gated cells' naive loops are timed at ``size``: up to the small size's work by default
+    (where the naive targets apply; at the medium and large sizes one LSTM loop takes seconds)."""
+
+    def work(s: Size) -> int:
+        return s.t_x * s.m * s.n_a * (s.n_a + s.n_x)
+
+    return everywhere or work(size) <= work(SIZES["small"])
+
+
+def measure_gated(cell: str, size: Size, dtype: str, args: argparse.Namespace, torch: Any) -> dict[str, Any]:
+    """Everything for one gated cell (``"lstm"``/``"gru"``), size and dtype, as a JSON-able record: the
+    keys of :func:`measure_cell`'s, and ``cell``."""
+    problem = make_gated_problem(size, cell, dtype, seed=args.seed)
+    naive = "naive" not in args.skipped and gated_naive(size, args.gated_naive_everywhere)
+    torch = None if "torch" in args.skipped else torch
+    record: dict[str, Any] = {"cell": cell, "size": size.label, "n_x": size.n_x, "n_a": size.n_a, "n_y": size.n_y}
+    record.update({"m": size.m, "T_x": size.t_x, "dtype": dtype})
+    record["agreement"] = gated.agreement(cell, problem, dtype, torch, naive)
+    for name, result in record["agreement"].items():
+        if result.get("agrees") is False:
+            log(f"  WARNING: xrnn and {name} disagree at {cell} {size.label} {dtype}: {result['errors']}")
+    candidates = gated.candidates(cell, problem, size, dtype, torch, naive=naive, gemm="gemm" not in args.skipped)
+    timing = time_interleaved(
+        candidates,
+        budget_s=args.gated_budget,
+        min_rounds=3,
+        max_rounds=20 if args.quick else 2000,
+        warmup=1,
+        switch_gap_s=args.switch_gap,
+        visit_s=4 * args.switch_gap,
+    )
+    _summarise(record, timing, size, GATES[cell])
+    record["activation_bytes"] = size.activation_bytes(np.dtype(dtype).itemsize)
+    record["peak_bytes"] = gated.peaks(cell, problem, naive)
     return record
 
 
@@ -320,41 +389,52 @@ def summary_rows(records: Sequence[dict[str, Any]]) -> tuple[list[str], list[lis
         "GFLOP/s x/t/gemm",
         "peak/act",
     ]
+    return headers, [_row(r) for r in records]
+
+
+def gated_rows(records: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """The gated cells' table: the RNN's columns but ``generic`` (the gated cells have no fast paths to
+    turn off), with the cell first."""
+    headers, _ = summary_rows([])
+    generic = headers.index("generic f+b")
     rows = []
     for r in records:
-        t = r["timings"]
+        row = _row(r)
+        rows.append([gated.TITLES[r["cell"]], *row[:generic], *row[generic + 1 :]])
+    return ["cell", *headers[:generic], *headers[generic + 1 :]], rows
 
-        def med(name: str, spread: bool = False, t: dict[str, Any] = t) -> str:
-            if name not in t:
-                return "-"
-            text = format_time(t[name]["median"])
-            if spread:
-                text += f" [{format_time(t[name]['q1'])}-{format_time(t[name]['q3'])}]"
-            return text
 
-        def rate(value: float | None) -> str:
-            return "-" if value is None else f"{value:.0f}" if value >= 10 else f"{value:.2g}"
+def _row(r: dict[str, Any]) -> list[str]:
+    t = r["timings"]
 
-        peak = r["peak_bytes"].get("xrnn f+b")
-        rows.append(
-            [
-                r["size"],
-                r["dtype"],
-                med("xrnn fwd"),
-                med("xrnn bwd"),
-                med("xrnn f+b", spread=True),
-                med("generic f+b"),
-                med("naive f+b"),
-                med("torch f+b", spread=True),
-                format_time(r["floor_s"]),
-                format_ratio(r["ratios"]["xrnn/torch"]),
-                format_ratio(r["ratios"]["xrnn/floor"]),
-                format_ratio(r["ratios"]["xrnn/naive"]),
-                " / ".join(rate(v) for v in (r["gflops"]["xrnn"], r["gflops"]["torch"], r["gemm"]["gflops"])),
-                "-" if peak is None else f"{peak / r['activation_bytes']:.1f}",
-            ]
-        )
-    return headers, rows
+    def med(name: str, spread: bool = False) -> str:
+        if name not in t:
+            return "-"
+        text = format_time(t[name]["median"])
+        if spread:
+            text += f" [{format_time(t[name]['q1'])}-{format_time(t[name]['q3'])}]"
+        return text
+
+    def rate(value: float | None) -> str:
+        return "-" if value is None else f"{value:.0f}" if value >= 10 else f"{value:.2g}"
+
+    peak = r["peak_bytes"].get("xrnn f+b")
+    return [
+        r["size"],
+        r["dtype"],
+        med("xrnn fwd"),
+        med("xrnn bwd"),
+        med("xrnn f+b", spread=True),
+        med("generic f+b"),
+        med("naive f+b"),
+        med("torch f+b", spread=True),
+        format_time(r["floor_s"]),
+        format_ratio(r["ratios"]["xrnn/torch"]),
+        format_ratio(r["ratios"]["xrnn/floor"]),
+        format_ratio(r["ratios"]["xrnn/naive"]),
+        " / ".join(rate(v) for v in (r["gflops"]["xrnn"], r["gflops"]["torch"], r["gemm"]["gflops"])),
+        "-" if peak is None else f"{peak / r['activation_bytes']:.1f}",
+    ]
 
 
 def memory_rows(records: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
@@ -398,8 +478,30 @@ LEGEND = [
 ]
 
 
+GATED_LEGEND = [
+    "LSTM and GRU: `xrnn.lstm_forward` (with c0) / `xrnn.gru_forward` (hidden states, output layer and softmax) "
+    "then `lstm_backward` / `gru_backward`, timed as the RNN is, in fewer rounds (`--gated-budget`, 6 s per "
+    "size and dtype by default: one LSTM forward+backward takes up to a second at the large size). torch: "
+    "`nn.LSTM` / `nn.GRU` loaded with xrnn's weights, backward of `(out * da).sum()` with x, h0 (and c0) and "
+    "the weights requiring gradients; the gate orders differ (PyTorch's i, f, g, o and r, z, n), which "
+    "changes nothing in the work. PyTorch's GRU is not the lectures' GRU: its candidate is "
+    "tanh(W_in x + b_in + r * (W_hn h + b_hn)), the reset gate applied after the recurrent product, where "
+    "xrnn's is tanh(Wc [r * a_prev; x] + bc); the multiply-adds are the same (the recurrent product of the "
+    "candidate is n_a x n_a in both, only its position differs), so the times compare, the results do not "
+    "(xrnn's LSTM is checked against nn.LSTM, its GRU against the naive loop only).",
+    "FLOPs: the RNN's formula per gate product, 2 T_x m (g (3 n_a^2 + 3 n_x n_a) + n_y n_a) with g = 4 "
+    "(LSTM) or 3 (GRU) gate products per step; torch without the output layer. floor: those FLOPs at the "
+    "rate of one (T_x m, n_a) @ (n_a, g n_a) product. naive: `benchmarks/naive_gated.py`, the tutorial's "
+    "per-step LSTM loops (four gate products per step) and a GRU written in the same style, timed up to "
+    "the small size's work (at the medium and large sizes one loop takes seconds; `--gated-naive-everywhere` "
+    "times them too). peak/act: as for the RNN, over the hidden states n_a m T_x alone (the caches also "
+    "hold the gates: 5 more such arrays for the LSTM, 3 for the GRU).",
+]
+
+
 def check_targets(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Issue 4's targets, each as met / missed / not measured, per dtype."""
+    """Issue 4's targets, each as met / missed / not measured, per dtype (and per cell, for records that
+    name one: the gated cells have the RNN's targets)."""
     results = []
     for record in records:
         size = Size(record["n_x"], record["n_a"], record["m"], record["T_x"])
@@ -410,8 +512,10 @@ def check_targets(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             value = record["ratios"].get(metric)
             status = "not measured" if value is None else "met" if value <= bound else "missed"
             paired = record.get("paired_ratios", {}).get(metric)
+            cell = {"cell": record["cell"]} if "cell" in record else {}
             results.append(
-                {"target": description, "size": record["size"], "dtype": record["dtype"], "value": value}
+                cell
+                | {"target": description, "size": record["size"], "dtype": record["dtype"], "value": value}
                 | {"paired": paired, "bound": bound, "status": status}
             )
     return results
@@ -421,7 +525,8 @@ def _flat(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     flat = []
     for r in records:
         for name, s in r["timings"].items():
-            row = {key: r[key] for key in ("size", "n_x", "n_a", "n_y", "m", "T_x", "dtype")}
+            keys = ("cell",) * ("cell" in r) + ("size", "n_x", "n_a", "n_y", "m", "T_x", "dtype")
+            row = {key: r[key] for key in keys}
             flat.append(row | {"candidate": name} | s)
     return flat
 
@@ -437,7 +542,8 @@ def _floor_of(record: dict[str, Any]) -> float | None:
 
 
 def plot(records: Sequence[dict[str, Any]], path: Path) -> str | None:
-    """Forward+backward medians per size, one panel per dtype; returns why not, if it cannot."""
+    """Forward+backward medians per size, one panel per dtype and cell (records with a ``cell`` key are
+    the gated cells', the others the RNN's); returns why not, if it cannot."""
     if importlib.util.find_spec("matplotlib") is None:
         return "matplotlib is not installed; no plot"
     import matplotlib
@@ -446,12 +552,26 @@ def plot(records: Sequence[dict[str, Any]], path: Path) -> str | None:
     import matplotlib.pyplot as plt
 
     dtypes = sorted({r["dtype"] for r in records})
-    figure, axes = plt.subplots(1, len(dtypes), figsize=(6 * len(dtypes), 4.5), squeeze=False)
-    for axis, dtype in zip(axes[0], dtypes, strict=True):
-        chosen = [r for r in records if r["dtype"] == dtype]
+    cells = [c for c in ("rnn", *gated.CELLS) if any(r.get("cell", "rnn") == c for r in records)]
+    figure, axes = plt.subplots(len(cells), len(dtypes), figsize=(6 * len(dtypes), 4.5 * len(cells)), squeeze=False)
+    panels = [
+        (axis, cell, dtype)
+        for row, cell in zip(axes, cells, strict=True)
+        for axis, dtype in zip(row, dtypes, strict=True)
+    ]
+    for axis, cell, dtype in panels:
+        chosen = [r for r in records if r["dtype"] == dtype and r.get("cell", "rnn") == cell]
+        if not chosen:
+            axis.set_axis_off()
+            continue
         labels = [r["size"] for r in chosen]
+        names = (
+            ("xrnn f+b", "generic f+b", "naive f+b", "torch f+b")
+            if cell == "rnn"
+            else ("xrnn f+b", "naive f+b", "torch f+b")
+        )
         series: list[tuple[str, Callable[[dict[str, Any]], float | None]]] = [
-            (name, partial(_median_of, name)) for name in ("xrnn f+b", "generic f+b", "naive f+b", "torch f+b")
+            (name, partial(_median_of, name)) for name in names
         ]
         series.append(("floor", _floor_of))
         width = 0.8 / len(series)
@@ -461,7 +581,8 @@ def plot(records: Sequence[dict[str, Any]], path: Path) -> str | None:
         axis.set_xticks([j + 0.4 - width / 2 for j in range(len(chosen))], labels, rotation=15)
         axis.set_yscale("log")
         axis.set_ylabel("forward+backward, median (s)")
-        axis.set_title(f"{dtype} (n_x x n_a x m x T_x; n_y = n_x)")
+        title = f"{dtype} (n_x x n_a x m x T_x; n_y = n_x)"
+        axis.set_title(title if cells == ["rnn"] else f"{gated.TITLES[cell]}, {title}")
         axis.legend(fontsize="small")
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -484,7 +605,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         info["xrnn"] = xrnn.__version__
         result: dict[str, Any] = {"suite": "cpu", "machine": info, "quick": args.quick, "records": []}
         result["settings"] = {
+            "cells": args.cell_list,
             "budget_s": args.budget,
+            "gated_budget_s": args.gated_budget,
+            "gated_naive_everywhere": args.gated_naive_everywhere,
             "seed": args.seed,
             "skipped": sorted(args.skipped),
             "baseline_phases": args.baseline_phases,
@@ -506,49 +630,70 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "CPUs; if they still are, timings (torch's above all) will be noisy"
             )
         args.output.mkdir(parents=True, exist_ok=True)
-        for size in args.size_list:
-            for dtype in args.dtype_list:
-                cell_started = time.perf_counter()
-                log(f"- {size.label} {dtype} ...")
-                record = measure_cell(size, dtype, args, torch)
-                result["records"].append(record)
-                write_json(args.output / "cpu.json", result)
-                headers, rows = summary_rows([record])
-                log(
-                    f"  {record['rounds']} rounds, {time.perf_counter() - cell_started:.1f} s: "
-                    + ", ".join(rows[0][2:])
-                )
+        gated_cells = [c for c in args.cell_list if c != "rnn"]
+        if gated_cells:
+            result["gated_legend"] = GATED_LEGEND
+            result["gated_records"] = []
+        for cell in args.cell_list:
+            for size in args.size_list:
+                for dtype in args.dtype_list:
+                    cell_started = time.perf_counter()
+                    if cell == "rnn":
+                        log(f"- {size.label} {dtype} ...")
+                        record = measure_cell(size, dtype, args, torch)
+                        result["records"].append(record)
+                        row = summary_rows([record])[1][0][2:]
+                    else:
+                        log(f"- {gated.TITLES[cell]} {size.label} {dtype} ...")
+                        record = measure_gated(cell, size, dtype, args, torch)
+                        result["gated_records"].append(record)
+                        row = gated_rows([record])[1][0][3:]
+                    write_json(args.output / "cpu.json", result)
+                    log(f"  {record['rounds']} rounds, {time.perf_counter() - cell_started:.1f} s: " + ", ".join(row))
     result["targets"] = check_targets(result["records"])
+    if gated_cells:
+        result["gated_targets"] = check_targets(result["gated_records"])
     result["machine"]["load_average_end"] = list(os.getloadavg())
     result["wall_s"] = time.perf_counter() - started
-    headers, rows = summary_rows(result["records"])
     log("")
-    for line in LEGEND:
-        log(line.replace("`", ""))
-    log(render_text(headers, rows))
-    log("")
-    log(render_text(*memory_rows(result["records"])))
-    log("")
-    for target in result["targets"]:
+    if result["records"]:
+        for line in LEGEND:
+            log(line.replace("`", ""))
+        log(render_text(*summary_rows(result["records"])))
+        log("")
+        log(render_text(*memory_rows(result["records"])))
+        log("")
+    if gated_cells:
+        for line in GATED_LEGEND:
+            log(line.replace("`", ""))
+        log(render_text(*gated_rows(result["gated_records"])))
+        log("")
+    for target in result["targets"] + result.get("gated_targets", []):
+        where = f"{gated.TITLES[target['cell']]} " if "cell" in target else ""
         log(
-            f"target {target['target']:<24} {target['size']:>16} {target['dtype']}: {format_ratio(target['value'])}"
-            f" (paired {format_ratio(target.get('paired'))}) -> {target['status']}"
+            f"target {target['target']:<24} {where}{target['size']:>16} {target['dtype']}: "
+            f"{format_ratio(target['value'])} (paired {format_ratio(target.get('paired'))}) -> {target['status']}"
         )
-    for record in result["records"]:
+    for record in result["records"] + result.get("gated_records", []):
         for name, error in record["errors"].items():
             log(f"error: {record['size']} {record['dtype']} {name}: {error}")
     if not args.no_plot:
-        why = plot(result["records"], args.output / "cpu.png")
+        why = plot(result["records"] + result.get("gated_records", []), args.output / "cpu.png")
         result["plot"] = None if why else "cpu.png"
         log(why or f"plot: {args.output / 'cpu.png'}")
     write_json(args.output / "cpu.json", result)
     write_csv(args.output / "cpu.csv", _flat(result["records"]))
-    log(f"wrote {args.output / 'cpu.json'} and cpu.csv in {result['wall_s']:.0f} s")
+    csvs = "cpu.csv"
+    if gated_cells:
+        write_csv(args.output / "cpu-gated.csv", _flat(result["gated_records"]))
+        csvs += ", cpu-gated.csv"
+    log(f"wrote {args.output / 'cpu.json'} and {csvs} in {result['wall_s']:.0f} s")
     if args.markdown is not None:
         from benchmarks.docs import write_page
 
         write_page(result, args.markdown, image=args.output / "cpu.png" if result.get("plot") else None)
-        log(f"wrote {args.markdown}")
+        write_json(args.markdown.with_suffix(".json"), result)
+        log(f"wrote {args.markdown} and {args.markdown.with_suffix('.json')}")
     return 0
 
 

@@ -64,16 +64,17 @@ def render_page(result: dict[str, Any], image: str | None = None) -> str:
 
         title = "GPU benchmarks"
         command = "python -m benchmarks.gpu --markdown docs/benchmarks-gpu.md"
-    headers, rows = summary_rows(result["records"])
     out = [f"# {title}", "", f"Generated from the results JSON by `{command}`"]
     if result.get("quick"):
         out[-1] += " (`--quick`: a smoke test, not a measurement)"
     if result.get("dry_run"):
         out[-1] += " (`--dry-run` on the CPU: every code path, no GPU numbers)"
-    out += ["", "## Machine", "", *_machine_lines(result), "", "## Results", ""]
-    out += result.get("legend", [])
-    out += ["", render_markdown(headers, rows), ""]
-    if suite == "cpu":
+    out += ["", "## Machine", "", *_machine_lines(result), ""]
+    if result["records"] or suite != "cpu":
+        out += ["## Results", ""]
+        out += result.get("legend", [])
+        out += ["", render_markdown(*summary_rows(result["records"])), ""]
+    if suite == "cpu" and result["records"]:
         from benchmarks.cpu import memory_rows
 
         out += ["## Peak memory", "", render_markdown(*memory_rows(result["records"])), ""]
@@ -87,6 +88,24 @@ def render_page(result: dict[str, Any], image: str | None = None) -> str:
             )
         )
         out.append("")
+    if result.get("gated_records"):
+        from benchmarks.cpu import gated_rows
+
+        out += ["## LSTM and GRU", "", *result.get("gated_legend", [])]
+        out += ["", render_markdown(*gated_rows(result["gated_records"])), ""]
+        gated_targets = result.get("gated_targets") or []
+        if gated_targets:
+            out += ["### Targets (LSTM and GRU)", ""]
+            out.append(
+                render_markdown(
+                    ["cell", "target", "size", "dtype", "ratio of medians", "median of per-round ratios", "status"],
+                    [
+                        [t["cell"].upper(), t["target"], t["size"], t["dtype"], *_ratios(t), t["status"]]
+                        for t in gated_targets
+                    ],
+                )
+            )
+            out.append("")
     for note in result.get("notes", []):
         out.append(f"- {note}")
     if image:

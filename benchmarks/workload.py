@@ -41,23 +41,38 @@ class Size:
         return self.n_a * self.m * self.t_x * itemsize
 
 
-def xrnn_flops(size: Size) -> int:
+#: Gate products per step of each cell: the RNN's one, the LSTM's four (f, i, cc, o), the GRU's three
+#: (u, r and the candidate; in xrnn's GRU the candidate multiplies ``r * a_prev``, in PyTorch's it is
+#: multiplied by ``r`` after the product: the same multiply-adds).
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+
+#: Gate letters of the gated cells' parameters (``W<gate>``, ``b<gate>``), in xrnn's order.
+GATE_NAMES = {"lstm": ("f", "i", "c", "o"), "gru": ("u", "r", "c")}
+
+
+def xrnn_flops(size: Size, gates: int = 1) -> int:
     """Multiply-adds x 2 of xrnn's forward (input projection, recurrence, output layer) and backward
-    (recurrence, dWaa, dWax, dx); elementwise work not counted."""
+    (recurrence, weight gradients, dx) of a cell with ``gates`` gate products per step (:data:`GATES`);
+    elementwise work not counted.
+
+    Each gate is one ``(n_a, n_a)`` recurrent product and one ``(n_a, n_x)`` input product per row
+    ``T_x m``, three times over (forward; backward through the state; weight gradient, or ``dx`` for
+    the input columns); the output layer ``(n_y, n_a)`` is forward only.
+    """
     rows = size.t_x * size.m
-    return 2 * rows * (3 * size.n_a * size.n_a + 3 * size.n_x * size.n_a + size.n_y * size.n_a)
+    return 2 * rows * (gates * (3 * size.n_a * size.n_a + 3 * size.n_x * size.n_a) + size.n_y * size.n_a)
 
 
-def torch_flops(size: Size) -> int:
-    """The same for ``nn.RNN``, which has no output layer."""
+def torch_flops(size: Size, gates: int = 1) -> int:
+    """The same for ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU``, which have no output layer."""
     rows = size.t_x * size.m
-    return 2 * rows * (3 * size.n_a * size.n_a + 3 * size.n_x * size.n_a)
+    return 2 * rows * gates * (3 * size.n_a * size.n_a + 3 * size.n_x * size.n_a)
 
 
-def floor_gemm_shape(size: Size) -> tuple[int, int, int]:
-    """``(M, K, N)`` of the reference product: the recurrent product of all steps at once,
-    ``(T_x m, n_a) @ (n_a, n_a)``, the largest product of comparable shape."""
-    return size.t_x * size.m, size.n_a, size.n_a
+def floor_gemm_shape(size: Size, gates: int = 1) -> tuple[int, int, int]:
+    """``(M, K, N)`` of the reference product: the recurrent product of all steps and gates at once,
+    ``(T_x m, n_a) @ (n_a, gates n_a)``, the largest product of comparable shape."""
+    return size.t_x * size.m, size.n_a, gates * size.n_a
 
 
 def make_problem(size: Size, dtype: str, seed: int = 0) -> dict[str, Any]:
@@ -90,7 +105,38 @@ def make_problem(size: Size, dtype: str, seed: int = 0) -> dict[str, Any]:
     }
 
 
+def make_gated_problem(size: Size, cell: str, dtype: str, seed: int = 0) -> dict[str, Any]:
+    """Seeded host inputs of the LSTM (``cell="lstm"``) or GRU (``"gru"``), drawn as in :func:`make_problem`:
+    ``x``, ``a0``, ``da`` (and the LSTM's ``c0 (n_a, m)``), and per gate ``W (n_a, n_a + n_x)`` whose
+    state columns have variance ``1/n_a`` and input columns are Glorot-normal, small random biases,
+    ``Wy`` and ``by`` as the RNN's.
+    """
+    rng = np.random.default_rng(seed)
+    kind = np.dtype(dtype).type
+
+    def normal(shape: tuple[int, ...], std: float) -> np.ndarray:
+        return np.asarray(rng.standard_normal(shape, dtype=kind) * kind(std))
+
+    n_x, n_a, n_y, m, t_x = size.n_x, size.n_a, size.n_y, size.m, size.t_x
+    parameters = {}
+    for gate in GATE_NAMES[cell]:
+        state = normal((n_a, n_a), math.sqrt(1.0 / n_a))
+        inputs = normal((n_a, n_x), math.sqrt(2.0 / (n_a + n_x)))
+        parameters["W" + gate] = np.ascontiguousarray(np.concatenate([state, inputs], axis=1))
+        parameters["b" + gate] = normal((n_a, 1), 0.1)
+    parameters["Wy"] = normal((n_y, n_a), math.sqrt(2.0 / (n_y + n_a)))
+    parameters["by"] = normal((n_y, 1), 0.1)
+    problem = {"x": normal((n_x, m, t_x), 1.0), "a0": normal((n_a, m), 0.5), "da": normal((n_a, m, t_x), 1.0)}
+    if cell == "lstm":
+        problem["c0"] = normal((n_a, m), 0.5)
+    return problem | {"parameters": parameters}
+
+
 GRADIENT_KEYS = ("dx", "da0", "dWax", "dWaa", "dba")
+GATED_GRADIENT_KEYS = {
+    cell: ("dx", "da0", *(("dc0",) if cell == "lstm" else ()), *(f"{k}{g}" for k in ("dW", "db") for g in gates))
+    for cell, gates in GATE_NAMES.items()
+}
 
 
 def relative_errors(actual: Mapping[str, object], expected: Mapping[str, object]) -> dict[str, float]:

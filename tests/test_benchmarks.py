@@ -9,16 +9,20 @@ import importlib.util
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from benchmarks import cpu, gpu
+import xrnn
+from benchmarks import cpu, gpu, workload
+from benchmarks.gated import torch_model
 from benchmarks.harness import Candidate, time_interleaved
+from benchmarks.workload import Size
 
 
 def test_cpu_quick_toy_writes_json_csv_and_page(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     page = tmp_path / "page.md"
     args = ["--quick", "--sizes", "toy", "--dtypes", "float64", "--output", str(tmp_path), "--markdown", str(page)]
-    assert cpu.main([*args, "--budget", "0.05", "--baseline-phases"]) == 0
+    assert cpu.main([*args, "--cells", "rnn", "--budget", "0.05", "--baseline-phases"]) == 0
     result = json.loads((tmp_path / "cpu.json").read_text(encoding="utf-8"))
     (record,) = result["records"]
     assert record["size"] == "3x5x10x4"
@@ -37,7 +41,77 @@ def test_cpu_quick_toy_writes_json_csv_and_page(tmp_path: Path, capsys: pytest.C
     text = page.read_text(encoding="utf-8")
     assert "# CPU benchmarks" in text
     assert "3x5x10x4" in text
+    assert "LSTM" not in text
+    assert "gated_records" not in result
+    assert json.loads(page.with_suffix(".json").read_text(encoding="utf-8"))["records"] == result["records"]
     assert "3x5x10x4" in capsys.readouterr().out
+
+
+def test_cpu_quick_toy_lstm_and_gru(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    args = ["--quick", "--sizes", "toy", "--output", str(tmp_path), "--markdown", str(page), "--budget", "0.05"]
+    assert cpu.main([*args, "--cells", "lstm,gru"]) == 0
+    result = json.loads((tmp_path / "cpu.json").read_text(encoding="utf-8"))
+    assert result["records"] == []
+    records = result["gated_records"]
+    assert [(r["cell"], r["dtype"]) for r in records] == [
+        ("lstm", "float32"),
+        ("lstm", "float64"),
+        ("gru", "float32"),
+        ("gru", "float64"),
+    ]
+    for record in records:
+        where = f"{record['cell']} {record['dtype']}"
+        assert record["size"] == "3x5x10x4"
+        assert record["errors"] == {}, where
+        for name in ("xrnn fwd", "xrnn bwd", "xrnn f+b", "naive f+b", "torch f+b", "gemm"):
+            assert record["timings"][name]["n"] >= 3, (where, name)
+        assert record["agreement"]["naive"]["agrees"], (where, record["agreement"]["naive"])
+        gates = {"lstm": 4, "gru": 3}[record["cell"]]
+        assert record["flops"]["xrnn"] == workload.xrnn_flops(Size(3, 5, 10, 4), gates)
+        assert record["gemm"]["shape"] == [40, 5, gates * 5]
+    lstm_f64 = records[1]["agreement"]["torch"]
+    assert lstm_f64["agrees"]
+    assert set(lstm_f64["errors"]) >= {"a", "dx", "da0", "dc0", "dWf", "dWo", "dbi"}
+    assert "not compared" in records[2]["agreement"]["torch"]["note"]  # PyTorch's GRU is another cell
+    targets = [(t["cell"], t["target"], t["dtype"]) for t in result["gated_targets"]]
+    assert targets == [(c, "fwd+bwd <= 1.0x naive", d) for c in ("lstm", "gru") for d in ("float32", "float64")]
+    gated_csv = (tmp_path / "cpu-gated.csv").read_text(encoding="utf-8")
+    assert gated_csv.startswith("cell,size,")
+    assert "lstm,3x5x10x4" in gated_csv
+    assert "gru,3x5x10x4" in gated_csv
+    text = page.read_text(encoding="utf-8")
+    assert "## LSTM and GRU" in text
+    assert "| LSTM | 3x5x10x4 | float32 |" in text
+    assert "| GRU | 3x5x10x4 | float64 |" in text
+    assert "| LSTM | fwd+bwd <= 1.0x naive | 3x5x10x4 |" in text
+    assert "## Peak memory" not in text  # no RNN records, no RNN tables
+
+
+def test_gated_flops_reduce_to_the_rnn_and_scale_with_the_gates() -> None:
+    size = Size(64, 128, 32, 100)
+    assert workload.xrnn_flops(size) == workload.xrnn_flops(size, workload.GATES["rnn"])
+    rows = size.t_x * size.m
+    per_gate = 2 * rows * (3 * size.n_a**2 + 3 * size.n_x * size.n_a)
+    assert workload.torch_flops(size, 4) == 4 * per_gate
+    assert workload.xrnn_flops(size, 3) - workload.torch_flops(size, 3) == 2 * rows * size.n_y * size.n_a
+
+
+def test_torch_gru_is_loaded_with_xrnns_gates() -> None:
+    """PyTorch's GRU has another candidate, but with h0 = 0 and one step both give the same state: a check
+    that the update gate is loaded negated and the gates in PyTorch's order."""
+    torch = pytest.importorskip("torch")
+    problem = workload.make_gated_problem(Size(3, 5, 4, 1), "gru", "float64", seed=2)
+    problem["a0"] = np.zeros_like(problem["a0"])
+    with torch.no_grad():
+        theirs = torch_model(torch, "gru", problem, "float64").forward().numpy()
+    ours, _, _ = xrnn.gru_forward(problem["x"], problem["a0"], problem["parameters"])
+    np.testing.assert_allclose(theirs.transpose(2, 1, 0), ours, rtol=1e-12, atol=1e-12)
+    problem["a0"] = np.ones_like(problem["a0"])  # and the candidates differ once the state is not zero
+    with torch.no_grad():
+        theirs = torch_model(torch, "gru", problem, "float64").forward().numpy()
+    ours, _, _ = xrnn.gru_forward(problem["x"], problem["a0"], problem["parameters"])
+    assert not np.allclose(theirs.transpose(2, 1, 0), ours)
 
 
 def test_gpu_dry_run_exercises_every_path(tmp_path: Path) -> None:
