@@ -13,19 +13,10 @@ from collections.abc import Mapping, Sequence
 from types import ModuleType
 
 from xrnn._typing import Array
-from xrnn._validation import expect_ndim, expect_shape
+from xrnn._validation import check_data_shapes, expect_ndim, expect_shape
 from xrnn.activations import softmax
 
 #: Shapes of the data arguments of the gated cells, by argument name.
-DATA_SYMBOLS = {
-    "x": ("n_x", "m", "T_x"),
-    "xt": ("n_x", "m"),
-    "a0": ("n_a", "m"),
-    "a_prev": ("n_a", "m"),
-    "c0": ("n_a", "m"),
-    "c_prev": ("n_a", "m"),
-}
-
 #: The joint width of ``[a_prev; x_t]``, as it appears in messages.
 JOINT = "n_a + n_x"
 
@@ -39,7 +30,7 @@ def gated_dims(
     params: Mapping[str, Array], weight_keys: Sequence[str], bias_keys: Sequence[str], inputs: Mapping[str, Array]
 ) -> dict[str, int]:
     """Check gate weights ``(n_a, n_a + n_x)``, biases ``(n_a, 1)``, ``Wy (n_y, n_a)``, ``by (n_y, 1)``
-    and the data arrays in ``inputs`` (named as in :data:`DATA_SYMBOLS`).
+    and the data arrays in ``inputs`` (named as in :data:`xrnn._validation.DATA_SYMBOLS`).
 
     ``n_a`` is read from the first gate weight's rows, ``n_x`` from its columns minus ``n_a``, ``n_y``
     from ``Wy``, and ``m`` and ``T_x`` from the first data array. Returns those dimensions.
@@ -60,14 +51,7 @@ def gated_dims(
         expect_shape(f"parameters['{key}']", params[key], ("n_a", "1"), dims)
     expect_shape("parameters['Wy']", params["Wy"], ("n_y", "n_a"), dims)
     expect_shape("parameters['by']", params["by"], ("n_y", "1"), dims)
-    for name, array in inputs.items():
-        symbols = DATA_SYMBOLS[name]
-        expect_ndim(name, array, symbols)
-        for symbol, length in zip(symbols, array.shape, strict=True):
-            if symbol in ("m", "T_x"):
-                dims.setdefault(symbol, int(length))  # the first data array defines m and T_x
-        expect_shape(name, array, symbols, dims)
-    return dims
+    return check_data_shapes(inputs, dims)
 
 
 def split_columns(xp: ModuleType, params: Mapping[str, Array], keys: Sequence[str], n_a: int) -> tuple[Array, Array]:

@@ -120,19 +120,28 @@ def rnn_dims(parameters: Mapping[str, Array], inputs: Mapping[str, Array]) -> di
     expect_shape("parameters['Wya']", wya, ("n_y", "n_a"), dims)
     expect_shape("parameters['ba']", parameters["ba"], ("n_a", "1"), dims)
     expect_shape("parameters['by']", parameters["by"], ("n_y", "1"), dims)
-    for name, array in inputs.items():
-        symbols = _DATA_SYMBOLS[name]
-        expect_ndim(name, array, symbols)
-        for symbol, length in zip(symbols, array.shape, strict=True):
-            if symbol in ("m", "T_x"):
-                dims.setdefault(symbol, int(length))  # the first data array defines m and T_x
-        expect_shape(name, array, symbols, dims)
-    return dims
+    return check_data_shapes(inputs, dims)
 
 
-_DATA_SYMBOLS = {
+#: The shape of each data argument, by its name in the public functions.
+DATA_SYMBOLS = {
     "x": ("n_x", "m", "T_x"),
     "xt": ("n_x", "m"),
     "a0": ("n_a", "m"),
     "a_prev": ("n_a", "m"),
+    "c0": ("n_a", "m"),
+    "c_prev": ("n_a", "m"),
 }
+
+
+def check_data_shapes(inputs: Mapping[str, Array], dims: dict[str, int]) -> dict[str, int]:
+    """Check the data arrays against ``dims`` (from the parameters) and each other; return ``dims``
+    completed with ``m`` and ``T_x``, which the first data array defines."""
+    for name, array in inputs.items():
+        symbols = DATA_SYMBOLS[name]
+        expect_ndim(name, array, symbols)
+        for symbol, length in zip(symbols, array.shape, strict=True):
+            if symbol in ("m", "T_x"):
+                dims.setdefault(symbol, int(length))
+        expect_shape(name, array, symbols, dims)
+    return dims
