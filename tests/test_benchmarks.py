@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import xrnn
-from benchmarks import cpu, gpu, workload
+from benchmarks import cpu, gpu, profile_gated, workload
 from benchmarks.gated import torch_model
 from benchmarks.harness import Candidate, time_interleaved
 from benchmarks.workload import Size
@@ -89,6 +89,18 @@ def test_cpu_quick_toy_lstm_and_gru(tmp_path: Path) -> None:
     assert "| GRU | 3x5x10x4 | float64 |" in text
     assert "| LSTM | fwd+bwd <= 1.0x naive | 3x5x10x4 |" in text
     assert "## Peak memory" not in text  # no RNN records, no RNN tables
+
+
+def test_profile_gated_times_every_phase(capsys: pytest.CaptureFixture[str]) -> None:
+    """The gated profile on the toy size: every phase gets a time (a failing phase would print an error)."""
+    assert profile_gated.main(["--sizes", "toy", "--dtypes", "float64", "--budget", "0.05"]) == 0
+    out = capsys.readouterr().out
+    for cell in ("LSTM", "GRU"):
+        assert f"=== {cell} 3x5x10x4" in out
+    for phase in ("forward: scan (fast path", "backward: the scan's step products alone", "backward: dx"):
+        assert out.count(phase) == 2, phase
+    assert ("oneDNN off" in out) == HAS_TORCH
+    assert "error" not in out.lower()
 
 
 def test_gated_flops_reduce_to_the_rnn_and_scale_with_the_gates() -> None:

@@ -14,7 +14,7 @@ from types import ModuleType
 
 from xrnn._typing import Array
 from xrnn._validation import check_data_shapes, expect_ndim, expect_shape
-from xrnn.activations import softmax
+from xrnn.activations import softmax_unchecked
 
 #: Shapes of the data arguments of the gated cells, by argument name.
 #: The joint width of ``[a_prev; x_t]``, as it appears in messages.
@@ -64,9 +64,22 @@ def split_columns(xp: ModuleType, params: Mapping[str, Array], keys: Sequence[st
     return stacked[:, :n_a], stacked[:, n_a:]
 
 
-def stacked_bias_row(xp: ModuleType, params: Mapping[str, Array], keys: Sequence[str]) -> Array:
-    """The biases ``keys`` stacked, as one row ``(1, len(keys) * n_a)`` that broadcasts over rows."""
-    return xp.concat([params[key] for key in keys], axis=0).T
+def input_projection(
+    xp: ModuleType, inputs_rows: Array, w_x: Array, params: Mapping[str, Array], bias_keys: Sequence[str]
+) -> Array:
+    """``inputs_rows @ w_x.T`` plus the biases ``bias_keys`` stacked: every step's input term, one product.
+
+    Returns a new ``(N, len(bias_keys) * n_a)`` array, which the forward scans may overwrite.
+    """
+    projection = xp.matmul(inputs_rows, w_x.T)
+    projection += xp.concat([params[key] for key in bias_keys], axis=0).T  # in place: a buffer xrnn owns
+    return projection
+
+
+def joint_weight_gradient(xp: ModuleType, dz_rows: Array, state_rows: Array, inputs_rows: Array) -> Array:
+    """``dz_rows.T @ [state_rows, inputs_rows]``, the gradient of weights that act on ``[a; x]``, as two
+    products (the joint rows are never formed)."""
+    return xp.concat([xp.matmul(dz_rows.T, state_rows), xp.matmul(dz_rows.T, inputs_rows)], axis=1)
 
 
 def previous_rows(xp: ModuleType, first: Array, states: Array) -> Array:
@@ -77,7 +90,9 @@ def previous_rows(xp: ModuleType, first: Array, states: Array) -> Array:
 
 def output_rows(xp: ModuleType, states_rows: Array, params: Mapping[str, Array]) -> Array:
     """``softmax(Wy a<t> + by)`` for every row of ``states_rows`` ``(N, n_a)`` as one product: ``(N, n_y)``."""
-    return softmax(xp.matmul(states_rows, params["Wy"].T) + params["by"].T, axis=1)
+    logits = xp.matmul(states_rows, params["Wy"].T)
+    logits += params["by"].T  # in place: the product is a buffer xrnn owns
+    return softmax_unchecked(xp, logits, axis=1)
 
 
 def split_gradient(dw: Array, keys: Sequence[str], n_a: int) -> dict[str, Array]:

@@ -44,6 +44,8 @@ def common_namespace(arrays: Mapping[str, Array]) -> ModuleType:
         xp = array_api_compat.array_namespace(first)
         dtype = first.dtype
         if all(value.dtype == dtype for value in values) and xp.isdtype(dtype, "real floating"):
+            if array_api_compat.is_numpy_namespace(xp):  # one device only: skip the per-array lookups
+                return xp
             where = array_api_compat.device(first)
             if all(array_api_compat.device(value) == where for value in values):
                 return xp

@@ -91,6 +91,10 @@ def sigmoid(x: Array) -> Array:
     >>> sigmoid(np.array([-1000.0, 0.0, 1000.0]))
     array([0. , 0.5, 1. ])
     """
-    xp = _floating_namespace(x)
+    return sigmoid_unchecked(_floating_namespace(x), x)
+
+
+def sigmoid_unchecked(xp: ModuleType, x: Array) -> Array:
+    """:func:`sigmoid` for callers that have checked ``x`` already (one namespace lookup less)."""
     e = xp.exp(-xp.abs(x))
     return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))

@@ -15,7 +15,8 @@ Parameters: ``Wu, Wr, Wc`` of shape ``(n_a, n_a + n_x)``, ``bu, br, bc`` of shap
 The sequence functions work on time-major rows (see ``xrnn._layout``). The input projection of all
 three gates is one product before the loop. Because the candidate needs the reset gate of the same
 step, each step does two recurrent products: one ``2 n_a`` wide for the two gates, one ``n_a`` wide
-for the candidate. ``dx`` and the weight gradients are single products after the loop.
+for the candidate (the scans in ``xrnn._gated_scans``, with a NumPy fast path). ``dx`` and the weight
+gradients are single products after the loop.
 """
 
 from __future__ import annotations
@@ -28,17 +29,19 @@ from typing import TYPE_CHECKING, NamedTuple
 import array_api_compat
 
 from xrnn._caches import TimeMajorCache
+from xrnn._gated_scans import gate_blocks, gru_backward_scan, gru_forward_scan
 from xrnn._gates import (
     gated_dims,
+    input_projection,
+    joint_weight_gradient,
     named_arrays,
     output_rows,
     previous_rows,
     split_columns,
     split_gradient,
-    stacked_bias_row,
 )
 from xrnn._layout import from_rows, to_rows
-from xrnn._masking import carry, mask_rows, zero_masked
+from xrnn._masking import mask_rows
 from xrnn._typing import Array
 from xrnn._validation import check_parameters, common_namespace, expect_shape
 from xrnn.activations import sigmoid, softmax
@@ -84,8 +87,9 @@ class GRUCache(TimeMajorCache):
     ----------
     states : array, shape (T_x, m, n_a)
         Hidden states: ``states[t]`` is ``a<t+1>`` transposed (one row per example).
-    update, reset, candidate : array, shape (T_x, m, n_a)
-        The gates ``u, r, cc`` of step ``t`` in the same layout.
+    gates : array, shape (T_x, m, 3 n_a)
+        The gates ``u, r, cc`` of step ``t`` side by side; :attr:`update`, :attr:`reset` and
+        :attr:`candidate` are views of one gate each.
     inputs : array, shape (T_x, m, n_x)
         The input sequence in the same layout.
     a0 : array, shape (n_a, m)
@@ -106,13 +110,26 @@ class GRUCache(TimeMajorCache):
     """
 
     states: Array
-    update: Array
-    reset: Array
-    candidate: Array
+    gates: Array
     inputs: Array
     a0: Array
     parameters: Mapping[str, Array]
     mask: Array | None = None
+
+    @property
+    def update(self) -> Array:
+        """Update gates ``(T_x, m, n_a)``, time-major (a view of :attr:`gates`)."""
+        return gate_blocks(self.gates, 3)[0]
+
+    @property
+    def reset(self) -> Array:
+        """Reset gates ``(T_x, m, n_a)``, time-major."""
+        return gate_blocks(self.gates, 3)[1]
+
+    @property
+    def candidate(self) -> Array:
+        """Candidates ``(T_x, m, n_a)``, time-major."""
+        return gate_blocks(self.gates, 3)[2]
 
     @property
     def u(self) -> Array:
@@ -352,28 +369,11 @@ def _forward(
     _, m, t_x = x.shape
     w_a, w_x = split_columns(xp, params, _WEIGHTS, n_a)
     inputs_rows = to_rows(xp, x)
-    projection = xp.matmul(inputs_rows, w_x.T) + stacked_bias_row(xp, params, _BIASES)
-    projection = xp.reshape(projection, (t_x, m, 3 * n_a))
-    gates_t, candidate_t = w_a[: 2 * n_a, ...].T, w_a[2 * n_a :, ...].T
-    a_prev = a0.T
-    sigmoids, candidates, states = [], [], []
-    for t in range(t_x):
-        s = sigmoid(projection[t, :, : 2 * n_a] + xp.matmul(a_prev, gates_t))
-        u = s[:, :n_a]
-        cct = xp.tanh(projection[t, :, 2 * n_a :] + xp.matmul(s[:, n_a:] * a_prev, candidate_t))
-        a_next = a_prev + u * (cct - a_prev)
-        if keep is not None:
-            a_next = carry(xp, keep[t, ...], a_next, a_prev)
-        sigmoids.append(s)
-        candidates.append(cct)
-        states.append(a_next)
-        a_prev = a_next
-    gates = xp.stack(sigmoids)
+    projection = input_projection(xp, inputs_rows, w_x, params, _BIASES)
+    gates, states = gru_forward_scan(xp, xp.reshape(projection, (t_x, m, 3 * n_a)), w_a, a0.T, keep)
     return GRUCache(
-        states=xp.stack(states),
-        update=gates[..., :n_a],
-        reset=gates[..., n_a:],
-        candidate=xp.stack(candidates),
+        states=states,
+        gates=gates,
         inputs=xp.reshape(inputs_rows, (t_x, m, -1)),
         a0=a0,
         parameters=params,
@@ -382,47 +382,21 @@ def _forward(
 
 
 def _backward(xp: ModuleType, dstates: Array, cache: GRUCache) -> dict[str, Array]:
-    """BPTT from the gradient reaching each hidden state.
-
-    What does not depend on the incoming gradient is computed for all steps before the loop; a step is
-    two recurrent products (through the candidate, then through both gates) and elementwise operations.
-    """
-    params, keep = cache.parameters, cache.mask
+    """BPTT from the gradient reaching each hidden state; the products that need no step are hoisted."""
     t_x, m, n_a = cache.states.shape
-    u, r, cct = cache.update, cache.reset, cache.candidate
-    a_prev = previous_rows(xp, cache.a0.T, cache.states)
-    # d(preactivation)/d(a<t>) of the update gate and the candidate, and d(reset preactivation)/d(r * a_prev).
-    to_update = zero_masked(xp, keep, (cct - a_prev) * u * (1 - u))
-    to_candidate = zero_masked(xp, keep, u * (1 - cct * cct))
-    to_reset = a_prev * r * (1 - r)
-    direct = 1 - u
-    dstates = zero_masked(xp, keep, dstates)
-    w_a, w_x = split_columns(xp, params, _WEIGHTS, n_a)
-    gates_a, candidate_a = w_a[: 2 * n_a, ...], w_a[2 * n_a :, ...]
-    da_next = xp.zeros_like(dstates[0, ...])
-    reversed_gates, reversed_candidate = [], []
-    for t in range(t_x - 1, -1, -1):
-        g = dstates[t, ...] + da_next
-        dzc = g * to_candidate[t, ...]
-        dreset_state = xp.matmul(dzc, candidate_a)
-        dz_gates = xp.concat([g * to_update[t, ...], dreset_state * to_reset[t, ...]], axis=1)
-        da_prev = g * direct[t, ...] + dreset_state * r[t, ...] + xp.matmul(dz_gates, gates_a)
-        da_next = carry(xp, None if keep is None else keep[t, ...], da_prev, g)
-        reversed_gates.append(dz_gates)
-        reversed_candidate.append(dzc)
-    dz_gates_rows = xp.reshape(xp.stack(reversed_gates[::-1]), (t_x * m, 2 * n_a))
-    dzc_rows = xp.reshape(xp.stack(reversed_candidate[::-1]), (t_x * m, n_a))
+    w_a, w_x = split_columns(xp, cache.parameters, _WEIGHTS, n_a)
+    dz, da0_rows = gru_backward_scan(xp, dstates, cache.gates, cache.states, cache.a0.T, w_a, cache.mask)
+    dz_rows = xp.reshape(dz, (t_x * m, 3 * n_a))
     inputs_rows = xp.reshape(cache.inputs, (t_x * m, -1))
-    a_prev_rows = xp.reshape(a_prev, (t_x * m, n_a))
-    reset_rows = xp.reshape(r, (t_x * m, n_a))
-    dw_gates = xp.matmul(dz_gates_rows.T, xp.concat([a_prev_rows, inputs_rows], axis=1))
-    dwc = xp.matmul(dzc_rows.T, xp.concat([reset_rows * a_prev_rows, inputs_rows], axis=1))
-    dz_rows = xp.concat([dz_gates_rows, dzc_rows], axis=1)
+    a_prev_rows = xp.reshape(previous_rows(xp, cache.a0.T, cache.states), (t_x * m, n_a))
+    reset_rows = xp.reshape(cache.reset, (t_x * m, n_a))
+    # The gates act on [a_prev; x], the candidate on [r * a_prev; x].
+    dw = split_gradient(joint_weight_gradient(xp, dz_rows[:, : 2 * n_a], a_prev_rows, inputs_rows), _WEIGHTS[:2], n_a)
+    dwc = joint_weight_gradient(xp, dz_rows[:, 2 * n_a :], reset_rows * a_prev_rows, inputs_rows)
     db = split_gradient(xp.reshape(xp.sum(dz_rows, axis=0), (-1, 1)), _BIASES, n_a)
-    dw = split_gradient(dw_gates, _WEIGHTS[:2], n_a)
     return {
         "dx": from_rows(xp, xp.matmul(dz_rows, w_x), m),
-        "da0": da_next.T,
+        "da0": da0_rows.T,
         "dWu": dw["dWu"],
         "dbu": db["dbu"],
         "dWr": dw["dWr"],

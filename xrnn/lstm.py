@@ -15,8 +15,9 @@ Parameters: ``Wf, Wi, Wc, Wo`` of shape ``(n_a, n_a + n_x)``, ``bf, bi, bc, bo``
 
 The sequence functions work on time-major rows (see ``xrnn._layout``). The four gates are stacked
 into one ``4 n_a``-wide weight, whose input columns give the input projection of every step as one
-product before the loop; each step does one recurrent product and elementwise updates; ``dx`` and
-the weight gradients are single products after the loop.
+product before the loop; each step does one recurrent product and elementwise updates (the scans in
+``xrnn._gated_scans``, with a NumPy fast path); ``dx`` and the weight gradients are single products
+after the loop.
 """
 
 from __future__ import annotations
@@ -29,17 +30,19 @@ from typing import TYPE_CHECKING, NamedTuple
 import array_api_compat
 
 from xrnn._caches import TimeMajorCache
+from xrnn._gated_scans import gate_blocks, lstm_backward_scan, lstm_forward_scan
 from xrnn._gates import (
     gated_dims,
+    input_projection,
+    joint_weight_gradient,
     named_arrays,
     output_rows,
     previous_rows,
     split_columns,
     split_gradient,
-    stacked_bias_row,
 )
 from xrnn._layout import from_rows, to_rows
-from xrnn._masking import carry, mask_rows, zero_masked
+from xrnn._masking import mask_rows
 from xrnn._typing import Array
 from xrnn._validation import check_parameters, common_namespace, expect_shape
 from xrnn.activations import sigmoid, softmax
@@ -51,9 +54,9 @@ if TYPE_CHECKING:
 LSTM_KEYS = ("Wf", "bf", "Wi", "bi", "Wc", "bc", "Wo", "bo", "Wy", "by")
 _WEIGHTS = ("Wf", "Wi", "Wc", "Wo")
 _BIASES = ("bf", "bi", "bc", "bo")
-# Internal stacking order: the three sigmoid gates first, so one sigmoid covers 3 n_a contiguous columns.
-_STACK_W = ("Wf", "Wi", "Wo", "Wc")
-_STACK_B = ("bf", "bi", "bo", "bc")
+# Internal stacking order, that of the scans' gate blocks (xrnn._gated_scans.LSTM_GATES).
+_STACK_W = ("Wo", "Wf", "Wi", "Wc")
+_STACK_B = ("bo", "bf", "bi", "bc")
 
 
 class LSTMCellCache(NamedTuple):
@@ -93,8 +96,9 @@ class LSTMCache(TimeMajorCache):
     ----------
     states, cells : array, shape (T_x, m, n_a)
         Hidden states ``a<t+1>`` and cell states ``c<t+1>`` of step ``t``, one row per example.
-    forget, update, candidate, output : array, shape (T_x, m, n_a)
-        The gates ``f, i, cc, o`` of step ``t``, in the same layout.
+    gates : array, shape (T_x, m, 4 n_a)
+        The gates of step ``t`` side by side, in the order ``o, f, i, cc``; :attr:`forget`,
+        :attr:`update`, :attr:`candidate` and :attr:`output` are views of one gate each.
     inputs : array, shape (T_x, m, n_x)
         The input sequence in the same layout.
     a0, c0 : array, shape (n_a, m)
@@ -117,15 +121,32 @@ class LSTMCache(TimeMajorCache):
 
     states: Array
     cells: Array
-    forget: Array
-    update: Array
-    candidate: Array
-    output: Array
+    gates: Array
     inputs: Array
     a0: Array
     c0: Array
     parameters: Mapping[str, Array]
     mask: Array | None = None
+
+    @property
+    def output(self) -> Array:
+        """Output gates ``(T_x, m, n_a)``, time-major (a view of :attr:`gates`)."""
+        return gate_blocks(self.gates, 4)[0]
+
+    @property
+    def forget(self) -> Array:
+        """Forget gates ``(T_x, m, n_a)``, time-major."""
+        return gate_blocks(self.gates, 4)[1]
+
+    @property
+    def update(self) -> Array:
+        """Update gates ``(T_x, m, n_a)``, time-major."""
+        return gate_blocks(self.gates, 4)[2]
+
+    @property
+    def candidate(self) -> Array:
+        """Candidate cells ``(T_x, m, n_a)``, time-major."""
+        return gate_blocks(self.gates, 4)[3]
 
     @property
     def c(self) -> Array:
@@ -404,33 +425,12 @@ def _forward(
     _, m, t_x = x.shape
     w_a, w_x = split_columns(xp, params, _STACK_W, n_a)
     inputs_rows = to_rows(xp, x)
-    projection = xp.matmul(inputs_rows, w_x.T) + stacked_bias_row(xp, params, _STACK_B)
-    projection = xp.reshape(projection, (t_x, m, 4 * n_a))
-    w_a_t = w_a.T
-    a_prev, c_prev = a0.T, c0.T
-    sigmoids, candidates, states, cells = [], [], [], []
-    for t in range(t_x):
-        z = projection[t, ...] + xp.matmul(a_prev, w_a_t)
-        s = sigmoid(z[:, : 3 * n_a])
-        cct = xp.tanh(z[:, 3 * n_a :])
-        c_next = s[:, :n_a] * c_prev + s[:, n_a : 2 * n_a] * cct
-        a_next = s[:, 2 * n_a :] * xp.tanh(c_next)
-        if keep is not None:
-            c_next = carry(xp, keep[t, ...], c_next, c_prev)
-            a_next = carry(xp, keep[t, ...], a_next, a_prev)
-        sigmoids.append(s)
-        candidates.append(cct)
-        states.append(a_next)
-        cells.append(c_next)
-        a_prev, c_prev = a_next, c_next
-    gates = xp.stack(sigmoids)
+    projection = input_projection(xp, inputs_rows, w_x, params, _STACK_B)
+    gates, states, cells = lstm_forward_scan(xp, xp.reshape(projection, (t_x, m, 4 * n_a)), w_a, a0.T, c0.T, keep)
     return LSTMCache(
-        states=xp.stack(states),
-        cells=xp.stack(cells),
-        forget=gates[..., :n_a],
-        update=gates[..., n_a : 2 * n_a],
-        candidate=xp.stack(candidates),
-        output=gates[..., 2 * n_a :],
+        states=states,
+        cells=cells,
+        gates=gates,
         inputs=xp.reshape(inputs_rows, (t_x, m, -1)),
         a0=a0,
         c0=c0,
@@ -440,45 +440,16 @@ def _forward(
 
 
 def _backward(xp: ModuleType, dstates: Array, cache: LSTMCache) -> dict[str, Array]:
-    """BPTT from the gradient reaching each hidden state.
-
-    Everything that does not depend on the incoming gradient is computed for all steps before the
-    loop, so a step is one recurrent product and a few elementwise operations.
-    """
-    params, keep = cache.parameters, cache.mask
+    """BPTT from the gradient reaching each hidden state; the products that need no step are hoisted."""
     t_x, m, n_a = cache.states.shape
-    f, i, o, cct = cache.forget, cache.update, cache.output, cache.candidate
-    tanh_c = xp.tanh(cache.cells)
-    c_prev = previous_rows(xp, cache.c0.T, cache.cells)
-    # d(c<t>)/d(a<t>) along the output path, and d(preactivation)/d(dc or da) per gate in stack order.
-    through_output = o * (1 - tanh_c * tanh_c)
-    factors = xp.concat([c_prev * f * (1 - f), cct * i * (1 - i), tanh_c * o * (1 - o), i * (1 - cct * cct)], axis=2)
-    factors = zero_masked(xp, keep, factors)
-    dstates = zero_masked(xp, keep, dstates)
-    w_a, w_x = split_columns(xp, params, _STACK_W, n_a)
-    da_next = xp.zeros_like(dstates[0, ...])
-    dc_next = xp.zeros_like(da_next)
-    reversed_dz = []
-    for t in range(t_x - 1, -1, -1):
-        g_a = dstates[t, ...] + da_next
-        dc = dc_next + g_a * through_output[t, ...]
-        dz = xp.concat([dc, dc, g_a, dc], axis=1) * factors[t, ...]
-        reversed_dz.append(dz)
-        step_keep = None if keep is None else keep[t, ...]
-        da_next = carry(xp, step_keep, xp.matmul(dz, w_a), g_a)
-        dc_next = carry(xp, step_keep, dc * f[t, ...], dc_next)
-    dz_rows = xp.reshape(xp.stack(reversed_dz[::-1]), (t_x * m, 4 * n_a))
-    joint_rows = xp.concat(
-        [
-            xp.reshape(previous_rows(xp, cache.a0.T, cache.states), (t_x * m, n_a)),
-            xp.reshape(cache.inputs, (t_x * m, -1)),
-        ],
-        axis=1,
-    )
-    dw = xp.matmul(dz_rows.T, joint_rows)
-    db = xp.reshape(xp.sum(dz_rows, axis=0), (-1, 1))
-    weights, biases = split_gradient(dw, _STACK_W, n_a), split_gradient(db, _STACK_B, n_a)
-    grads = {"dx": from_rows(xp, xp.matmul(dz_rows, w_x), m), "da0": da_next.T, "dc0": dc_next.T}
+    w_a, w_x = split_columns(xp, cache.parameters, _STACK_W, n_a)
+    dz, da0_rows, dc0_rows = lstm_backward_scan(xp, dstates, cache.gates, cache.cells, cache.c0.T, w_a, cache.mask)
+    dz_rows = xp.reshape(dz, (t_x * m, 4 * n_a))
+    previous = xp.reshape(previous_rows(xp, cache.a0.T, cache.states), (t_x * m, n_a))
+    inputs_rows = xp.reshape(cache.inputs, (t_x * m, -1))
+    weights = split_gradient(joint_weight_gradient(xp, dz_rows, previous, inputs_rows), _STACK_W, n_a)
+    biases = split_gradient(xp.reshape(xp.sum(dz_rows, axis=0), (-1, 1)), _STACK_B, n_a)
+    grads = {"dx": from_rows(xp, xp.matmul(dz_rows, w_x), m), "da0": da0_rows.T, "dc0": dc0_rows.T}
     for w, b in zip(_WEIGHTS, _BIASES, strict=True):
         grads["d" + w], grads["d" + b] = weights["d" + w], biases["d" + b]
     return grads

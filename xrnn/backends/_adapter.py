@@ -13,6 +13,14 @@ from xrnn._typing import Array
 ForwardScan = Callable[[Array, Array, Array], Array]
 #: ``rnn_backward_scan(dstates, states, waa) -> (dpreactivation, da0_rows)``.
 BackwardScan = Callable[[Array, Array, Array], tuple[Array, Array]]
+#: ``lstm_forward_scan(projection, w_a, a0_rows, c0_rows) -> (gates, states, cells)``; see ``xrnn._gated_scans``.
+LSTMForwardScan = Callable[[Array, Array, Array, Array], tuple[Array, Array, Array]]
+#: ``lstm_backward_scan(dstates, gates, cells, c0_rows, w_a) -> (dz, da0_rows, dc0_rows)``.
+LSTMBackwardScan = Callable[[Array, Array, Array, Array, Array], tuple[Array, Array, Array]]
+#: ``gru_forward_scan(projection, w_a, a0_rows) -> (gates, states)``.
+GRUForwardScan = Callable[[Array, Array, Array], tuple[Array, Array]]
+#: ``gru_backward_scan(dstates, gates, states, a0_rows, w_a) -> (dz, da0_rows)``.
+GRUBackwardScan = Callable[[Array, Array, Array, Array, Array], tuple[Array, Array]]
 #: ``time_major_rows(x) -> rows``: ``(n, m, T_x)`` to a new ``(T_x * m, n)``; see ``xrnn._layout.to_rows``.
 TimeMajorRows = Callable[[Array], Array]
 
@@ -26,9 +34,14 @@ class ArrayBackend(ABC):
 
     #: Registry name, e.g. ``"numpy"``.
     name: ClassVar[str]
-    #: Fast paths. ``None`` means the generic Array API twin in ``xrnn._scan`` serves.
+    #: Fast paths. ``None`` means the generic Array API twin (``xrnn._scan``, ``xrnn._gated_scans``,
+    #: ``xrnn._layout``) serves.
     rnn_forward_scan: ForwardScan | None = None
     rnn_backward_scan: BackwardScan | None = None
+    lstm_forward_scan: LSTMForwardScan | None = None
+    lstm_backward_scan: LSTMBackwardScan | None = None
+    gru_forward_scan: GRUForwardScan | None = None
+    gru_backward_scan: GRUBackwardScan | None = None
     time_major_rows: TimeMajorRows | None = None
 
     @property

@@ -1,4 +1,4 @@
-"""NumPy adapter and the CPU fast paths for the recurrences.
+"""NumPy adapter and the CPU fast paths for the RNN's recurrence (the gated cells' are in ``_numpy_gated``).
 
 The fast paths write every step into buffers allocated once, with ``out=``, which the Array API
 standard cannot express. Their generic twins are in ``xrnn._scan``; the tests hold the two equal.
@@ -12,11 +12,9 @@ from typing import Any
 import array_api_compat.numpy as compat_numpy
 import numpy as np
 
+from xrnn.backends import _numpy_gated
 from xrnn.backends._adapter import ArrayBackend
-
-# The forward scan copies Waa^T into C order only for at least this many rows per step and steps.
-_COPY_MIN_ROWS = 16
-_COPY_MIN_STEPS = 4
+from xrnn.backends._numpy_operands import step_weight
 
 
 def rnn_forward_scan(preactivation: np.ndarray, waa: np.ndarray, a0_rows: np.ndarray) -> np.ndarray:
@@ -27,13 +25,7 @@ def rnn_forward_scan(preactivation: np.ndarray, waa: np.ndarray, a0_rows: np.nda
     """
     states = preactivation
     t_x, m, _ = states.shape
-    # With enough rows and steps, Waa^T is copied once per call into C order: OpenBLAS then runs the
-    # step product as an untransposed row-major GEMM. Against the transposed view the forward scan took
-    # 0.67x the time at n_a = 128, 0.84x at 512 and 0.91x at 1024 (m = 32-64) in float32, 0.90x at 128
-    # and 1.00-1.04x at 512-1024 in float64 (2 cores, OpenBLAS 0.3.31). With a few rows (m = 2-4) the
-    # copy and the untransposed product were slower (1.3-1.9x), hence the thresholds.
-    # benchmarks/profile_cpu.py times the step product alone.
-    waa_t = _transposed(waa) if m >= _COPY_MIN_ROWS and t_x >= _COPY_MIN_STEPS else waa.T
+    waa_t = step_weight(waa, m, t_x)
     recurrent = np.empty(states.shape[1:], dtype=states.dtype)
     previous = a0_rows
     for current in states:  # views of each step, in order
@@ -42,21 +34,6 @@ def rnn_forward_scan(preactivation: np.ndarray, waa: np.ndarray, a0_rows: np.nda
         np.tanh(current, out=current)
         previous = current
     return states
-
-
-def _transposed(matrix: np.ndarray, block: int = 64) -> np.ndarray:
-    """``matrix.T`` as a new C-contiguous array, copied a block of rows at a time.
-
-    One copy of the transposed view reads a whole column for each row it writes, which is about 3x
-    slower at 1024 x 1024; a block of 64 rows stays in cache while its columns are written out.
-    """
-    rows, cols = matrix.shape
-    if rows <= block:
-        return np.ascontiguousarray(matrix.T)
-    transposed = np.empty((cols, rows), dtype=matrix.dtype)
-    for start in range(0, rows, block):
-        transposed[:, start : start + block] = matrix[start : start + block].T
-    return transposed
 
 
 def rnn_backward_scan(dstates: np.ndarray, states: np.ndarray, waa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -105,6 +82,10 @@ class NumpyBackend(ArrayBackend):
     name = "numpy"
     rnn_forward_scan = staticmethod(rnn_forward_scan)
     rnn_backward_scan = staticmethod(rnn_backward_scan)
+    lstm_forward_scan = staticmethod(_numpy_gated.lstm_forward_scan)
+    lstm_backward_scan = staticmethod(_numpy_gated.lstm_backward_scan)
+    gru_forward_scan = staticmethod(_numpy_gated.gru_forward_scan)
+    gru_backward_scan = staticmethod(_numpy_gated.gru_backward_scan)
     time_major_rows = staticmethod(time_major_rows)
 
     @property

@@ -1,0 +1,174 @@
+"""Where an LSTM or GRU forward+backward spends its time on the CPU: ``python -m benchmarks.profile_gated``.
+
+For each cell, size and dtype asked for, one table of phases, each timed alone (interleaved, medians):
+the whole forward+backward, the products hoisted out of the time loop, the two scans (the NumPy fast
+paths), and the scans' step products alone, so that the difference says what the elementwise gate
+updates cost. PyTorch's forward+backward is timed twice, with its oneDNN (mkldnn) kernels on and off:
+the gap says whether PyTorch runs a fused LSTM/GRU kernel for that dtype, which a per-step NumPy
+loop cannot match.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from benchmarks.cpu import _blas_threads, _parse_sizes
+from benchmarks.gated import CELLS, TITLES, backward, forward, forward_backward, torch_model
+from benchmarks.harness import Candidate, blas_threads, format_time, log, render_text, time_interleaved
+from benchmarks.workload import GATES, Size, make_gated_problem, xrnn_flops
+from xrnn import _gates, gru, lstm
+from xrnn.backends import _numpy_gated
+
+# The gate stacking orders of xrnn.lstm and xrnn.gru.
+_STACKS = {"lstm": (lstm._STACK_W, lstm._STACK_B), "gru": (gru._WEIGHTS, gru._BIASES)}
+
+
+def _phases(cell: str, size: Size, dtype: str, torch: Any, budget: float) -> list[list[str]]:
+    import xrnn
+
+    problem = make_gated_problem(size, cell, dtype)
+    p, da = problem["parameters"], problem["da"]
+    t_x, m, n_a, g = size.t_x, size.m, size.n_a, GATES[cell]
+    weights, biases = _STACKS[cell]
+    w_a, w_x = _gates.split_columns(np, p, weights, n_a)
+    _, cache = forward(xrnn, cell, problem)
+    inputs_rows = np.asarray(cache.inputs).reshape(t_x * m, -1)
+    states_rows = np.asarray(cache.states).reshape(t_x * m, n_a)
+    projection = _gates.input_projection(np, inputs_rows, w_x, p, biases).reshape(t_x, m, g * n_a)
+    buffer = np.empty_like(projection)
+    dstates = np.ascontiguousarray(da.transpose(2, 1, 0))
+    a0_rows = problem["a0"].T
+    if cell == "lstm":
+        c0_rows = problem["c0"].T
+        scan_args: tuple[Any, ...] = (dstates, cache.gates, cache.cells, c0_rows, w_a)
+        dz, *_ = _numpy_gated.lstm_backward_scan(*scan_args)
+
+        def forward_scan() -> object:
+            np.copyto(buffer, projection)
+            return _numpy_gated.lstm_forward_scan(buffer, w_a, a0_rows, c0_rows)
+
+        def backward_scan() -> object:
+            return _numpy_gated.lstm_backward_scan(*scan_args)
+    else:
+        scan_args = (dstates, cache.gates, cache.states, a0_rows, w_a)
+        dz, _ = _numpy_gated.gru_backward_scan(*scan_args)
+
+        def forward_scan() -> object:
+            np.copyto(buffer, projection)
+            return _numpy_gated.gru_forward_scan(buffer, w_a, a0_rows)
+
+        def backward_scan() -> object:
+            return _numpy_gated.gru_backward_scan(*scan_args)
+
+    dz_rows = dz.reshape(t_x * m, g * n_a)
+
+    def weight_gradients() -> object:
+        return _gates.joint_weight_gradient(np, dz_rows, states_rows, inputs_rows)
+
+    forward_steps, backward_steps = _step_products(cell, m, n_a, t_x, w_a)
+    phases: list[tuple[str, Callable[[], object]]] = [
+        ("total: forward + backward", lambda: forward_backward(xrnn, cell, problem)),
+        ("forward (public function)", lambda: forward(xrnn, cell, problem)),
+        ("forward: input projection + biases", lambda: _gates.input_projection(np, inputs_rows, w_x, p, biases)),
+        ("forward: scan (fast path, incl. a buffer copy)", forward_scan),
+        ("forward: the scan's step products alone", forward_steps),
+        ("forward: output layer + softmax", lambda: _gates.output_rows(np, states_rows, p)),
+        ("backward (public function)", lambda: backward(xrnn, cell, da, cache)),
+        ("backward: scan (fast path)", backward_scan),
+        ("backward: the scan's step products alone", backward_steps),
+        (
+            "backward: weight gradients (two products)",
+            lambda: _gates.joint_weight_gradient(np, dz_rows, states_rows, inputs_rows),
+        ),
+        ("backward: dx", lambda: dz_rows @ w_x),
+        ("reference: buffer copy (T_x m g n_a)", lambda: np.copyto(buffer, projection)),
+    ]
+    candidates = [Candidate(name, run) for name, run in phases]
+    if torch is not None:
+        model = torch_model(torch, cell, problem, dtype)
+
+        def torch_without_onednn() -> None:
+            # The attribute, not mkldnn.flags(): that also sets a TF32 flag, which warns on CPU-only builds.
+            enabled = torch.backends.mkldnn.enabled
+            torch.backends.mkldnn.enabled = False
+            try:
+                model.forward_backward()
+            finally:
+                torch.backends.mkldnn.enabled = enabled
+
+        candidates.append(Candidate("torch: forward + backward", model.forward_backward, group="torch"))
+        candidates.append(Candidate("torch: forward + backward, oneDNN off", torch_without_onednn, group="torch"))
+    stats = time_interleaved(candidates, budget_s=budget, min_rounds=3, warmup=1).stats()
+    total = stats[phases[0][0]].median
+    return [[c.name, format_time(stats[c.name].median), f"{stats[c.name].median / total:.2f}"] for c in candidates]
+
+
+def _step_products(
+    cell: str, m: int, n_a: int, t_x: int, w_a: np.ndarray
+) -> tuple[Callable[[], object], Callable[[], object]]:
+    """The products the scans do per step, ``T_x`` times, with the operand layouts the fast paths use."""
+    rng = np.random.default_rng(0)
+    dtype = w_a.dtype
+    rows = rng.standard_normal((m, n_a)).astype(dtype)
+    blocks = [w_a] if cell == "lstm" else [w_a[: 2 * n_a], w_a[2 * n_a :]]
+    forward_weights = [np.ascontiguousarray(block.T) for block in blocks]
+    backward_weights = [np.ascontiguousarray(block) for block in blocks]
+    outputs = [np.empty((m, block.shape[0]), dtype=dtype) for block in blocks]
+    dz_blocks = [rng.standard_normal((m, block.shape[0])).astype(dtype) for block in blocks]
+    carry = np.empty((m, n_a), dtype=dtype)
+
+    def forward_steps() -> None:
+        for _ in range(t_x):
+            for weight, out in zip(forward_weights, outputs, strict=True):
+                np.matmul(rows, weight, out=out)
+
+    def backward_steps() -> None:
+        for _ in range(t_x):
+            for dz, weight in zip(dz_blocks, backward_weights, strict=True):
+                np.matmul(dz, weight, out=carry)
+
+    return forward_steps, backward_steps
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.profile_gated", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cells", default="lstm,gru", help="comma-separated: lstm,gru")
+    parser.add_argument("--sizes", default="small,medium", help="as in benchmarks.cpu")
+    parser.add_argument("--dtypes", default="float32,float64")
+    parser.add_argument("--budget", type=float, default=10.0, help="timing seconds per table")
+    parser.add_argument("--threads", type=int, default=None, help="BLAS and torch threads (default: BLAS's own)")
+    parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
+    args = parser.parse_args(argv)
+    cells = [cell for cell in args.cells.split(",") if cell]
+    if unknown := set(cells) - set(CELLS):
+        parser.error(f"unknown cells {sorted(unknown)}; choose from {', '.join(CELLS)}")
+    torch = None if args.no_torch else _torch()
+    with _blas_threads(args.threads):
+        threads = args.threads or blas_threads()
+        if torch is not None:
+            torch.set_num_threads(threads)
+        log(f"BLAS threads: {threads}; PyTorch: {'not installed' if torch is None else torch.__version__}")
+        for cell in cells:
+            for size in _parse_sizes(args.sizes):
+                for dtype in [d for d in args.dtypes.split(",") if d]:
+                    gflop = xrnn_flops(size, GATES[cell]) / 1e9
+                    log(f"\n=== {TITLES[cell]} {size.label} (n_x x n_a x m x T_x) {dtype}: {gflop:.2f} GFLOP per f+b")
+                    rows = _phases(cell, size, dtype, torch, args.budget)
+                    log(render_text(["phase", "median", "of xrnn's total"], rows))
+    return 0
+
+
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,187 @@
+"""The NumPy fast paths of the LSTM and GRU equal their generic twins in ``xrnn._gated_scans``.
+
+NumPy-only, like ``test_numpy_fast_paths.py``: the fast paths are called directly on read-only
+inputs, and the twins run on the same arrays. Values are gates and states (order 1) and their
+gradients, and the two differ only in the order of sums, hence absolute tolerances of a few ulps.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import array_api_compat.numpy as compat_numpy
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import xrnn
+from xrnn import _gated_scans
+from xrnn.backends import _numpy_gated, fast_path, fast_paths
+
+pytestmark = pytest.mark.numpy_only
+
+DTYPES = ("float32", "float64")
+ATOL = {"float32": 3e-5, "float64": 1e-13}
+GATE_COUNT = {"lstm": 4, "gru": 3}
+# (T_x, m, n_a): the edges T_x = 1, m = 1, n_a = 1; from m = 16 and T_x = 4 the forward copies W^T into
+# C order (in blocks of 64 rows, so n_a = 33 gives 132 and 99 rows of the LSTM's and GRU's weights).
+SHAPES = [(1, 1, 1), (1, 3, 4), (5, 1, 3), (4, 2, 1), (7, 5, 6), (3, 17, 33), (5, 16, 33), (4, 20, 70)]
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array = np.array(array)
+    array.flags.writeable = False
+    return array
+
+
+def _problem(
+    cell: str, shape: tuple[int, int, int], dtype: str, seed: int = 0, saturated: bool = False
+) -> dict[str, Any]:
+    """Random scan inputs; ``saturated`` makes every input preactivation +-1000."""
+    t_x, m, n_a = shape
+    width = GATE_COUNT[cell] * n_a
+    rng = np.random.default_rng(seed)
+    projection = rng.standard_normal((t_x, m, width))
+    return {
+        "projection": (1000 * np.sign(projection) if saturated else projection).astype(dtype),
+        "w_a": _read_only((rng.standard_normal((width, n_a)) / np.sqrt(n_a)).astype(dtype)),
+        "a0_rows": _read_only(rng.standard_normal((m, n_a)).astype(dtype)),
+        "c0_rows": _read_only(rng.standard_normal((m, n_a)).astype(dtype)),
+        "dstates": _read_only(rng.standard_normal((t_x, m, n_a)).astype(dtype)),
+    }
+
+
+def _forward(cell: str, p: dict[str, Any], implementation: str) -> tuple[np.ndarray, ...]:
+    """The forward of ``cell`` by the fast path (on a copy of the projection, which it overwrites) or the twin."""
+    if implementation == "fast":
+        args = (p["projection"].copy(), p["w_a"], p["a0_rows"])
+        return (
+            _numpy_gated.lstm_forward_scan(*args, p["c0_rows"])
+            if cell == "lstm"
+            else _numpy_gated.gru_forward_scan(*args)
+        )
+    args = (compat_numpy, p["projection"], p["w_a"], p["a0_rows"])
+    if cell == "lstm":
+        return _gated_scans.generic_lstm_forward_scan(*args, p["c0_rows"])
+    return _gated_scans.generic_gru_forward_scan(*args)
+
+
+def _fast_forward(cell: str, p: dict[str, Any], buffer: np.ndarray) -> tuple[np.ndarray, ...]:
+    if cell == "lstm":
+        return _numpy_gated.lstm_forward_scan(buffer, p["w_a"], p["a0_rows"], p["c0_rows"])
+    return _numpy_gated.gru_forward_scan(buffer, p["w_a"], p["a0_rows"])
+
+
+def _backward(cell: str, p: dict[str, Any], forward: tuple[np.ndarray, ...], implementation: str) -> tuple[Any, ...]:
+    """The backward of ``cell`` from the (read-only) forward results ``(gates, states[, cells])``."""
+    gates, states, *cells = (_read_only(np.asarray(array)) for array in forward)
+    if cell == "lstm":
+        args: tuple[Any, ...] = (p["dstates"], gates, cells[0], p["c0_rows"], p["w_a"])
+        scan: Callable[..., Any] = _numpy_gated.lstm_backward_scan
+        twin: Callable[..., Any] = _gated_scans.generic_lstm_backward_scan
+    else:
+        args = (p["dstates"], gates, states, p["a0_rows"], p["w_a"])
+        scan, twin = _numpy_gated.gru_backward_scan, _gated_scans.generic_gru_backward_scan
+    return tuple(scan(*args)) if implementation == "fast" else tuple(twin(compat_numpy, *args))
+
+
+def _assert_all_close(actual: tuple[Any, ...], expected: tuple[Any, ...], dtype: str) -> None:
+    assert len(actual) == len(expected)
+    for fast, generic in zip(actual, expected, strict=True):
+        assert fast.dtype == np.dtype(dtype)
+        assert fast.shape == generic.shape
+        np.testing.assert_allclose(fast, np.asarray(generic), rtol=0, atol=ATOL[dtype])
+
+
+@pytest.mark.parametrize("cell", GATE_COUNT)
+def test_registered_as_the_numpy_fast_paths(cell: str) -> None:
+    for direction in ("forward", "backward"):
+        name = f"{cell}_{direction}_scan"
+        assert fast_path(compat_numpy, name) is getattr(_numpy_gated, name)
+        with fast_paths(False):
+            assert fast_path(compat_numpy, name) is None
+
+
+@pytest.mark.parametrize("cell", GATE_COUNT)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_forward_and_backward_equal_generic_twins(cell: str, shape: tuple[int, int, int], dtype: str) -> None:
+    p = _problem(cell, shape, dtype)
+    buffer = p["projection"].copy()
+    args = (buffer, p["w_a"], p["a0_rows"])
+    fast = (
+        _numpy_gated.lstm_forward_scan(*args, p["c0_rows"]) if cell == "lstm" else _numpy_gated.gru_forward_scan(*args)
+    )
+    assert fast[0] is buffer, "the forward fast path computes the gates in the buffer it is given"
+    generic = _forward(cell, p, "generic")
+    _assert_all_close(fast, generic, dtype)
+    _assert_all_close(_backward(cell, p, generic, "fast"), _backward(cell, p, generic, "generic"), dtype)
+
+
+@pytest.mark.parametrize("cell", GATE_COUNT)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_saturated_gates_are_exact_and_silent(cell: str, dtype: str) -> None:
+    """Preactivations of +-1000 give gates of exactly 0 and 1 (``exp`` overflows inside the fast path's
+    sigmoid, which must not warn: warnings are errors in this suite)."""
+    p = _problem(cell, (3, 4, 5), dtype, seed=2, saturated=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fast, generic = _forward(cell, p, "fast"), _forward(cell, p, "generic")
+    np.testing.assert_array_equal(fast[0], np.asarray(generic[0]))
+    assert set(np.unique(fast[0])) <= {-1.0, 0.0, 1.0}
+    _assert_all_close(fast, generic, dtype)
+
+
+@pytest.mark.parametrize("cell", GATE_COUNT)
+def test_fast_paths_never_write_what_they_only_read(cell: str) -> None:
+    """Read-only inputs would raise on a write; the values are compared too."""
+    p = _problem(cell, (6, 17, 5), "float64", seed=3)
+    kept = {name: np.array(value) for name, value in p.items() if name != "projection"}
+    forward = tuple(_read_only(array) for array in _forward(cell, p, "fast"))
+    forward_kept = tuple(np.array(array) for array in forward)
+    _backward(cell, p, forward, "fast")
+    for name, value in kept.items():
+        np.testing.assert_array_equal(p[name], value, err_msg=f"{name} changed")
+    for after, before in zip(forward, forward_kept, strict=True):
+        np.testing.assert_array_equal(after, before)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    cell=st.sampled_from(tuple(GATE_COUNT)),
+    t_x=st.integers(1, 8),
+    m=st.integers(1, 18),
+    n_a=st.integers(1, 9),
+    dtype=st.sampled_from(DTYPES),
+    seed=st.integers(0, 2**16),
+)
+def test_equal_generic_twins_over_shapes(cell: str, t_x: int, m: int, n_a: int, dtype: str, seed: int) -> None:
+    p = _problem(cell, (t_x, m, n_a), dtype, seed=seed)
+    generic = _forward(cell, p, "generic")
+    _assert_all_close(_forward(cell, p, "fast"), generic, dtype)
+    _assert_all_close(_backward(cell, p, generic, "fast"), _backward(cell, p, generic, "generic"), dtype)
+
+
+@pytest.mark.parametrize("cell", GATE_COUNT)
+def test_public_functions_agree_with_fast_paths_off(cell: str) -> None:
+    """``lstm_forward``/``gru_forward`` and their backward, through the dispatchers, both ways."""
+    n_x, n_a, n_y, m, t_x = 3, 6, 4, 17, 5
+    rng = np.random.default_rng(4)
+    init = xrnn.init_lstm_parameters if cell == "lstm" else xrnn.init_gru_parameters
+    params = init(n_x, n_a, n_y, seed=1)
+    x, a0 = rng.standard_normal((n_x, m, t_x)), rng.standard_normal((n_a, m))
+    da = rng.standard_normal((n_a, m, t_x))
+
+    def run() -> dict[str, Any]:
+        forward = getattr(xrnn, f"{cell}_forward")(x, a0, params)
+        return {"a": forward[0], "y": forward[1], **getattr(xrnn, f"{cell}_backward")(da, forward[-1])}
+
+    fast = run()
+    with fast_paths(False):
+        generic = run()
+    assert fast.keys() == generic.keys()
+    for name, value in generic.items():
+        np.testing.assert_allclose(fast[name], value, rtol=0, atol=1e-13, err_msg=name)

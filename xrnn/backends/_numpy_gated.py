@@ -1,0 +1,187 @@
+"""NumPy fast paths of the LSTM and GRU recurrences; their generic twins are in ``xrnn._gated_scans``.
+
+As for the RNN (``xrnn.backends.numpy``), every step writes into buffers allocated once per call,
+with ``out=``. A step's gates are column blocks of one ``(m, g n_a)`` row block, in the twins' orders
+(LSTM ``o, f, i, cc``; GRU ``u, r, cc``), so one call covers several gates: the three sigmoids of
+the LSTM, the three gates its cell gradient reaches, the two sigmoids and the two-gate recurrent
+product of the GRU. What does not depend on the incoming gradient is computed for all steps before
+the backward loop, into the buffer that the loop then turns into ``dz`` in place.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from xrnn.backends._numpy_operands import step_weight
+
+
+def _sigmoid_in_place(z: np.ndarray) -> None:
+    """``z <- 1 / (1 + exp(-z))`` in four passes without temporaries.
+
+    Call it under ``np.errstate(over="ignore")``: below about -88 (float32) or -709 (float64)
+    ``exp(-z)`` overflows to ``inf``, and ``1 / inf`` is the correct 0.
+    """
+    np.negative(z, out=z)
+    np.exp(z, out=z)
+    np.add(z, 1, out=z)
+    np.reciprocal(z, out=z)
+
+
+def _sigmoid_slope(s: np.ndarray, out: np.ndarray) -> None:
+    """``out <- s (1 - s)``, the sigmoid's slope from its output."""
+    np.subtract(1, s, out=out)
+    np.multiply(out, s, out=out)
+
+
+def _scaled_tanh_slope(t: np.ndarray, scale: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out <- scale (1 - t^2)``, the tanh's slope from its output ``t``, times ``scale``; returns ``out``."""
+    np.multiply(t, t, out=out)
+    np.subtract(1, out, out=out)
+    np.multiply(out, scale, out=out)
+    return out
+
+
+def _times_previous(factor: np.ndarray, first: np.ndarray, steps: np.ndarray) -> None:
+    """``factor[t] *= `` the state before step ``t``: ``first`` for ``t = 0``, then ``steps[t - 1]``."""
+    np.multiply(factor[0], first, out=factor[0])
+    np.multiply(factor[1:], steps[:-1], out=factor[1:])
+
+
+def lstm_forward_scan(
+    projection: np.ndarray, w_a: np.ndarray, a0_rows: np.ndarray, c0_rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every LSTM step: ``(gates, states, cells)``, computed in place.
+
+    ``projection`` (T_x, m, 4 n_a), the input projection plus bias in the order ``o, f, i, cc``, must
+    be a C-contiguous buffer xrnn owns: it becomes the returned gates. The others are only read.
+    """
+    gates = projection
+    t_x, m, width = gates.shape
+    n_a = width // 4
+    states = np.empty((t_x, m, n_a), dtype=gates.dtype)
+    cells = np.empty_like(states)
+    w_a_t = step_weight(w_a, m, t_x)
+    recurrent = np.empty((m, width), dtype=gates.dtype)
+    scratch = np.empty((m, n_a), dtype=gates.dtype)
+    a_prev, c_prev = a0_rows, c0_rows
+    with np.errstate(over="ignore"):
+        for z, a, c in zip(gates, states, cells, strict=True):
+            np.matmul(a_prev, w_a_t, out=recurrent)
+            np.add(z, recurrent, out=z)
+            _sigmoid_in_place(z[:, : 3 * n_a])
+            np.tanh(z[:, 3 * n_a :], out=z[:, 3 * n_a :])
+            o, f, i, cc = (z[:, k * n_a : (k + 1) * n_a] for k in range(4))
+            np.multiply(f, c_prev, out=c)
+            np.multiply(i, cc, out=scratch)
+            np.add(c, scratch, out=c)
+            np.tanh(c, out=scratch)
+            np.multiply(o, scratch, out=a)
+            a_prev, c_prev = a, c
+    return gates, states, cells
+
+
+def lstm_backward_scan(
+    dstates: np.ndarray, gates: np.ndarray, cells: np.ndarray, c0_rows: np.ndarray, w_a: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Backward of :func:`lstm_forward_scan`: ``(dz, da0_rows, dc0_rows)``; reads its inputs only."""
+    t_x, m, width = gates.shape
+    n_a = width // 4
+    o, f, i, cc = (gates[..., k * n_a : (k + 1) * n_a] for k in range(4))
+    dz = np.empty_like(gates)
+    factor_o, factor_f, factor_i, factor_cc = (dz[..., k * n_a : (k + 1) * n_a] for k in range(4))
+    tanh_c = np.tanh(cells)
+    through_output = _scaled_tanh_slope(tanh_c, o, np.empty_like(tanh_c))  # d(c<t>)/d(a<t>), output path
+    # The factors of dz: tanh(c) o (1 - o) for o, and c_prev f (1 - f), cc i (1 - i), i (1 - cc^2).
+    for factor, gate in ((factor_o, o), (factor_f, f), (factor_i, i)):
+        _sigmoid_slope(gate, factor)
+    np.multiply(factor_o, tanh_c, out=factor_o)
+    _times_previous(factor_f, c0_rows, cells)
+    np.multiply(factor_i, cc, out=factor_i)
+    _scaled_tanh_slope(cc, i, factor_cc)
+    w_a = np.ascontiguousarray(w_a)  # untransposed GEMM
+    cell_gates = dz.reshape(t_x, m, 4, n_a)[:, :, 1:, :]  # f, i, cc: the gates the cell gradient reaches
+    g_a = np.empty((m, n_a), dtype=gates.dtype)
+    dc = np.empty_like(g_a)
+    da_next = np.zeros_like(g_a)
+    dc_next = np.zeros_like(g_a)
+    for t in range(t_x - 1, -1, -1):
+        np.add(dstates[t], da_next, out=g_a)
+        np.multiply(g_a, through_output[t], out=dc)
+        np.add(dc, dc_next, out=dc)
+        np.multiply(factor_o[t], g_a, out=factor_o[t])
+        np.multiply(cell_gates[t], dc[:, None, :], out=cell_gates[t])
+        np.matmul(dz[t], w_a, out=da_next)
+        np.multiply(dc, f[t], out=dc_next)
+    return dz, da_next, dc_next
+
+
+def gru_forward_scan(projection: np.ndarray, w_a: np.ndarray, a0_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every GRU step: ``(gates, states)``, computed in place.
+
+    ``projection`` (T_x, m, 3 n_a), the input projection plus bias in the order ``u, r, cc``, must be
+    a C-contiguous buffer xrnn owns: it becomes the returned gates. The others are only read.
+    """
+    gates = projection
+    t_x, m, width = gates.shape
+    n_a = width // 3
+    states = np.empty((t_x, m, n_a), dtype=gates.dtype)
+    gates_t = step_weight(w_a[: 2 * n_a], m, t_x)
+    candidate_t = step_weight(w_a[2 * n_a :], m, t_x)
+    recurrent = np.empty((m, 2 * n_a), dtype=gates.dtype)
+    reset_state = np.empty((m, n_a), dtype=gates.dtype)
+    candidate_recurrent = np.empty_like(reset_state)
+    a_prev = a0_rows
+    with np.errstate(over="ignore"):
+        for z, a in zip(gates, states, strict=True):
+            both = z[:, : 2 * n_a]
+            np.matmul(a_prev, gates_t, out=recurrent)
+            np.add(both, recurrent, out=both)
+            _sigmoid_in_place(both)
+            u, r, cc = (z[:, k * n_a : (k + 1) * n_a] for k in range(3))
+            np.multiply(r, a_prev, out=reset_state)
+            np.matmul(reset_state, candidate_t, out=candidate_recurrent)
+            np.add(cc, candidate_recurrent, out=cc)
+            np.tanh(cc, out=cc)
+            np.subtract(cc, a_prev, out=a)  # a = a_prev + u (cc - a_prev)
+            np.multiply(a, u, out=a)
+            np.add(a, a_prev, out=a)
+            a_prev = a
+    return gates, states
+
+
+def gru_backward_scan(
+    dstates: np.ndarray, gates: np.ndarray, states: np.ndarray, a0_rows: np.ndarray, w_a: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Backward of :func:`gru_forward_scan`: ``(dz, da0_rows)``; reads its inputs only."""
+    t_x, m, width = gates.shape
+    n_a = width // 3
+    u, r, cc = (gates[..., k * n_a : (k + 1) * n_a] for k in range(3))
+    dz = np.empty_like(gates)
+    factor_u, factor_r, factor_cc = (dz[..., k * n_a : (k + 1) * n_a] for k in range(3))
+    # The factors of dz: (cc - a_prev) u (1 - u), a_prev r (1 - r), u (1 - cc^2); 1 - u is kept for the
+    # direct path a_prev -> a.
+    direct = np.subtract(1, u)
+    np.subtract(cc[0], a0_rows, out=factor_u[0])
+    np.subtract(cc[1:], states[:-1], out=factor_u[1:])
+    np.multiply(factor_u, u, out=factor_u)
+    np.multiply(factor_u, direct, out=factor_u)
+    _sigmoid_slope(r, factor_r)
+    _times_previous(factor_r, a0_rows, states)
+    _scaled_tanh_slope(cc, u, factor_cc)
+    gates_a = np.ascontiguousarray(w_a[: 2 * n_a])  # untransposed GEMMs
+    candidate_a = np.ascontiguousarray(w_a[2 * n_a :])
+    g = np.empty((m, n_a), dtype=gates.dtype)
+    dreset_state = np.empty_like(g)
+    da_next = np.zeros_like(g)
+    for t in range(t_x - 1, -1, -1):
+        np.add(dstates[t], da_next, out=g)
+        np.multiply(factor_cc[t], g, out=factor_cc[t])
+        np.matmul(factor_cc[t], candidate_a, out=dreset_state)
+        np.multiply(factor_u[t], g, out=factor_u[t])
+        np.multiply(factor_r[t], dreset_state, out=factor_r[t])
+        np.matmul(dz[t, :, : 2 * n_a], gates_a, out=da_next)
+        np.multiply(dreset_state, r[t], out=dreset_state)  # da_prev = dz_gates @ W + dreset r + g (1 - u)
+        np.add(da_next, dreset_state, out=da_next)
+        np.multiply(g, direct[t], out=g)
+        np.add(da_next, g, out=da_next)
+    return dz, da_next

@@ -1,0 +1,37 @@
+"""How the NumPy fast paths hand the recurrent weights to BLAS (shared by the RNN and the gated cells)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+# The forward scans copy W^T into C order only for at least this many rows per step and steps.
+_COPY_MIN_ROWS = 16
+_COPY_MIN_STEPS = 4
+
+
+def step_weight(w: np.ndarray, m: int, t_x: int) -> np.ndarray:
+    """``w.T`` for the forward step product ``rows @ w.T``: a C-contiguous copy, or the transposed view.
+
+    With enough rows and steps, the copy (made once per call) lets OpenBLAS run the step product as an
+    untransposed row-major GEMM. Against the transposed view the RNN's forward scan took 0.67x the time
+    at n_a = 128, 0.84x at 512 and 0.91x at 1024 (m = 32-64) in float32, 0.90x at 128 and 1.00-1.04x at
+    512-1024 in float64 (2 cores, OpenBLAS 0.3.31). With a few rows (m = 2-4) the copy and the
+    untransposed product were slower (1.3-1.9x), hence the thresholds. ``benchmarks/profile_cpu.py``
+    times the step product alone.
+    """
+    return transposed(w) if m >= _COPY_MIN_ROWS and t_x >= _COPY_MIN_STEPS else w.T
+
+
+def transposed(matrix: np.ndarray, block: int = 64) -> np.ndarray:
+    """``matrix.T`` as a new C-contiguous array, copied a block of rows at a time.
+
+    One copy of the transposed view reads a whole column for each row it writes, which is about 3x
+    slower at 1024 x 1024; a block of 64 rows stays in cache while its columns are written out.
+    """
+    rows, cols = matrix.shape
+    if rows <= block:
+        return np.ascontiguousarray(matrix.T)
+    result = np.empty((cols, rows), dtype=matrix.dtype)
+    for start in range(0, rows, block):
+        result[:, start : start + block] = matrix[start : start + block].T
+    return result
