@@ -151,13 +151,13 @@ def generic_gru_backward_scan(
 def lstm_forward_scan(
     xp: ModuleType, projection: Array, w_a: Array, a0_rows: Array, c0_rows: Array, keep: Array | None = None
 ) -> tuple[Array, Array, Array]:
-    """The fast path if the library has one (and there is no mask), else the generic twin.
+    """The fast path if the library has one, else the generic twin.
 
     ``projection`` must be a buffer that xrnn allocated: fast paths overwrite it.
     """
-    fast = fast_path(xp, "lstm_forward_scan") if keep is None else None
+    fast = fast_path(xp, "lstm_forward_scan", masked=keep is not None)
     if fast is not None:
-        gates, states, cells = fast(projection, w_a, a0_rows, c0_rows)
+        gates, states, cells = fast(projection, w_a, a0_rows, c0_rows, keep)
         return gates, states, cells
     return generic_lstm_forward_scan(xp, projection, w_a, a0_rows, c0_rows, keep)
 
@@ -165,10 +165,10 @@ def lstm_forward_scan(
 def lstm_backward_scan(
     xp: ModuleType, dstates: Array, gates: Array, cells: Array, c0_rows: Array, w_a: Array, keep: Array | None = None
 ) -> tuple[Array, Array, Array]:
-    """The fast path if the library has one (and there is no mask), else the generic twin; reads its inputs only."""
-    fast = fast_path(xp, "lstm_backward_scan") if keep is None else None
+    """The fast path if the library has one, else the generic twin; reads its inputs only."""
+    fast = fast_path(xp, "lstm_backward_scan", masked=keep is not None)
     if fast is not None:
-        dz, da0_rows, dc0_rows = fast(dstates, gates, cells, c0_rows, w_a)
+        dz, da0_rows, dc0_rows = fast(dstates, gates, cells, c0_rows, w_a, keep)
         return dz, da0_rows, dc0_rows
     return generic_lstm_backward_scan(xp, dstates, gates, cells, c0_rows, w_a, keep)
 
@@ -176,13 +176,13 @@ def lstm_backward_scan(
 def gru_forward_scan(
     xp: ModuleType, projection: Array, w_a: Array, a0_rows: Array, keep: Array | None = None
 ) -> tuple[Array, Array]:
-    """The fast path if the library has one (and there is no mask), else the generic twin.
+    """The fast path if the library has one, else the generic twin.
 
     ``projection`` must be a buffer that xrnn allocated: fast paths overwrite it.
     """
-    fast = fast_path(xp, "gru_forward_scan") if keep is None else None
+    fast = fast_path(xp, "gru_forward_scan", masked=keep is not None)
     if fast is not None:
-        gates, states = fast(projection, w_a, a0_rows)
+        gates, states = fast(projection, w_a, a0_rows, keep)
         return gates, states
     return generic_gru_forward_scan(xp, projection, w_a, a0_rows, keep)
 
@@ -190,9 +190,9 @@ def gru_forward_scan(
 def gru_backward_scan(
     xp: ModuleType, dstates: Array, gates: Array, states: Array, a0_rows: Array, w_a: Array, keep: Array | None = None
 ) -> tuple[Array, Array]:
-    """The fast path if the library has one (and there is no mask), else the generic twin; reads its inputs only."""
-    fast = fast_path(xp, "gru_backward_scan") if keep is None else None
+    """The fast path if the library has one, else the generic twin; reads its inputs only."""
+    fast = fast_path(xp, "gru_backward_scan", masked=keep is not None)
     if fast is not None:
-        dz, da0_rows = fast(dstates, gates, states, a0_rows, w_a)
+        dz, da0_rows = fast(dstates, gates, states, a0_rows, w_a, keep)
         return dz, da0_rows
     return generic_gru_backward_scan(xp, dstates, gates, states, a0_rows, w_a, keep)

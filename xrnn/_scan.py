@@ -58,13 +58,13 @@ def generic_backward_scan(
 
 
 def forward_scan(xp: ModuleType, preactivation: Array, waa: Array, a0_rows: Array, keep: Array | None = None) -> Array:
-    """Run the fast path if the library has one (and there is no mask), else the generic twin.
+    """Run the fast path if the library has one, else the generic twin.
 
     ``preactivation`` must be a buffer that xrnn allocated: fast paths overwrite it.
     """
-    fast = fast_path(xp, "rnn_forward_scan") if keep is None else None
+    fast = fast_path(xp, "rnn_forward_scan", masked=keep is not None)
     if fast is not None:
-        states: Array = fast(preactivation, waa, a0_rows)
+        states: Array = fast(preactivation, waa, a0_rows, keep)
         return states
     return generic_forward_scan(xp, preactivation, waa, a0_rows, keep)
 
@@ -72,12 +72,9 @@ def forward_scan(xp: ModuleType, preactivation: Array, waa: Array, a0_rows: Arra
 def backward_scan(
     xp: ModuleType, dstates: Array, states: Array, waa: Array, keep: Array | None = None
 ) -> tuple[Array, Array]:
-    """Run the fast path if the library has one (and there is no mask), else the generic twin.
-
-    Reads its inputs only.
-    """
-    fast = fast_path(xp, "rnn_backward_scan") if keep is None else None
+    """Run the fast path if the library has one, else the generic twin. Reads its inputs only."""
+    fast = fast_path(xp, "rnn_backward_scan", masked=keep is not None)
     if fast is not None:
-        dz, da0_rows = fast(dstates, states, waa)
+        dz, da0_rows = fast(dstates, states, waa, keep)
         return dz, da0_rows
     return generic_backward_scan(xp, dstates, states, waa, keep)

@@ -95,6 +95,27 @@ def test_backward_equals_generic_twin(shape: tuple[int, int, int], dtype: str) -
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_masked_scans_equal_generic_twins(shape: tuple[int, int, int], dtype: str) -> None:
+    """A random time-major mask, with the first example all padding and holes anywhere; read-only."""
+    p = _problem(shape, dtype, seed=2)
+    rng = np.random.default_rng(7)
+    keep = rng.random((shape[0], shape[1], 1)) < 0.6
+    keep[:, 0, :] = False
+    keep = _read_only(keep)
+    fast = rnn_forward_scan(p["preactivation"].copy(), p["waa"], p["a0_rows"], keep)
+    generic = np.asarray(generic_forward_scan(compat_numpy, p["preactivation"], p["waa"], p["a0_rows"], keep))
+    np.testing.assert_allclose(fast, generic, rtol=0, atol=ATOL[dtype])
+    np.testing.assert_array_equal(fast[:, 0, :], np.broadcast_to(p["a0_rows"][0], fast[:, 0, :].shape))
+    states = _read_only(generic)
+    dz, da0 = rnn_backward_scan(p["dstates"], states, p["waa"], keep)
+    dz_generic, da0_generic = generic_backward_scan(compat_numpy, p["dstates"], states, p["waa"], keep)
+    np.testing.assert_allclose(dz, np.asarray(dz_generic), rtol=0, atol=ATOL[dtype])
+    np.testing.assert_allclose(da0, np.asarray(da0_generic), rtol=0, atol=ATOL[dtype])
+    assert not dz[:, 0, :].any(), "an all-padding example gets no gradient"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_fast_paths_never_write_what_they_only_read(dtype: str) -> None:
     p = _problem((6, 4, 5), dtype, seed=3)
     kept = {name: p[name].copy() for name in ("waa", "a0_rows", "dstates")}

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 import xrnn
 from xrnn import _gated_scans
 from xrnn.backends import _numpy_gated, fast_path, fast_paths
+from xrnn.backends.numpy import NumpyBackend
 
 pytestmark = pytest.mark.numpy_only
 
@@ -38,52 +39,55 @@ def _read_only(array: np.ndarray) -> np.ndarray:
 
 
 def _problem(
-    cell: str, shape: tuple[int, int, int], dtype: str, seed: int = 0, saturated: bool = False
+    cell: str, shape: tuple[int, int, int], dtype: str, seed: int = 0, saturated: bool = False, masked: bool = False
 ) -> dict[str, Any]:
-    """Random scan inputs; ``saturated`` makes every input preactivation +-1000."""
+    """Random scan inputs; ``saturated`` makes every input preactivation +-1000, ``masked`` adds a random
+    time-major mask ``keep`` (T_x, m, 1) whose first example is all padding (else ``keep`` is None)."""
     t_x, m, n_a = shape
     width = GATE_COUNT[cell] * n_a
     rng = np.random.default_rng(seed)
     projection = rng.standard_normal((t_x, m, width))
+    keep = None
+    if masked:
+        keep = rng.random((t_x, m, 1)) < 0.6
+        keep[:, 0, :] = False
+        keep = _read_only(keep)
     return {
         "projection": (1000 * np.sign(projection) if saturated else projection).astype(dtype),
         "w_a": _read_only((rng.standard_normal((width, n_a)) / np.sqrt(n_a)).astype(dtype)),
         "a0_rows": _read_only(rng.standard_normal((m, n_a)).astype(dtype)),
         "c0_rows": _read_only(rng.standard_normal((m, n_a)).astype(dtype)),
         "dstates": _read_only(rng.standard_normal((t_x, m, n_a)).astype(dtype)),
+        "keep": keep,
     }
+
+
+def _fast_forward(cell: str, p: dict[str, Any], buffer: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The fast path's forward, computed in ``buffer`` (a copy of the projection)."""
+    if cell == "lstm":
+        return _numpy_gated.lstm_forward_scan(buffer, p["w_a"], p["a0_rows"], p["c0_rows"], p["keep"])
+    return _numpy_gated.gru_forward_scan(buffer, p["w_a"], p["a0_rows"], p["keep"])
 
 
 def _forward(cell: str, p: dict[str, Any], implementation: str) -> tuple[np.ndarray, ...]:
     """The forward of ``cell`` by the fast path (on a copy of the projection, which it overwrites) or the twin."""
     if implementation == "fast":
-        args = (p["projection"].copy(), p["w_a"], p["a0_rows"])
-        return (
-            _numpy_gated.lstm_forward_scan(*args, p["c0_rows"])
-            if cell == "lstm"
-            else _numpy_gated.gru_forward_scan(*args)
-        )
+        return _fast_forward(cell, p, p["projection"].copy())
     args = (compat_numpy, p["projection"], p["w_a"], p["a0_rows"])
     if cell == "lstm":
-        return _gated_scans.generic_lstm_forward_scan(*args, p["c0_rows"])
-    return _gated_scans.generic_gru_forward_scan(*args)
-
-
-def _fast_forward(cell: str, p: dict[str, Any], buffer: np.ndarray) -> tuple[np.ndarray, ...]:
-    if cell == "lstm":
-        return _numpy_gated.lstm_forward_scan(buffer, p["w_a"], p["a0_rows"], p["c0_rows"])
-    return _numpy_gated.gru_forward_scan(buffer, p["w_a"], p["a0_rows"])
+        return _gated_scans.generic_lstm_forward_scan(*args, p["c0_rows"], p["keep"])
+    return _gated_scans.generic_gru_forward_scan(*args, p["keep"])
 
 
 def _backward(cell: str, p: dict[str, Any], forward: tuple[np.ndarray, ...], implementation: str) -> tuple[Any, ...]:
     """The backward of ``cell`` from the (read-only) forward results ``(gates, states[, cells])``."""
     gates, states, *cells = (_read_only(np.asarray(array)) for array in forward)
     if cell == "lstm":
-        args: tuple[Any, ...] = (p["dstates"], gates, cells[0], p["c0_rows"], p["w_a"])
+        args: tuple[Any, ...] = (p["dstates"], gates, cells[0], p["c0_rows"], p["w_a"], p["keep"])
         scan: Callable[..., Any] = _numpy_gated.lstm_backward_scan
         twin: Callable[..., Any] = _gated_scans.generic_lstm_backward_scan
     else:
-        args = (p["dstates"], gates, states, p["a0_rows"], p["w_a"])
+        args = (p["dstates"], gates, states, p["a0_rows"], p["w_a"], p["keep"])
         scan, twin = _numpy_gated.gru_backward_scan, _gated_scans.generic_gru_backward_scan
     return tuple(scan(*args)) if implementation == "fast" else tuple(twin(compat_numpy, *args))
 
@@ -108,13 +112,13 @@ def test_registered_as_the_numpy_fast_paths(cell: str) -> None:
 @pytest.mark.parametrize("cell", GATE_COUNT)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
-def test_forward_and_backward_equal_generic_twins(cell: str, shape: tuple[int, int, int], dtype: str) -> None:
-    p = _problem(cell, shape, dtype)
+@pytest.mark.parametrize("masked", [False, True], ids=["all steps", "masked"])
+def test_forward_and_backward_equal_generic_twins(
+    cell: str, shape: tuple[int, int, int], dtype: str, masked: bool
+) -> None:
+    p = _problem(cell, shape, dtype, masked=masked)
     buffer = p["projection"].copy()
-    args = (buffer, p["w_a"], p["a0_rows"])
-    fast = (
-        _numpy_gated.lstm_forward_scan(*args, p["c0_rows"]) if cell == "lstm" else _numpy_gated.gru_forward_scan(*args)
-    )
+    fast = _fast_forward(cell, p, buffer)
     assert fast[0] is buffer, "the forward fast path computes the gates in the buffer it is given"
     generic = _forward(cell, p, "generic")
     _assert_all_close(fast, generic, dtype)
@@ -138,7 +142,7 @@ def test_saturated_gates_are_exact_and_silent(cell: str, dtype: str) -> None:
 @pytest.mark.parametrize("cell", GATE_COUNT)
 def test_fast_paths_never_write_what_they_only_read(cell: str) -> None:
     """Read-only inputs would raise on a write; the values are compared too."""
-    p = _problem(cell, (6, 17, 5), "float64", seed=3)
+    p = _problem(cell, (6, 17, 5), "float64", seed=3, masked=True)
     kept = {name: np.array(value) for name, value in p.items() if name != "projection"}
     forward = tuple(_read_only(array) for array in _forward(cell, p, "fast"))
     forward_kept = tuple(np.array(array) for array in forward)
@@ -157,31 +161,57 @@ def test_fast_paths_never_write_what_they_only_read(cell: str) -> None:
     n_a=st.integers(1, 9),
     dtype=st.sampled_from(DTYPES),
     seed=st.integers(0, 2**16),
+    masked=st.booleans(),
 )
-def test_equal_generic_twins_over_shapes(cell: str, t_x: int, m: int, n_a: int, dtype: str, seed: int) -> None:
-    p = _problem(cell, (t_x, m, n_a), dtype, seed=seed)
+def test_equal_generic_twins_over_shapes(
+    cell: str, t_x: int, m: int, n_a: int, dtype: str, seed: int, masked: bool
+) -> None:
+    p = _problem(cell, (t_x, m, n_a), dtype, seed=seed, masked=masked)
     generic = _forward(cell, p, "generic")
     _assert_all_close(_forward(cell, p, "fast"), generic, dtype)
     _assert_all_close(_backward(cell, p, generic, "fast"), _backward(cell, p, generic, "generic"), dtype)
 
 
-@pytest.mark.parametrize("cell", GATE_COUNT)
-def test_public_functions_agree_with_fast_paths_off(cell: str) -> None:
-    """``lstm_forward``/``gru_forward`` and their backward, through the dispatchers, both ways."""
+@pytest.mark.parametrize("cell", ["rnn", *GATE_COUNT])
+@pytest.mark.parametrize("masked", [False, True], ids=["all steps", "masked"])
+def test_public_functions_run_the_fast_paths_and_agree_with_them_off(
+    cell: str, masked: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``{cell}_forward`` and ``{cell}_backward``, with and without a mask: the NumPy fast paths run
+    (counted), and the results equal those of the generic twins."""
     n_x, n_a, n_y, m, t_x = 3, 6, 4, 17, 5
     rng = np.random.default_rng(4)
-    init = xrnn.init_lstm_parameters if cell == "lstm" else xrnn.init_gru_parameters
+    init = {"rnn": xrnn.init_parameters, "lstm": xrnn.init_lstm_parameters, "gru": xrnn.init_gru_parameters}[cell]
     params = init(n_x, n_a, n_y, seed=1)
     x, a0 = rng.standard_normal((n_x, m, t_x)), rng.standard_normal((n_a, m))
     da = rng.standard_normal((n_a, m, t_x))
+    mask = np.arange(t_x) < rng.integers(1, t_x + 1, size=(m, 1)) if masked else None
+    calls: list[str] = []
+    for direction in ("forward", "backward"):
+        name = f"{cell}_{direction}_scan"
+        scan = getattr(NumpyBackend, name)
+
+        def counted(*args: Any, _scan: Callable[..., Any] = scan, _name: str = name) -> Any:
+            calls.append(_name)
+            return _scan(*args)
+
+        monkeypatch.setattr(NumpyBackend, name, staticmethod(counted))
 
     def run() -> dict[str, Any]:
-        forward = getattr(xrnn, f"{cell}_forward")(x, a0, params)
+        forward = getattr(xrnn, f"{cell}_forward")(x, a0, params, mask=mask)
         return {"a": forward[0], "y": forward[1], **getattr(xrnn, f"{cell}_backward")(da, forward[-1])}
 
     fast = run()
+    assert calls == [f"{cell}_forward_scan", f"{cell}_backward_scan"]
     with fast_paths(False):
         generic = run()
+    assert len(calls) == 2
     assert fast.keys() == generic.keys()
     for name, value in generic.items():
         np.testing.assert_allclose(fast[name], value, rtol=0, atol=1e-13, err_msg=name)
+
+
+def test_masked_calls_skip_backends_whose_scans_take_no_masks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(NumpyBackend, "scans_take_masks", False)
+    assert fast_path(compat_numpy, "lstm_forward_scan") is not None
+    assert fast_path(compat_numpy, "lstm_forward_scan", masked=True) is None

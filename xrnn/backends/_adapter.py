@@ -9,18 +9,19 @@ from typing import Any, ClassVar
 
 from xrnn._typing import Array
 
-#: ``rnn_forward_scan(preactivation, waa, a0_rows) -> states``; see ``xrnn._scan``.
-ForwardScan = Callable[[Array, Array, Array], Array]
-#: ``rnn_backward_scan(dstates, states, waa) -> (dpreactivation, da0_rows)``.
-BackwardScan = Callable[[Array, Array, Array], tuple[Array, Array]]
-#: ``lstm_forward_scan(projection, w_a, a0_rows, c0_rows) -> (gates, states, cells)``; see ``xrnn._gated_scans``.
-LSTMForwardScan = Callable[[Array, Array, Array, Array], tuple[Array, Array, Array]]
-#: ``lstm_backward_scan(dstates, gates, cells, c0_rows, w_a) -> (dz, da0_rows, dc0_rows)``.
-LSTMBackwardScan = Callable[[Array, Array, Array, Array, Array], tuple[Array, Array, Array]]
-#: ``gru_forward_scan(projection, w_a, a0_rows) -> (gates, states)``.
-GRUForwardScan = Callable[[Array, Array, Array], tuple[Array, Array]]
-#: ``gru_backward_scan(dstates, gates, states, a0_rows, w_a) -> (dz, da0_rows)``.
-GRUBackwardScan = Callable[[Array, Array, Array, Array, Array], tuple[Array, Array]]
+# Every scan takes the time-major mask ``keep`` (T_x, m, 1) last, or None.
+#: ``rnn_forward_scan(preactivation, waa, a0_rows, keep) -> states``; see ``xrnn._scan``.
+ForwardScan = Callable[[Array, Array, Array, Array | None], Array]
+#: ``rnn_backward_scan(dstates, states, waa, keep) -> (dpreactivation, da0_rows)``.
+BackwardScan = Callable[[Array, Array, Array, Array | None], tuple[Array, Array]]
+#: ``lstm_forward_scan(projection, w_a, a0_rows, c0_rows, keep) -> (gates, states, cells)``; see ``xrnn._gated_scans``.
+LSTMForwardScan = Callable[[Array, Array, Array, Array, Array | None], tuple[Array, Array, Array]]
+#: ``lstm_backward_scan(dstates, gates, cells, c0_rows, w_a, keep) -> (dz, da0_rows, dc0_rows)``.
+LSTMBackwardScan = Callable[[Array, Array, Array, Array, Array, Array | None], tuple[Array, Array, Array]]
+#: ``gru_forward_scan(projection, w_a, a0_rows, keep) -> (gates, states)``.
+GRUForwardScan = Callable[[Array, Array, Array, Array | None], tuple[Array, Array]]
+#: ``gru_backward_scan(dstates, gates, states, a0_rows, w_a, keep) -> (dz, da0_rows)``.
+GRUBackwardScan = Callable[[Array, Array, Array, Array, Array, Array | None], tuple[Array, Array]]
 #: ``time_major_rows(x) -> rows``: ``(n, m, T_x)`` to a new ``(T_x * m, n)``; see ``xrnn._layout.to_rows``.
 TimeMajorRows = Callable[[Array], Array]
 
@@ -43,6 +44,8 @@ class ArrayBackend(ABC):
     gru_forward_scan: GRUForwardScan | None = None
     gru_backward_scan: GRUBackwardScan | None = None
     time_major_rows: TimeMajorRows | None = None
+    #: Whether the scans accept a mask; when not, calls with a mask run the generic twins.
+    scans_take_masks: ClassVar[bool] = False
 
     @property
     @abstractmethod

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from xrnn.backends._numpy_operands import step_weight
+from xrnn.backends._numpy_operands import dropped_rows, step_weight
 
 
 def _sigmoid_in_place(z: np.ndarray) -> None:
@@ -48,12 +48,13 @@ def _times_previous(factor: np.ndarray, first: np.ndarray, steps: np.ndarray) ->
 
 
 def lstm_forward_scan(
-    projection: np.ndarray, w_a: np.ndarray, a0_rows: np.ndarray, c0_rows: np.ndarray
+    projection: np.ndarray, w_a: np.ndarray, a0_rows: np.ndarray, c0_rows: np.ndarray, keep: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every LSTM step: ``(gates, states, cells)``, computed in place.
 
     ``projection`` (T_x, m, 4 n_a), the input projection plus bias in the order ``o, f, i, cc``, must
-    be a C-contiguous buffer xrnn owns: it becomes the returned gates. The others are only read.
+    be a C-contiguous buffer xrnn owns: it becomes the returned gates. The others are only read. Where
+    the time-major mask ``keep`` (T_x, m, 1) is false, both states are carried over.
     """
     gates = projection
     t_x, m, width = gates.shape
@@ -63,9 +64,10 @@ def lstm_forward_scan(
     w_a_t = step_weight(w_a, m, t_x)
     recurrent = np.empty((m, width), dtype=gates.dtype)
     scratch = np.empty((m, n_a), dtype=gates.dtype)
+    drop = dropped_rows(keep)
     a_prev, c_prev = a0_rows, c0_rows
     with np.errstate(over="ignore"):
-        for z, a, c in zip(gates, states, cells, strict=True):
+        for t, (z, a, c) in enumerate(zip(gates, states, cells, strict=True)):
             np.matmul(a_prev, w_a_t, out=recurrent)
             np.add(z, recurrent, out=z)
             _sigmoid_in_place(z[:, : 3 * n_a])
@@ -76,14 +78,25 @@ def lstm_forward_scan(
             np.add(c, scratch, out=c)
             np.tanh(c, out=scratch)
             np.multiply(o, scratch, out=a)
+            if drop is not None:
+                np.copyto(c, c_prev, where=drop[t])
+                np.copyto(a, a_prev, where=drop[t])
             a_prev, c_prev = a, c
     return gates, states, cells
 
 
 def lstm_backward_scan(
-    dstates: np.ndarray, gates: np.ndarray, cells: np.ndarray, c0_rows: np.ndarray, w_a: np.ndarray
+    dstates: np.ndarray,
+    gates: np.ndarray,
+    cells: np.ndarray,
+    c0_rows: np.ndarray,
+    w_a: np.ndarray,
+    keep: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Backward of :func:`lstm_forward_scan`: ``(dz, da0_rows, dc0_rows)``; reads its inputs only."""
+    """Backward of :func:`lstm_forward_scan`: ``(dz, da0_rows, dc0_rows)``; reads its inputs only.
+
+    A masked step ignores its ``dstates``, gets a zero ``dz`` and passes both gradients on unchanged.
+    """
     t_x, m, width = gates.shape
     n_a = width // 4
     o, f, i, cc = (gates[..., k * n_a : (k + 1) * n_a] for k in range(4))
@@ -98,6 +111,9 @@ def lstm_backward_scan(
     _times_previous(factor_f, c0_rows, cells)
     np.multiply(factor_i, cc, out=factor_i)
     _scaled_tanh_slope(cc, i, factor_cc)
+    drop = dropped_rows(keep)
+    if drop is not None:
+        np.copyto(dz, 0, where=drop)
     w_a = np.ascontiguousarray(w_a)  # untransposed GEMM
     cell_gates = dz.reshape(t_x, m, 4, n_a)[:, :, 1:, :]  # f, i, cc: the gates the cell gradient reaches
     g_a = np.empty((m, n_a), dtype=gates.dtype)
@@ -106,20 +122,29 @@ def lstm_backward_scan(
     dc_next = np.zeros_like(g_a)
     for t in range(t_x - 1, -1, -1):
         np.add(dstates[t], da_next, out=g_a)
+        if drop is not None:
+            np.copyto(g_a, da_next, where=drop[t])
         np.multiply(g_a, through_output[t], out=dc)
         np.add(dc, dc_next, out=dc)
         np.multiply(factor_o[t], g_a, out=factor_o[t])
         np.multiply(cell_gates[t], dc[:, None, :], out=cell_gates[t])
         np.matmul(dz[t], w_a, out=da_next)
-        np.multiply(dc, f[t], out=dc_next)
+        np.multiply(dc, f[t], out=dc)
+        if drop is not None:
+            np.copyto(da_next, g_a, where=drop[t])
+            np.copyto(dc, dc_next, where=drop[t])
+        dc, dc_next = dc_next, dc  # dc_next takes the gradient reaching c<t-1>; the other buffer is free
     return dz, da_next, dc_next
 
 
-def gru_forward_scan(projection: np.ndarray, w_a: np.ndarray, a0_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def gru_forward_scan(
+    projection: np.ndarray, w_a: np.ndarray, a0_rows: np.ndarray, keep: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Every GRU step: ``(gates, states)``, computed in place.
 
     ``projection`` (T_x, m, 3 n_a), the input projection plus bias in the order ``u, r, cc``, must be
-    a C-contiguous buffer xrnn owns: it becomes the returned gates. The others are only read.
+    a C-contiguous buffer xrnn owns: it becomes the returned gates. The others are only read. Where
+    the time-major mask ``keep`` (T_x, m, 1) is false, the state is carried over.
     """
     gates = projection
     t_x, m, width = gates.shape
@@ -130,9 +155,10 @@ def gru_forward_scan(projection: np.ndarray, w_a: np.ndarray, a0_rows: np.ndarra
     recurrent = np.empty((m, 2 * n_a), dtype=gates.dtype)
     reset_state = np.empty((m, n_a), dtype=gates.dtype)
     candidate_recurrent = np.empty_like(reset_state)
+    drop = dropped_rows(keep)
     a_prev = a0_rows
     with np.errstate(over="ignore"):
-        for z, a in zip(gates, states, strict=True):
+        for t, (z, a) in enumerate(zip(gates, states, strict=True)):
             both = z[:, : 2 * n_a]
             np.matmul(a_prev, gates_t, out=recurrent)
             np.add(both, recurrent, out=both)
@@ -145,14 +171,24 @@ def gru_forward_scan(projection: np.ndarray, w_a: np.ndarray, a0_rows: np.ndarra
             np.subtract(cc, a_prev, out=a)  # a = a_prev + u (cc - a_prev)
             np.multiply(a, u, out=a)
             np.add(a, a_prev, out=a)
+            if drop is not None:
+                np.copyto(a, a_prev, where=drop[t])
             a_prev = a
     return gates, states
 
 
 def gru_backward_scan(
-    dstates: np.ndarray, gates: np.ndarray, states: np.ndarray, a0_rows: np.ndarray, w_a: np.ndarray
+    dstates: np.ndarray,
+    gates: np.ndarray,
+    states: np.ndarray,
+    a0_rows: np.ndarray,
+    w_a: np.ndarray,
+    keep: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Backward of :func:`gru_forward_scan`: ``(dz, da0_rows)``; reads its inputs only."""
+    """Backward of :func:`gru_forward_scan`: ``(dz, da0_rows)``; reads its inputs only.
+
+    A masked step ignores its ``dstates``, gets a zero ``dz`` and passes the gradient on unchanged.
+    """
     t_x, m, width = gates.shape
     n_a = width // 3
     u, r, cc = (gates[..., k * n_a : (k + 1) * n_a] for k in range(3))
@@ -168,6 +204,9 @@ def gru_backward_scan(
     _sigmoid_slope(r, factor_r)
     _times_previous(factor_r, a0_rows, states)
     _scaled_tanh_slope(cc, u, factor_cc)
+    drop = dropped_rows(keep)
+    if drop is not None:
+        np.copyto(dz, 0, where=drop)
     gates_a = np.ascontiguousarray(w_a[: 2 * n_a])  # untransposed GEMMs
     candidate_a = np.ascontiguousarray(w_a[2 * n_a :])
     g = np.empty((m, n_a), dtype=gates.dtype)
@@ -175,6 +214,8 @@ def gru_backward_scan(
     da_next = np.zeros_like(g)
     for t in range(t_x - 1, -1, -1):
         np.add(dstates[t], da_next, out=g)
+        if drop is not None:
+            np.copyto(g, da_next, where=drop[t])
         np.multiply(factor_cc[t], g, out=factor_cc[t])
         np.matmul(factor_cc[t], candidate_a, out=dreset_state)
         np.multiply(factor_u[t], g, out=factor_u[t])
@@ -182,6 +223,8 @@ def gru_backward_scan(
         np.matmul(dz[t, :, : 2 * n_a], gates_a, out=da_next)
         np.multiply(dreset_state, r[t], out=dreset_state)  # da_prev = dz_gates @ W + dreset r + g (1 - u)
         np.add(da_next, dreset_state, out=da_next)
-        np.multiply(g, direct[t], out=g)
-        np.add(da_next, g, out=da_next)
+        np.multiply(g, direct[t], out=dreset_state)
+        np.add(da_next, dreset_state, out=da_next)
+        if drop is not None:
+            np.copyto(da_next, g, where=drop[t])
     return dz, da_next

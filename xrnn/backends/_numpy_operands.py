@@ -1,4 +1,5 @@
-"""How the NumPy fast paths hand the recurrent weights to BLAS (shared by the RNN and the gated cells)."""
+"""What the NumPy fast paths of the RNN and the gated cells share: how they hand the recurrent weights
+to BLAS, and how they read a mask."""
 
 from __future__ import annotations
 
@@ -35,3 +36,8 @@ def transposed(matrix: np.ndarray, block: int = 64) -> np.ndarray:
     for start in range(0, rows, block):
         result[:, start : start + block] = matrix[start : start + block].T
     return result
+
+
+def dropped_rows(keep: np.ndarray | None) -> np.ndarray | None:
+    """The padded rows, ``~keep`` (T_x, m, 1), for ``np.copyto(..., where=)``; ``None`` without a mask."""
+    return None if keep is None else np.logical_not(keep)

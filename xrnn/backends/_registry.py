@@ -30,6 +30,7 @@ _NAMESPACE_TESTS: dict[str, Callable[[ModuleType], bool]] = {
     "array_api_strict": array_api_compat.is_array_api_strict_namespace,
     "cupy": array_api_compat.is_cupy_namespace,
 }
+_backend_by_namespace: dict[ModuleType, ArrayBackend | None] = {}
 _fast_paths_enabled: ContextVar[bool] = ContextVar("xrnn_fast_paths_enabled", default=True)
 
 
@@ -80,11 +81,17 @@ def get_backend(name: str) -> ArrayBackend:
 
 def namespace_backend(xp: ModuleType) -> ArrayBackend | None:
     """The adapter for namespace ``xp``, or ``None`` for a library xrnn runs only generically."""
+    try:
+        return _backend_by_namespace[xp]
+    except KeyError:
+        pass
+    backend: ArrayBackend | None = None
     for name, is_namespace in _NAMESPACE_TESTS.items():
         if is_namespace(xp):
-            backend: ArrayBackend = import_module(_KNOWN[name][1]).BACKEND
-            return backend
-    return None
+            backend = import_module(_KNOWN[name][1]).BACKEND
+            break
+    _backend_by_namespace[xp] = backend  # every call asks (fast-path lookups): the tests and imports run once
+    return backend
 
 
 def backend_of(x: Array) -> ArrayBackend | None:
@@ -144,11 +151,16 @@ def fast_paths(enabled: bool) -> Iterator[None]:
         _fast_paths_enabled.reset(token)
 
 
-def fast_path(xp: ModuleType, kernel: str) -> Callable[..., Any] | None:
-    """The backend's fast path ``kernel`` for namespace ``xp``, or ``None`` to use the generic twin."""
+def fast_path(xp: ModuleType, kernel: str, *, masked: bool = False) -> Callable[..., Any] | None:
+    """The backend's fast path ``kernel`` for namespace ``xp``, or ``None`` to use the generic twin.
+
+    ``masked``: the call has a mask, which only backends whose scans take masks handle.
+    """
     if not _fast_paths_enabled.get():
         return None
     backend = namespace_backend(xp)
+    if masked and not (backend is not None and backend.scans_take_masks):
+        return None
     implementation: Callable[..., Any] | None = getattr(backend, kernel, None)
     return implementation
 

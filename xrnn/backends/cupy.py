@@ -84,8 +84,11 @@ def _backward_steps(
         products.times(dz[t], waa, carry)
 
 
-def rnn_forward_scan(preactivation: cp.ndarray, waa: cp.ndarray, a0_rows: cp.ndarray) -> cp.ndarray:
-    """``states[t] = tanh(preactivation[t] + states[t-1] @ waa.T)``, computed in place on the GPU."""
+def rnn_forward_scan(preactivation: cp.ndarray, waa: cp.ndarray, a0_rows: cp.ndarray, keep: None = None) -> cp.ndarray:
+    """``states[t] = tanh(preactivation[t] + states[t-1] @ waa.T)``, computed in place on the GPU.
+
+    ``keep`` is always ``None``: this backend does not take masks (masked calls run the generic twin).
+    """
     states = preactivation
     t_x, m, n_a = states.shape
     with states.device:
@@ -97,7 +100,9 @@ def rnn_forward_scan(preactivation: cp.ndarray, waa: cp.ndarray, a0_rows: cp.nda
     return states
 
 
-def rnn_backward_scan(dstates: cp.ndarray, states: cp.ndarray, waa: cp.ndarray) -> tuple[cp.ndarray, cp.ndarray]:
+def rnn_backward_scan(
+    dstates: cp.ndarray, states: cp.ndarray, waa: cp.ndarray, keep: None = None
+) -> tuple[cp.ndarray, cp.ndarray]:
     """Backward of :func:`rnn_forward_scan`: ``(dpreactivation, da0_rows)``; reads its inputs only."""
     t_x, m, n_a = states.shape
     with states.device:

@@ -14,43 +14,58 @@ import numpy as np
 
 from xrnn.backends import _numpy_gated
 from xrnn.backends._adapter import ArrayBackend
-from xrnn.backends._numpy_operands import step_weight
+from xrnn.backends._numpy_operands import dropped_rows, step_weight
 
 
-def rnn_forward_scan(preactivation: np.ndarray, waa: np.ndarray, a0_rows: np.ndarray) -> np.ndarray:
+def rnn_forward_scan(
+    preactivation: np.ndarray, waa: np.ndarray, a0_rows: np.ndarray, keep: np.ndarray | None = None
+) -> np.ndarray:
     """``states[t] = tanh(preactivation[t] + states[t-1] @ waa.T)``, computed in place.
 
     ``preactivation`` (T_x, m, n_a) must be a C-contiguous buffer xrnn owns: it becomes the returned
-    states. ``waa`` and ``a0_rows`` are only read.
+    states. ``waa``, ``a0_rows`` and the time-major mask ``keep`` (T_x, m, 1) are only read; where
+    ``keep`` is false the state is carried over (see ``xrnn._masking``).
     """
     states = preactivation
     t_x, m, _ = states.shape
     waa_t = step_weight(waa, m, t_x)
     recurrent = np.empty(states.shape[1:], dtype=states.dtype)
+    drop = dropped_rows(keep)
     previous = a0_rows
-    for current in states:  # views of each step, in order
+    for t, current in enumerate(states):  # views of each step, in order
         np.matmul(previous, waa_t, out=recurrent)
         np.add(current, recurrent, out=current)
         np.tanh(current, out=current)
+        if drop is not None:
+            np.copyto(current, previous, where=drop[t])
         previous = current
     return states
 
 
-def rnn_backward_scan(dstates: np.ndarray, states: np.ndarray, waa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def rnn_backward_scan(
+    dstates: np.ndarray, states: np.ndarray, waa: np.ndarray, keep: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Backward of :func:`rnn_forward_scan`: ``(dpreactivation, da0_rows)``; reads its inputs only.
 
-    ``dz[t] = (1 - states[t]**2) * (dstates[t] + dz[t+1] @ waa)``, and ``da0_rows = dz[0] @ waa``.
+    ``dz[t] = (1 - states[t]**2) * (dstates[t] + dz[t+1] @ waa)``, and ``da0_rows = dz[0] @ waa``. A
+    masked step ignores its ``dstates``, gets a zero ``dz`` and passes the gradient on unchanged.
     """
     waa = np.ascontiguousarray(waa)  # the caller's Waa is C-contiguous: no copy, untransposed GEMM
     dz = np.multiply(states, states)
     np.subtract(1, dz, out=dz)  # tanh' for every step at once, out of the loop
-    dz_reversed, dstates_reversed = dz[::-1], dstates[::-1]
-    np.multiply(dz_reversed[0], dstates_reversed[0], out=dz_reversed[0])
-    carry = np.matmul(dz_reversed[0], waa)
-    for dz_t, dstates_t in zip(dz_reversed[1:], dstates_reversed[1:], strict=True):
-        np.add(carry, dstates_t, out=carry)
-        np.multiply(dz_t, carry, out=dz_t)
-        np.matmul(dz_t, waa, out=carry)
+    drop = dropped_rows(keep)
+    if drop is not None:
+        np.copyto(dz, 0, where=drop)
+    carry = np.zeros(states.shape[1:], dtype=states.dtype)  # reaches states[t] through the recurrence
+    incoming = np.empty_like(carry)
+    for t in range(states.shape[0] - 1, -1, -1):
+        np.add(carry, dstates[t], out=incoming)
+        if drop is not None:
+            np.copyto(incoming, carry, where=drop[t])
+        np.multiply(dz[t], incoming, out=dz[t])
+        np.matmul(dz[t], waa, out=carry)
+        if drop is not None:
+            np.copyto(carry, incoming, where=drop[t])
     return dz, carry
 
 
@@ -87,6 +102,7 @@ class NumpyBackend(ArrayBackend):
     gru_forward_scan = staticmethod(_numpy_gated.gru_forward_scan)
     gru_backward_scan = staticmethod(_numpy_gated.gru_backward_scan)
     time_major_rows = staticmethod(time_major_rows)
+    scans_take_masks = True
 
     @property
     def xp(self) -> ModuleType:
