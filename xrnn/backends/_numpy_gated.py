@@ -10,9 +10,12 @@ the backward loop, into the buffer that the loop then turns into ``dz`` in place
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
+
 import numpy as np
 
-from xrnn.backends._numpy_operands import dropped_rows, step_weight
+from xrnn.backends._numpy_operands import dropped_rows, incoming_gradient, step_weight
 
 
 def _sigmoid_in_place(z: np.ndarray) -> None:
@@ -47,6 +50,17 @@ def _times_previous(factor: np.ndarray, first: np.ndarray, steps: np.ndarray) ->
     np.multiply(factor[1:], steps[:-1], out=factor[1:])
 
 
+def _blocks(gates: np.ndarray, count: int) -> tuple[np.ndarray, ...]:
+    """Views of the ``count`` gate blocks of ``gates`` ``(..., count * n_a)``."""
+    n_a = gates.shape[-1] // count
+    return tuple(gates[..., k * n_a : (k + 1) * n_a] for k in range(count))
+
+
+def _steps(drop: np.ndarray | None, t_x: int) -> Iterator[np.ndarray | None]:
+    """Each step's padded rows (``None`` without a mask), to zip with the per-step views of a scan."""
+    return iter(drop) if drop is not None else itertools.repeat(None, t_x)
+
+
 def lstm_forward_scan(
     projection: np.ndarray, w_a: np.ndarray, a0_rows: np.ndarray, c0_rows: np.ndarray, keep: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -64,23 +78,24 @@ def lstm_forward_scan(
     w_a_t = step_weight(w_a, m, t_x)
     recurrent = np.empty((m, width), dtype=gates.dtype)
     scratch = np.empty((m, n_a), dtype=gates.dtype)
-    drop = dropped_rows(keep)
+    # Per-step views come from iterating whole arrays (cheaper than slicing in the loop at small sizes).
+    drops = _steps(dropped_rows(keep), t_x)
+    steps = zip(gates, gates[..., : 3 * n_a], *_blocks(gates, 4), states, cells, drops, strict=True)
     a_prev, c_prev = a0_rows, c0_rows
     with np.errstate(over="ignore"):
-        for t, (z, a, c) in enumerate(zip(gates, states, cells, strict=True)):
+        for z, sigmoids, o, f, i, cc, a, c, drop in steps:
             np.matmul(a_prev, w_a_t, out=recurrent)
             np.add(z, recurrent, out=z)
-            _sigmoid_in_place(z[:, : 3 * n_a])
-            np.tanh(z[:, 3 * n_a :], out=z[:, 3 * n_a :])
-            o, f, i, cc = (z[:, k * n_a : (k + 1) * n_a] for k in range(4))
+            _sigmoid_in_place(sigmoids)
+            np.tanh(cc, out=cc)
             np.multiply(f, c_prev, out=c)
             np.multiply(i, cc, out=scratch)
             np.add(c, scratch, out=c)
             np.tanh(c, out=scratch)
             np.multiply(o, scratch, out=a)
             if drop is not None:
-                np.copyto(c, c_prev, where=drop[t])
-                np.copyto(a, a_prev, where=drop[t])
+                np.copyto(c, c_prev, where=drop)
+                np.copyto(a, a_prev, where=drop)
             a_prev, c_prev = a, c
     return gates, states, cells
 
@@ -99,9 +114,9 @@ def lstm_backward_scan(
     """
     t_x, m, width = gates.shape
     n_a = width // 4
-    o, f, i, cc = (gates[..., k * n_a : (k + 1) * n_a] for k in range(4))
+    o, f, i, cc = _blocks(gates, 4)
     dz = np.empty_like(gates)
-    factor_o, factor_f, factor_i, factor_cc = (dz[..., k * n_a : (k + 1) * n_a] for k in range(4))
+    factor_o, factor_f, factor_i, factor_cc = _blocks(dz, 4)
     tanh_c = np.tanh(cells)
     through_output = _scaled_tanh_slope(tanh_c, o, np.empty_like(tanh_c))  # d(c<t>)/d(a<t>), output path
     # The factors of dz: tanh(c) o (1 - o) for o, and c_prev f (1 - f), cc i (1 - i), i (1 - cc^2).
@@ -120,19 +135,18 @@ def lstm_backward_scan(
     dc = np.empty_like(g_a)
     da_next = np.zeros_like(g_a)
     dc_next = np.zeros_like(g_a)
-    for t in range(t_x - 1, -1, -1):
-        np.add(dstates[t], da_next, out=g_a)
-        if drop is not None:
-            np.copyto(g_a, da_next, where=drop[t])
-        np.multiply(g_a, through_output[t], out=dc)
+    steps = zip(dstates, through_output, factor_o, cell_gates, dz, f, _steps(drop, t_x), strict=True)
+    for dstates_t, through_t, factor_o_t, cell_gates_t, dz_t, f_t, drop_t in reversed(list(steps)):
+        incoming_gradient(dstates_t, da_next, drop_t, out=g_a)
+        np.multiply(g_a, through_t, out=dc)
         np.add(dc, dc_next, out=dc)
-        np.multiply(factor_o[t], g_a, out=factor_o[t])
-        np.multiply(cell_gates[t], dc[:, None, :], out=cell_gates[t])
-        np.matmul(dz[t], w_a, out=da_next)
-        np.multiply(dc, f[t], out=dc)
-        if drop is not None:
-            np.copyto(da_next, g_a, where=drop[t])
-            np.copyto(dc, dc_next, where=drop[t])
+        np.multiply(factor_o_t, g_a, out=factor_o_t)
+        np.multiply(cell_gates_t, dc[:, None, :], out=cell_gates_t)
+        np.matmul(dz_t, w_a, out=da_next)
+        np.multiply(dc, f_t, out=dc)
+        if drop_t is not None:
+            np.copyto(da_next, g_a, where=drop_t)
+            np.copyto(dc, dc_next, where=drop_t)
         dc, dc_next = dc_next, dc  # dc_next takes the gradient reaching c<t-1>; the other buffer is free
     return dz, da_next, dc_next
 
@@ -155,15 +169,13 @@ def gru_forward_scan(
     recurrent = np.empty((m, 2 * n_a), dtype=gates.dtype)
     reset_state = np.empty((m, n_a), dtype=gates.dtype)
     candidate_recurrent = np.empty_like(reset_state)
-    drop = dropped_rows(keep)
+    steps = zip(gates[..., : 2 * n_a], *_blocks(gates, 3), states, _steps(dropped_rows(keep), t_x), strict=True)
     a_prev = a0_rows
     with np.errstate(over="ignore"):
-        for t, (z, a) in enumerate(zip(gates, states, strict=True)):
-            both = z[:, : 2 * n_a]
+        for both, u, r, cc, a, drop in steps:
             np.matmul(a_prev, gates_t, out=recurrent)
             np.add(both, recurrent, out=both)
             _sigmoid_in_place(both)
-            u, r, cc = (z[:, k * n_a : (k + 1) * n_a] for k in range(3))
             np.multiply(r, a_prev, out=reset_state)
             np.matmul(reset_state, candidate_t, out=candidate_recurrent)
             np.add(cc, candidate_recurrent, out=cc)
@@ -172,7 +184,7 @@ def gru_forward_scan(
             np.multiply(a, u, out=a)
             np.add(a, a_prev, out=a)
             if drop is not None:
-                np.copyto(a, a_prev, where=drop[t])
+                np.copyto(a, a_prev, where=drop)
             a_prev = a
     return gates, states
 
@@ -191,9 +203,9 @@ def gru_backward_scan(
     """
     t_x, m, width = gates.shape
     n_a = width // 3
-    u, r, cc = (gates[..., k * n_a : (k + 1) * n_a] for k in range(3))
+    u, r, cc = _blocks(gates, 3)
     dz = np.empty_like(gates)
-    factor_u, factor_r, factor_cc = (dz[..., k * n_a : (k + 1) * n_a] for k in range(3))
+    factor_u, factor_r, factor_cc = _blocks(dz, 3)
     # The factors of dz: (cc - a_prev) u (1 - u), a_prev r (1 - r), u (1 - cc^2); 1 - u is kept for the
     # direct path a_prev -> a.
     direct = np.subtract(1, u)
@@ -212,19 +224,18 @@ def gru_backward_scan(
     g = np.empty((m, n_a), dtype=gates.dtype)
     dreset_state = np.empty_like(g)
     da_next = np.zeros_like(g)
-    for t in range(t_x - 1, -1, -1):
-        np.add(dstates[t], da_next, out=g)
-        if drop is not None:
-            np.copyto(g, da_next, where=drop[t])
-        np.multiply(factor_cc[t], g, out=factor_cc[t])
-        np.matmul(factor_cc[t], candidate_a, out=dreset_state)
-        np.multiply(factor_u[t], g, out=factor_u[t])
-        np.multiply(factor_r[t], dreset_state, out=factor_r[t])
-        np.matmul(dz[t, :, : 2 * n_a], gates_a, out=da_next)
-        np.multiply(dreset_state, r[t], out=dreset_state)  # da_prev = dz_gates @ W + dreset r + g (1 - u)
+    steps = zip(dstates, factor_u, factor_r, factor_cc, dz[..., : 2 * n_a], r, direct, _steps(drop, t_x), strict=True)
+    for dstates_t, factor_u_t, factor_r_t, factor_cc_t, dz_gates_t, r_t, direct_t, drop_t in reversed(list(steps)):
+        incoming_gradient(dstates_t, da_next, drop_t, out=g)
+        np.multiply(factor_cc_t, g, out=factor_cc_t)
+        np.matmul(factor_cc_t, candidate_a, out=dreset_state)
+        np.multiply(factor_u_t, g, out=factor_u_t)
+        np.multiply(factor_r_t, dreset_state, out=factor_r_t)
+        np.matmul(dz_gates_t, gates_a, out=da_next)
+        np.multiply(dreset_state, r_t, out=dreset_state)  # da_prev = dz_gates @ W + dreset r + g (1 - u)
         np.add(da_next, dreset_state, out=da_next)
-        np.multiply(g, direct[t], out=dreset_state)
+        np.multiply(g, direct_t, out=dreset_state)
         np.add(da_next, dreset_state, out=da_next)
-        if drop is not None:
-            np.copyto(da_next, g, where=drop[t])
+        if drop_t is not None:
+            np.copyto(da_next, g, where=drop_t)
     return dz, da_next

@@ -41,3 +41,11 @@ def transposed(matrix: np.ndarray, block: int = 64) -> np.ndarray:
 def dropped_rows(keep: np.ndarray | None) -> np.ndarray | None:
     """The padded rows, ``~keep`` (T_x, m, 1), for ``np.copyto(..., where=)``; ``None`` without a mask."""
     return None if keep is None else np.logical_not(keep)
+
+
+def incoming_gradient(dstates_t: np.ndarray, carried: np.ndarray, drop_t: np.ndarray | None, out: np.ndarray) -> None:
+    """``out <- dstates_t + carried``, the gradient reaching a step's state, but only ``carried`` on the
+    padded rows ``drop_t`` (a masked step ignores its ``dstates``)."""
+    np.add(dstates_t, carried, out=out)
+    if drop_t is not None:
+        np.copyto(out, carried, where=drop_t)

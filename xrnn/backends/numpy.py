@@ -14,7 +14,7 @@ import numpy as np
 
 from xrnn.backends import _numpy_gated
 from xrnn.backends._adapter import ArrayBackend
-from xrnn.backends._numpy_operands import dropped_rows, step_weight
+from xrnn.backends._numpy_operands import dropped_rows, incoming_gradient, step_weight
 
 
 def rnn_forward_scan(
@@ -59,9 +59,7 @@ def rnn_backward_scan(
     carry = np.zeros(states.shape[1:], dtype=states.dtype)  # reaches states[t] through the recurrence
     incoming = np.empty_like(carry)
     for t in range(states.shape[0] - 1, -1, -1):
-        np.add(carry, dstates[t], out=incoming)
-        if drop is not None:
-            np.copyto(incoming, carry, where=drop[t])
+        incoming_gradient(dstates[t], carry, None if drop is None else drop[t], out=incoming)
         np.multiply(dz[t], incoming, out=dz[t])
         np.matmul(dz[t], waa, out=carry)
         if drop is not None:
