@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from xrnn import cli
+from xrnn._progress import ProgressBar
 from xrnn.backends import BackendUnavailableError, available_backends, backend_names
+from xrnn.distributed import ClusterError
+from xrnn.training import CharTrainer
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = ["--hidden", "16", "--seq-len", "8", "--batch", "4", "--quiet"]
@@ -74,6 +79,30 @@ def test_resume_continues_exactly(capsys: pytest.CaptureFixture[str], tmp_path: 
     assert (tmp_path / "straight.csv").read_bytes() == (tmp_path / "resumed.csv").read_bytes()
 
 
+@pytest.mark.parametrize(
+    "failure",
+    [TimeoutError("the cluster did not finish the step within 5 s"), ClusterError("the cluster gave up on the step")],
+    ids=["timeout", "killed workers"],
+)
+def test_a_failed_cluster_step_keeps_the_done_steps(
+    failure: Exception, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """What the data-parallel engine raises when the cluster fails a step: one line, exit 2, and a
+    checkpoint of the steps before it (the engine itself is tested in test_distributed.py)."""
+    original = CharTrainer.train_step
+    failures = [failure]
+
+    def fails_at_step_3(self: CharTrainer) -> Any:
+        if self.step == 2 and failures:
+            raise failures.pop()
+        return original(self)
+
+    monkeypatch.setattr(CharTrainer, "train_step", fails_at_step_3)
+    status, _, err = _run(capsys, "train", *FAST, "--steps", "5", "--save", "c.npz")
+    _assert_usage_error(status, err.split("\n", 1)[1], str(failure), "checkpoint of step 2 saved to c.npz")
+    assert cli.main(["train", *FAST, "--steps", "3", "--resume", "c.npz"]) == 0  # the checkpoint resumes
+
+
 def test_resume_refuses_to_change_the_runs_options(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["train", *FAST, "--steps", "1", "--save", "c.npz"]) == 0
     capsys.readouterr()
@@ -81,12 +110,27 @@ def test_resume_refuses_to_change_the_runs_options(capsys: pytest.CaptureFixture
     _assert_usage_error(status, err, "--hidden 32 differs from the resumed run's 16")
 
 
-def test_progress_bar_shows_loss_and_speed_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
-    status, _, err = _run(capsys, "train", "--hidden", "8", "--seq-len", "5", "--batch", "2", "--steps", "3")
+def test_progress_off_a_terminal_is_whole_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    """Captured stderr is not a terminal: about one line per tenth of the run, no carriage returns."""
+    status, _, err = _run(capsys, "train", "--hidden", "8", "--seq-len", "5", "--batch", "2", "--steps", "40")
     assert status == 0
-    assert "\rstep 3/3 [" in err
-    assert "loss " in err
-    assert "steps/s" in err
+    lines = [line for line in err.splitlines() if line.startswith("step ")]
+    assert "\r" not in err
+    assert [line.split()[1] for line in lines] == [f"{step}/40" for step in range(1, 41, 4)] + ["40/40"]
+    assert all("loss " in line and line.endswith("steps/s") for line in lines)
+
+
+def test_progress_on_a_terminal_redraws_one_line() -> None:
+    stream = io.StringIO()
+    bar = ProgressBar(4, stream, interactive=True, rate=1e9)
+    for step in range(1, 5):
+        bar.update(step, 1.0 / step)
+    bar.close()
+    text = stream.getvalue()
+    assert text.count("\r") == 4
+    assert text.endswith("\n")
+    assert text.count("\n") == 1
+    assert "\rstep 4/4 [" + "#" * 24 + "] loss 0.2500" in text
 
 
 def test_plot_writes_a_png(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,7 @@ distributed = pytest.importorskip(
     "distributed", reason="data-parallel training needs dask.distributed: pip install 'xrnn[dask]'"
 )
 
-from xrnn.distributed import DataParallel, PendingStep, connect, shard_sizes  # noqa: E402
+from xrnn.distributed import ClusterError, DataParallel, PendingStep, connect, shard_sizes  # noqa: E402
 from xrnn.patterns import many_to_many_loss_and_gradients, one_hot  # noqa: E402
 from xrnn.training import CharTrainer, TrainConfig, default_corpus  # noqa: E402
 
@@ -276,3 +277,16 @@ def test_the_benchmark_writes_its_table_and_json(tmp_path: Any, capsys: pytest.C
     assert result["rows"][1]["communication"]["shard_bytes"] == [4 * 5 * (57 * 4 + 8)]
     assert result["rows"][1]["steps_per_s"] > 0
     assert "dask 1" in capsys.readouterr().out
+
+
+def test_a_task_that_killed_its_workers_is_a_cluster_error(client: Any) -> None:
+    """``distributed.KilledWorker`` (the scheduler's allowed-failures used up) becomes one clear error."""
+
+    class KilledFuture:
+        def result(self, timeout: float | None = None) -> Any:
+            raise distributed.KilledWorker("shard-0", SimpleNamespace(address="tcp://127.0.0.1:1234"), 3)
+
+    pending = PendingStep(KilledFuture(), (("Wax", (2, 3)),), 6, (3,))
+    message = r"the cluster gave up on the step \(.*shard-0.*\); are the workers out of memory\?"
+    with pytest.raises(ClusterError, match=message):
+        DataParallel(client, shards=1, timeout=WAIT).gather(pending)

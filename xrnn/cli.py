@@ -253,6 +253,8 @@ def _data_parallel(args: argparse.Namespace, stack: contextlib.ExitStack) -> Any
 
 
 def _run_training(trainer: Any, args: argparse.Namespace) -> int:
+    from xrnn.distributed import ClusterError  # imports no Dask
+
     config = trainer.config
     parallel = trainer.parallel
     print(
@@ -267,7 +269,7 @@ def _run_training(trainer: Any, args: argparse.Namespace) -> int:
             record = trainer.train_step()
             if progress is not None:
                 progress.update(record.step, record.loss, force=record.step == config.steps)
-    except TimeoutError as error:  # the cluster stopped answering: keep the steps that are done
+    except (TimeoutError, ClusterError) as error:  # the cluster failed the step: keep the steps that are done
         if progress is not None:
             progress.close()
         path = args.save or DEFAULT_CHECKPOINT

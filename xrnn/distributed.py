@@ -40,12 +40,16 @@ import array_api_compat
 from xrnn._typing import Array
 from xrnn.patterns import many_to_many_loss_and_gradients
 
-__all__ = ["DataParallel", "PendingStep", "connect", "shard_sizes"]
+__all__ = ["ClusterError", "DataParallel", "PendingStep", "connect", "shard_sizes"]
 
 #: ``--scheduler local:N`` starts a LocalCluster of N worker processes on loopback.
 LOCAL_PREFIX = "local:"
 #: Seconds :func:`connect` waits for a scheduler (and a local cluster's workers) when given no ``timeout``.
 CONNECT_TIMEOUT = 30.0
+
+
+class ClusterError(RuntimeError):
+    """The cluster gave up on a step: every worker that ran one of its tasks died (``distributed.KilledWorker``)."""
 
 
 def _distributed() -> Any:
@@ -206,13 +210,19 @@ class DataParallel:
         ------
         TimeoutError
             The step took longer than ``timeout`` seconds.
+        ClusterError
+            A task of the step killed as many workers as the scheduler allows (its ``allowed-failures``).
         """
+        distributed = _distributed()
         try:
             flat = pending.future.result(timeout=self.timeout)
-        except _distributed().TimeoutError:
+        except distributed.TimeoutError:
             raise TimeoutError(
                 f"the cluster did not finish the step within {self.timeout} s; are its workers running?"
             ) from None
+        except distributed.KilledWorker as error:
+            reason = " ".join(str(error).split())
+            raise ClusterError(f"the cluster gave up on the step ({reason}); are the workers out of memory?") from None
         flat = flat / pending.count
         xp = array_api_compat.array_namespace(flat)
         gradients = {}
