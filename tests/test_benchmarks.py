@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import xrnn
-from benchmarks import cpu, gpu, profile_gated, workload
+from benchmarks import cpu, gpu, masked, profile_gated, workload
 from benchmarks.gated import torch_model
 from benchmarks.harness import Candidate, time_interleaved
 from benchmarks.workload import Size
@@ -101,6 +101,26 @@ def test_profile_gated_times_every_phase(capsys: pytest.CaptureFixture[str]) -> 
         assert out.count(phase) == 2, phase
     assert ("oneDNN off" in out) == HAS_TORCH
     assert "error" not in out.lower()
+
+
+def test_masked_benchmark_times_every_cell(capsys: pytest.CaptureFixture[str]) -> None:
+    assert masked.main(["--sizes", "toy", "--dtypes", "float32", "--budget", "0.05"]) == 0
+    rows = [
+        line.split()
+        for line in capsys.readouterr().out.splitlines()
+        if line.lstrip().startswith(("RNN", "LSTM", "GRU"))
+    ]
+    assert [row[0] for row in rows] == ["RNN", "LSTM", "GRU"]
+    assert all(row[-1].endswith("x") and row[-2].endswith("x") for row in rows)
+
+
+def test_padding_mask_keeps_a_prefix_of_at_least_half() -> None:
+    mask = masked.padding_mask(50, 9, seed=3)
+    lengths = mask.sum(axis=1)
+    assert mask.shape == (50, 9)
+    assert lengths.min() >= 4
+    assert lengths.max() <= 9
+    np.testing.assert_array_equal(mask, np.arange(9) < lengths[:, None])
 
 
 def test_gated_flops_reduce_to_the_rnn_and_scale_with_the_gates() -> None:

@@ -117,12 +117,12 @@ def lstm_backward_scan(
     o, f, i, cc = _blocks(gates, 4)
     dz = np.empty_like(gates)
     factor_o, factor_f, factor_i, factor_cc = _blocks(dz, 4)
-    tanh_c = np.tanh(cells)
-    through_output = _scaled_tanh_slope(tanh_c, o, np.empty_like(tanh_c))  # d(c<t>)/d(a<t>), output path
     # The factors of dz: tanh(c) o (1 - o) for o, and c_prev f (1 - f), cc i (1 - i), i (1 - cc^2).
     for factor, gate in ((factor_o, o), (factor_f, f), (factor_i, i)):
         _sigmoid_slope(gate, factor)
+    tanh_c = np.tanh(cells)
     np.multiply(factor_o, tanh_c, out=factor_o)
+    through_output = _scaled_tanh_slope(tanh_c, o, out=tanh_c)  # d(c<t>)/d(a<t>) on the output path, in place
     _times_previous(factor_f, c0_rows, cells)
     np.multiply(factor_i, cc, out=factor_i)
     _scaled_tanh_slope(cc, i, factor_cc)
