@@ -56,7 +56,7 @@ def _blocks(gates: np.ndarray, count: int) -> tuple[np.ndarray, ...]:
     return tuple(gates[..., k * n_a : (k + 1) * n_a] for k in range(count))
 
 
-def _steps(drop: np.ndarray | None, t_x: int) -> Iterator[np.ndarray | None]:
+def _step_drops(drop: np.ndarray | None, t_x: int) -> Iterator[np.ndarray | None]:
     """Each step's padded rows (``None`` without a mask), to zip with the per-step views of a scan."""
     return iter(drop) if drop is not None else itertools.repeat(None, t_x)
 
@@ -79,7 +79,7 @@ def lstm_forward_scan(
     recurrent = np.empty((m, width), dtype=gates.dtype)
     scratch = np.empty((m, n_a), dtype=gates.dtype)
     # Per-step views come from iterating whole arrays (cheaper than slicing in the loop at small sizes).
-    drops = _steps(dropped_rows(keep), t_x)
+    drops = _step_drops(dropped_rows(keep), t_x)
     steps = zip(gates, gates[..., : 3 * n_a], *_blocks(gates, 4), states, cells, drops, strict=True)
     a_prev, c_prev = a0_rows, c0_rows
     with np.errstate(over="ignore"):
@@ -135,7 +135,7 @@ def lstm_backward_scan(
     dc = np.empty_like(g_a)
     da_next = np.zeros_like(g_a)
     dc_next = np.zeros_like(g_a)
-    steps = zip(dstates, through_output, factor_o, cell_gates, dz, f, _steps(drop, t_x), strict=True)
+    steps = zip(dstates, through_output, factor_o, cell_gates, dz, f, _step_drops(drop, t_x), strict=True)
     for dstates_t, through_t, factor_o_t, cell_gates_t, dz_t, f_t, drop_t in reversed(list(steps)):
         incoming_gradient(dstates_t, da_next, drop_t, out=g_a)
         np.multiply(g_a, through_t, out=dc)
@@ -169,7 +169,7 @@ def gru_forward_scan(
     recurrent = np.empty((m, 2 * n_a), dtype=gates.dtype)
     reset_state = np.empty((m, n_a), dtype=gates.dtype)
     candidate_recurrent = np.empty_like(reset_state)
-    steps = zip(gates[..., : 2 * n_a], *_blocks(gates, 3), states, _steps(dropped_rows(keep), t_x), strict=True)
+    steps = zip(gates[..., : 2 * n_a], *_blocks(gates, 3), states, _step_drops(dropped_rows(keep), t_x), strict=True)
     a_prev = a0_rows
     with np.errstate(over="ignore"):
         for both, u, r, cc, a, drop in steps:
@@ -224,7 +224,8 @@ def gru_backward_scan(
     g = np.empty((m, n_a), dtype=gates.dtype)
     dreset_state = np.empty_like(g)
     da_next = np.zeros_like(g)
-    steps = zip(dstates, factor_u, factor_r, factor_cc, dz[..., : 2 * n_a], r, direct, _steps(drop, t_x), strict=True)
+    dz_gates = dz[..., : 2 * n_a]  # u and r: the gates that act on [a_prev; x]
+    steps = zip(dstates, factor_u, factor_r, factor_cc, dz_gates, r, direct, _step_drops(drop, t_x), strict=True)
     for dstates_t, factor_u_t, factor_r_t, factor_cc_t, dz_gates_t, r_t, direct_t, drop_t in reversed(list(steps)):
         incoming_gradient(dstates_t, da_next, drop_t, out=g)
         np.multiply(factor_cc_t, g, out=factor_cc_t)
