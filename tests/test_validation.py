@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import array_api_compat
 import numpy as np
 import pytest
 
 import xrnn
 from tests import reference
 from tests.helpers import TestBackend
+from xrnn._validation import namespace_of
 
 
 def _data(backend: TestBackend, n_a: int = 5, m: int = 10) -> dict[str, Any]:
@@ -124,6 +126,13 @@ def test_non_arrays_raise_type_error(backend: TestBackend) -> None:
     data = _data(backend)
     with pytest.raises(TypeError, match="a0 must be an array, got list"):
         xrnn.rnn_forward(data["x"], [[0.0] * 10] * 5, data["parameters"])
+
+
+def test_remembered_namespaces_are_array_api_compats(backend: TestBackend) -> None:
+    """The checks remember each array type's namespace; it must be the one array-api-compat gives."""
+    x = backend.asarray(np.ones((2, 3)))
+    for _ in range(2):  # the first call learns, the second remembers
+        assert namespace_of(x) is array_api_compat.array_namespace(x)
 
 
 def test_mixed_libraries_raise_type_error() -> None:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import array_api_compat
-
 from xrnn._layout import from_rows
 from xrnn._typing import Array
+from xrnn._validation import namespace_of
 
 
 class TimeMajorCache:
@@ -21,7 +20,7 @@ class TimeMajorCache:
 
     def _spec(self, rows: Array) -> Array:
         """A time-major ``(T_x, m, n)`` array as a view in the spec's ``(n, m, T_x)`` layout."""
-        return from_rows(array_api_compat.array_namespace(rows), rows, self.a0.shape[1])
+        return from_rows(namespace_of(rows), rows, self.a0.shape[1])
 
     @property
     def a(self) -> Array:

@@ -15,7 +15,7 @@ from types import ModuleType
 import array_api_compat
 
 from xrnn._typing import Array
-from xrnn._validation import expect_shape, library_name
+from xrnn._validation import expect_shape, library_name, namespace_of
 
 
 def mask_rows(xp: ModuleType, mask: object, like: Array, dims: dict[str, int]) -> Array | None:
@@ -31,7 +31,7 @@ def mask_rows(xp: ModuleType, mask: object, like: Array, dims: dict[str, int]) -
 
 
 def _checked_mask_rows(xp: ModuleType, mask: Array, like: Array, dims: dict[str, int]) -> Array:
-    if array_api_compat.array_namespace(mask) is not xp:
+    if namespace_of(mask) is not xp:
         raise TypeError(f"mask is a {library_name(mask)} array but the data are {library_name(like)} arrays")
     if mask.dtype != xp.bool:
         raise TypeError(f"mask must have dtype bool, got {mask.dtype}")

@@ -31,6 +31,27 @@ def library_name(x: object) -> str:
     return type(x).__module__.split(".")[0]
 
 
+# What the checks below learn once per array type and dtype: every public call asks again, and
+# array_namespace and isdtype cost more than the rest of a toy-sized call's checks together.
+_known_namespaces: dict[type, ModuleType] = {}
+_real_floating: dict[tuple[ModuleType, object], bool] = {}
+
+
+def namespace_of(x: Array) -> ModuleType:
+    """``array_api_compat.array_namespace(x)``, remembered per array type."""
+    kind = type(x)
+    if kind not in _known_namespaces:
+        _known_namespaces[kind] = array_api_compat.array_namespace(x)
+    return _known_namespaces[kind]
+
+
+def _is_real_floating(xp: ModuleType, dtype: object) -> bool:
+    key = (xp, dtype)
+    if key not in _real_floating:
+        _real_floating[key] = bool(xp.isdtype(dtype, "real floating"))
+    return _real_floating[key]
+
+
 def common_namespace(arrays: Mapping[str, Array]) -> ModuleType:
     """Check that ``arrays`` share one library, one real floating dtype and one device.
 
@@ -40,10 +61,10 @@ def common_namespace(arrays: Mapping[str, Array]) -> ModuleType:
     first = values[0]
     kind = type(first)
     # Fast path: one array type (so one library), one dtype, one device; else the detailed checks below.
-    if all(type(value) is kind for value in values) and array_api_compat.is_array_api_obj(first):
-        xp = array_api_compat.array_namespace(first)
+    xp = _known_namespaces.get(kind)
+    if xp is not None and all(type(value) is kind for value in values):
         dtype = first.dtype
-        if all(value.dtype == dtype for value in values) and xp.isdtype(dtype, "real floating"):
+        if all(value.dtype == dtype for value in values) and _is_real_floating(xp, dtype):
             if array_api_compat.is_numpy_namespace(xp):  # one device only: skip the per-array lookups
                 return xp
             where = array_api_compat.device(first)
@@ -55,7 +76,7 @@ def common_namespace(arrays: Mapping[str, Array]) -> ModuleType:
             raise TypeError(f"{name} must be an array, got {type(arrays[name]).__name__}")
     first_name = names[0]
     first = arrays[first_name]
-    xp = array_api_compat.array_namespace(first)
+    xp = namespace_of(first)
     first_device = array_api_compat.device(first)
     for name in names:
         array = arrays[name]

@@ -7,12 +7,13 @@ from types import ModuleType
 import array_api_compat
 
 from xrnn._typing import Array
+from xrnn._validation import namespace_of
 
 
 def _floating_namespace(x: Array, name: str = "x") -> ModuleType:
     if not array_api_compat.is_array_api_obj(x):
         raise TypeError(f"{name} must be an array, got {type(x).__name__}")
-    xp = array_api_compat.array_namespace(x)
+    xp = namespace_of(x)
     if not xp.isdtype(x.dtype, "real floating"):
         raise TypeError(f"{name} must have a real floating dtype (float32 or float64), got {x.dtype}")
     return xp

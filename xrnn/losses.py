@@ -12,7 +12,7 @@ import array_api_compat
 
 from xrnn._layout import from_rows, to_rows
 from xrnn._typing import Array
-from xrnn._validation import common_namespace, expect_ndim, expect_shape, library_name
+from xrnn._validation import common_namespace, expect_ndim, expect_shape, library_name, namespace_of
 from xrnn.activations import log_softmax
 
 
@@ -54,7 +54,7 @@ def target_rows(xp: ModuleType, labels: Array, like: Array, dims: dict[str, int]
     """Check ``labels`` and return target distributions as rows ``(T_x * m, n_y)`` in ``like``'s dtype."""
     if not array_api_compat.is_array_api_obj(labels):
         raise TypeError(f"labels must be an array, got {type(labels).__name__}")
-    if array_api_compat.array_namespace(labels) is not xp:
+    if namespace_of(labels) is not xp:
         raise TypeError(f"labels is a {library_name(labels)} array but the data are {library_name(like)} arrays")
     if array_api_compat.device(labels) != array_api_compat.device(like):
         raise ValueError(
