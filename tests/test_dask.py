@@ -54,7 +54,9 @@ def _problem(cell: str, seed: int = 0, m: int = M, t_x: int = T_X) -> dict[str, 
     """NumPy float64 data and parameters of order-one size, so every gradient entry is well away from 0."""
     rng = np.random.default_rng(seed)
     init = {"rnn": xrnn.init_parameters, "lstm": xrnn.init_lstm_parameters, "gru": xrnn.init_gru_parameters}[cell]
-    parameters = {key: value + 0.5 * rng.standard_normal(value.shape) for key, value in init(N_X, N_A, N_Y).items()}
+    parameters = {
+        key: value + 0.5 * rng.standard_normal(value.shape) for key, value in init(N_X, N_A, N_Y, seed=seed).items()
+    }
     return {
         "x": rng.standard_normal((N_X, m, t_x)),
         "a0": rng.standard_normal((N_A, m)),
