@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+import xrnn
 from benchmarks.cpu import _blas_threads, _parse_sizes
 from benchmarks.gated import CELLS, TITLES, backward, forward, forward_backward, torch_model
 from benchmarks.harness import Candidate, blas_threads, format_time, log, render_text, time_interleaved
@@ -28,8 +29,6 @@ _STACKS = {"lstm": (lstm._STACK_W, lstm._STACK_B), "gru": (gru._WEIGHTS, gru._BI
 
 
 def _phases(cell: str, size: Size, dtype: str, torch: Any, budget: float) -> list[list[str]]:
-    import xrnn
-
     problem = make_gated_problem(size, cell, dtype)
     p, da = problem["parameters"], problem["da"]
     t_x, m, n_a, g = size.t_x, size.m, size.n_a, GATES[cell]
