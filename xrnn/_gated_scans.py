@@ -14,23 +14,17 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from xrnn._gates import previous_rows
+from xrnn._gates import gate_blocks, previous_rows
 from xrnn._masking import carry, zero_masked
+from xrnn._scan import run_scan
 from xrnn._typing import Array
 from xrnn.activations import sigmoid_unchecked
-from xrnn.backends import fast_path
 
 #: Column blocks of the LSTM's stacked gates: the three sigmoid gates first (one sigmoid covers them),
 #: and the three that the cell gradient reaches last (one product with ``dc`` covers them).
 LSTM_GATES = ("o", "f", "i", "cc")
 #: Column blocks of the GRU's stacked gates: update, reset, candidate.
 GRU_GATES = ("u", "r", "cc")
-
-
-def gate_blocks(gates: Array, count: int) -> tuple[Array, ...]:
-    """Views of the ``count`` column blocks of ``gates`` ``(..., count * n_a)``."""
-    n_a = gates.shape[-1] // count
-    return tuple(gates[..., k * n_a : (k + 1) * n_a] for k in range(count))
 
 
 def generic_lstm_forward_scan(
@@ -155,22 +149,18 @@ def lstm_forward_scan(
 
     ``projection`` must be a buffer that xrnn allocated: fast paths overwrite it.
     """
-    fast = fast_path(xp, "lstm_forward_scan", masked=keep is not None)
-    if fast is not None:
-        gates, states, cells = fast(projection, w_a, a0_rows, c0_rows, keep)
-        return gates, states, cells
-    return generic_lstm_forward_scan(xp, projection, w_a, a0_rows, c0_rows, keep)
+    arrays = (projection, w_a, a0_rows, c0_rows)
+    gates, states, cells = run_scan(xp, "lstm_forward_scan", generic_lstm_forward_scan, *arrays, keep=keep)
+    return gates, states, cells
 
 
 def lstm_backward_scan(
     xp: ModuleType, dstates: Array, gates: Array, cells: Array, c0_rows: Array, w_a: Array, keep: Array | None = None
 ) -> tuple[Array, Array, Array]:
     """The fast path if the library has one, else the generic twin; reads its inputs only."""
-    fast = fast_path(xp, "lstm_backward_scan", masked=keep is not None)
-    if fast is not None:
-        dz, da0_rows, dc0_rows = fast(dstates, gates, cells, c0_rows, w_a, keep)
-        return dz, da0_rows, dc0_rows
-    return generic_lstm_backward_scan(xp, dstates, gates, cells, c0_rows, w_a, keep)
+    arrays = (dstates, gates, cells, c0_rows, w_a)
+    dz, da0_rows, dc0_rows = run_scan(xp, "lstm_backward_scan", generic_lstm_backward_scan, *arrays, keep=keep)
+    return dz, da0_rows, dc0_rows
 
 
 def gru_forward_scan(
@@ -180,19 +170,14 @@ def gru_forward_scan(
 
     ``projection`` must be a buffer that xrnn allocated: fast paths overwrite it.
     """
-    fast = fast_path(xp, "gru_forward_scan", masked=keep is not None)
-    if fast is not None:
-        gates, states = fast(projection, w_a, a0_rows, keep)
-        return gates, states
-    return generic_gru_forward_scan(xp, projection, w_a, a0_rows, keep)
+    gates, states = run_scan(xp, "gru_forward_scan", generic_gru_forward_scan, projection, w_a, a0_rows, keep=keep)
+    return gates, states
 
 
 def gru_backward_scan(
     xp: ModuleType, dstates: Array, gates: Array, states: Array, a0_rows: Array, w_a: Array, keep: Array | None = None
 ) -> tuple[Array, Array]:
     """The fast path if the library has one, else the generic twin; reads its inputs only."""
-    fast = fast_path(xp, "gru_backward_scan", masked=keep is not None)
-    if fast is not None:
-        dz, da0_rows = fast(dstates, gates, states, a0_rows, w_a, keep)
-        return dz, da0_rows
-    return generic_gru_backward_scan(xp, dstates, gates, states, a0_rows, w_a, keep)
+    arrays = (dstates, gates, states, a0_rows, w_a)
+    dz, da0_rows = run_scan(xp, "gru_backward_scan", generic_gru_backward_scan, *arrays, keep=keep)
+    return dz, da0_rows

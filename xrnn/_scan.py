@@ -9,7 +9,9 @@ Layout is time-major with one row per example: ``states[t]`` is ``a<t+1>`` trans
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
+from typing import Any
 
 from xrnn._masking import carry, zero_masked
 from xrnn._typing import Array
@@ -57,24 +59,27 @@ def generic_backward_scan(
     return xp.stack(reversed_dz[::-1]), through
 
 
+def run_scan(xp: ModuleType, kernel: str, generic: Callable[..., Any], *arrays: Array, keep: Array | None) -> Any:
+    """``fast(*arrays, keep)``, the library's fast path ``kernel``, if it has one (and, with a mask, one
+    that takes masks); else the generic twin ``generic(xp, *arrays, keep)``. Every scan goes through here."""
+    fast = fast_path(xp, kernel, masked=keep is not None)
+    if fast is not None:
+        return fast(*arrays, keep)
+    return generic(xp, *arrays, keep)
+
+
 def forward_scan(xp: ModuleType, preactivation: Array, waa: Array, a0_rows: Array, keep: Array | None = None) -> Array:
     """Run the fast path if the library has one, else the generic twin.
 
     ``preactivation`` must be a buffer that xrnn allocated: fast paths overwrite it.
     """
-    fast = fast_path(xp, "rnn_forward_scan", masked=keep is not None)
-    if fast is not None:
-        states: Array = fast(preactivation, waa, a0_rows, keep)
-        return states
-    return generic_forward_scan(xp, preactivation, waa, a0_rows, keep)
+    states: Array = run_scan(xp, "rnn_forward_scan", generic_forward_scan, preactivation, waa, a0_rows, keep=keep)
+    return states
 
 
 def backward_scan(
     xp: ModuleType, dstates: Array, states: Array, waa: Array, keep: Array | None = None
 ) -> tuple[Array, Array]:
     """Run the fast path if the library has one, else the generic twin. Reads its inputs only."""
-    fast = fast_path(xp, "rnn_backward_scan", masked=keep is not None)
-    if fast is not None:
-        dz, da0_rows = fast(dstates, states, waa, keep)
-        return dz, da0_rows
-    return generic_backward_scan(xp, dstates, states, waa, keep)
+    dz, da0_rows = run_scan(xp, "rnn_backward_scan", generic_backward_scan, dstates, states, waa, keep=keep)
+    return dz, da0_rows

@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING, NamedTuple
 import array_api_compat
 
 from xrnn._caches import TimeMajorCache
-from xrnn._gated_scans import gate_blocks, gru_backward_scan, gru_forward_scan
+from xrnn._gated_scans import gru_backward_scan, gru_forward_scan
 from xrnn._gates import (
+    gate_blocks,
     gated_dims,
     input_projection,
     joint_weight_gradient,

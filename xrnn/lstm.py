@@ -30,8 +30,9 @@ from typing import TYPE_CHECKING, NamedTuple
 import array_api_compat
 
 from xrnn._caches import TimeMajorCache
-from xrnn._gated_scans import gate_blocks, lstm_backward_scan, lstm_forward_scan
+from xrnn._gated_scans import lstm_backward_scan, lstm_forward_scan
 from xrnn._gates import (
+    gate_blocks,
     gated_dims,
     input_projection,
     joint_weight_gradient,

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from xrnn._gates import gate_blocks
 from xrnn.backends._numpy_operands import dropped_rows, incoming_gradient, step_weight
 
 
@@ -50,12 +51,6 @@ def _times_previous(factor: np.ndarray, first: np.ndarray, steps: np.ndarray) ->
     np.multiply(factor[1:], steps[:-1], out=factor[1:])
 
 
-def _blocks(gates: np.ndarray, count: int) -> tuple[np.ndarray, ...]:
-    """Views of the ``count`` gate blocks of ``gates`` ``(..., count * n_a)``."""
-    n_a = gates.shape[-1] // count
-    return tuple(gates[..., k * n_a : (k + 1) * n_a] for k in range(count))
-
-
 def _step_drops(drop: np.ndarray | None, t_x: int) -> Iterator[np.ndarray | None]:
     """Each step's padded rows (``None`` without a mask), to zip with the per-step views of a scan."""
     return iter(drop) if drop is not None else itertools.repeat(None, t_x)
@@ -80,7 +75,7 @@ def lstm_forward_scan(
     scratch = np.empty((m, n_a), dtype=gates.dtype)
     # Per-step views come from iterating whole arrays (cheaper than slicing in the loop at small sizes).
     drops = _step_drops(dropped_rows(keep), t_x)
-    steps = zip(gates, gates[..., : 3 * n_a], *_blocks(gates, 4), states, cells, drops, strict=True)
+    steps = zip(gates, gates[..., : 3 * n_a], *gate_blocks(gates, 4), states, cells, drops, strict=True)
     a_prev, c_prev = a0_rows, c0_rows
     with np.errstate(over="ignore"):
         for z, sigmoids, o, f, i, cc, a, c, drop in steps:
@@ -114,9 +109,9 @@ def lstm_backward_scan(
     """
     t_x, m, width = gates.shape
     n_a = width // 4
-    o, f, i, cc = _blocks(gates, 4)
+    o, f, i, cc = gate_blocks(gates, 4)
     dz = np.empty_like(gates)
-    factor_o, factor_f, factor_i, factor_cc = _blocks(dz, 4)
+    factor_o, factor_f, factor_i, factor_cc = gate_blocks(dz, 4)
     # The factors of dz: tanh(c) o (1 - o) for o, and c_prev f (1 - f), cc i (1 - i), i (1 - cc^2).
     for factor, gate in ((factor_o, o), (factor_f, f), (factor_i, i)):
         _sigmoid_slope(gate, factor)
@@ -169,7 +164,8 @@ def gru_forward_scan(
     recurrent = np.empty((m, 2 * n_a), dtype=gates.dtype)
     reset_state = np.empty((m, n_a), dtype=gates.dtype)
     candidate_recurrent = np.empty_like(reset_state)
-    steps = zip(gates[..., : 2 * n_a], *_blocks(gates, 3), states, _step_drops(dropped_rows(keep), t_x), strict=True)
+    drops = _step_drops(dropped_rows(keep), t_x)
+    steps = zip(gates[..., : 2 * n_a], *gate_blocks(gates, 3), states, drops, strict=True)
     a_prev = a0_rows
     with np.errstate(over="ignore"):
         for both, u, r, cc, a, drop in steps:
@@ -203,9 +199,9 @@ def gru_backward_scan(
     """
     t_x, m, width = gates.shape
     n_a = width // 3
-    u, r, cc = _blocks(gates, 3)
+    u, r, cc = gate_blocks(gates, 3)
     dz = np.empty_like(gates)
-    factor_u, factor_r, factor_cc = _blocks(dz, 3)
+    factor_u, factor_r, factor_cc = gate_blocks(dz, 3)
     # The factors of dz: (cc - a_prev) u (1 - u), a_prev r (1 - r), u (1 - cc^2); 1 - u is kept for the
     # direct path a_prev -> a.
     direct = np.subtract(1, u)
