@@ -30,8 +30,8 @@ from typing import Any
 
 import xrnn
 from benchmarks.harness import log, machine_info, render_text, write_json
-from xrnn.distributed import DataParallel, shard_sizes
-from xrnn.training import CharTrainer, TrainConfig, default_corpus
+from xrnn.parallel.distributed import DataParallel, shard_sizes
+from xrnn.train.trainer import CharTrainer, TrainConfig, default_corpus
 
 ITEMSIZE = {"float32": 4, "float64": 8}
 LABEL_ITEMSIZE = 8  # int64 labels
@@ -68,7 +68,7 @@ def communication(config: TrainConfig, n_x: int, shards: int, split_every: int) 
 
     Examples
     --------
-    >>> from xrnn.training import TrainConfig
+    >>> from xrnn.train.trainer import TrainConfig
     >>> c = communication(TrainConfig(hidden=4, seq_len=2, batch=3, dtype="float64"), n_x=5, shards=2, split_every=8)
     >>> c["parameters"], c["gradient_vector_bytes"], c["shard_bytes"]
     (65, 528, [192, 96])

@@ -21,8 +21,8 @@ from benchmarks.cpu import _blas_threads, _parse_sizes
 from benchmarks.gated import CELLS, TITLES, backward, forward, forward_backward, torch_model
 from benchmarks.harness import Candidate, blas_threads, format_time, log, render_text, time_interleaved
 from benchmarks.workload import GATES, Size, make_gated_problem, xrnn_flops
-from xrnn import _gates, gru, lstm
 from xrnn.backends import _numpy_gated
+from xrnn.cells import _gates, gru, lstm
 
 # The gate stacking orders of xrnn.lstm and xrnn.gru.
 _STACKS = {"lstm": (lstm._STACK_W, lstm._STACK_B), "gru": (gru._WEIGHTS, gru._BIASES)}

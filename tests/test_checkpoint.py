@@ -9,10 +9,10 @@ import pytest
 
 from tests.helpers import TestBackend
 from xrnn.backends import asarray
-from xrnn.backends.npz import write_npz
-from xrnn.checkpoint import load_checkpoint, save_checkpoint
-from xrnn.initializers import init_parameters
-from xrnn.optimizers import Adam, optimizer_from_state
+from xrnn.cells.initializers import init_parameters
+from xrnn.train._npz import write_npz
+from xrnn.train.checkpoint import load_checkpoint, save_checkpoint
+from xrnn.train.optimizers import Adam, optimizer_from_state
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from xrnn import cli
-from xrnn._progress import ProgressBar
 from xrnn.backends import BackendUnavailableError, available_backends, backend_names
-from xrnn.distributed import ClusterError
-from xrnn.training import CharTrainer
+from xrnn.cli.progress import ProgressBar
+from xrnn.parallel.distributed import ClusterError
+from xrnn.train.trainer import CharTrainer
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = ["--hidden", "16", "--seq-len", "8", "--batch", "4", "--quiet"]
@@ -186,7 +186,7 @@ def test_bad_scheduler_options_are_usage_errors(
 ) -> None:
     if "--scheduler" in options:
         _needs_distributed()
-        monkeypatch.setattr("xrnn.distributed.CONNECT_TIMEOUT", 1.0)
+        monkeypatch.setattr("xrnn.parallel.distributed.CONNECT_TIMEOUT", 1.0)
     status, _, err = _run(capsys, "train", *FAST, "--steps", "1", *options)
     _assert_usage_error(status, err, fragment)
 
@@ -281,7 +281,7 @@ def test_an_unavailable_backend_is_a_usage_error(
     def unavailable(name: str) -> None:
         raise BackendUnavailableError(f"backend {name!r} is unavailable: there is no CUDA device")
 
-    monkeypatch.setattr(cli, "get_backend", unavailable)
+    monkeypatch.setattr(cli.command, "get_backend", unavailable)
     status, _, err = _run(capsys, "train", *FAST, "--backend", "cupy")
     _assert_usage_error(status, err, "backend 'cupy' is unavailable: there is no CUDA device")
 
@@ -342,8 +342,8 @@ def test_bad_sample_input_is_a_usage_error(
 
 
 def test_sample_rejects_a_checkpoint_not_written_by_train(capsys: pytest.CaptureFixture[str]) -> None:
-    from xrnn.checkpoint import save_checkpoint
-    from xrnn.initializers import init_parameters
+    from xrnn.cells.initializers import init_parameters
+    from xrnn.train.checkpoint import save_checkpoint
 
     save_checkpoint("c.npz", init_parameters(3, 4, 3, seed=0))
     status, _, err = _run(capsys, "sample", "--load", "c.npz")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import TestBackend
-from xrnn.clipping import clip_by_global_norm, clip_by_value, global_norm
+from xrnn.train.clipping import clip_by_global_norm, clip_by_value, global_norm
 
 
 def _gradients(backend: TestBackend, dtype: str = "float64") -> tuple[dict[str, np.ndarray], dict[str, object]]:

@@ -28,7 +28,7 @@ from dask.callbacks import Callback
 
 import xrnn
 from tests.helpers import TestBackend
-from xrnn import dask_arrays
+from xrnn.parallel import dask_arrays
 
 N_X, N_A, N_Y, M, T_X = 3, 5, 4, 10, 6
 # (m,): one shard; (1, ..., 1): one example per shard; uneven shards.

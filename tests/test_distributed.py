@@ -26,9 +26,9 @@ distributed = pytest.importorskip(
     "distributed", reason="data-parallel training needs dask.distributed: pip install 'xrnn[dask]'"
 )
 
-from xrnn.distributed import ClusterError, DataParallel, PendingStep, connect, shard_sizes  # noqa: E402
+from xrnn.parallel.distributed import ClusterError, DataParallel, PendingStep, connect, shard_sizes  # noqa: E402
 from xrnn.patterns import many_to_many_loss_and_gradients, one_hot  # noqa: E402
-from xrnn.training import CharTrainer, TrainConfig, default_corpus  # noqa: E402
+from xrnn.train.trainer import CharTrainer, TrainConfig, default_corpus  # noqa: E402
 
 WAIT = 30  # seconds: the bound on every wait for the cluster
 F64 = {"rtol": 1e-12, "atol": 1e-14}

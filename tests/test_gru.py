@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from tests import reference_gated as reference
 from tests.helpers import TestBackend
-from xrnn.gated_init import init_gru_parameters
+from xrnn.cells.gated_init import init_gru_parameters
+from xrnn.cells.gru import GRUCache, GRUCellCache, gru_backward, gru_cell_backward, gru_cell_forward, gru_forward
 from xrnn.gradcheck import numerical_gradient
-from xrnn.gru import GRUCache, GRUCellCache, gru_backward, gru_cell_backward, gru_cell_forward, gru_forward
 
 # (n_x, n_a, n_y, m, T_x): the lectures' sizes, then the edges m = 1, T_x = 1, n_x = 1.
 SHAPES = [(3, 5, 2, 10, 4), (2, 3, 2, 1, 3), (2, 3, 2, 4, 1), (1, 3, 2, 1, 1), (1, 2, 3, 3, 2)]

@@ -10,8 +10,10 @@ import pytest
 
 from tests import reference, reference_gated
 from tests.helpers import TestBackend
+from xrnn.cells.gru import gru_backward, gru_forward
+from xrnn.cells.lstm import lstm_backward, lstm_forward
+from xrnn.cells.rnn import rnn_backward, rnn_forward
 from xrnn.gradcheck import numerical_gradient
-from xrnn.gru import gru_backward, gru_forward
 from xrnn.layers import (
     BidirectionalCache,
     StackedCache,
@@ -20,8 +22,6 @@ from xrnn.layers import (
     stacked_backward,
     stacked_forward,
 )
-from xrnn.lstm import lstm_backward, lstm_forward
-from xrnn.rnn import rnn_backward, rnn_forward
 
 PROBLEMS: dict[str, Callable[..., dict[str, Any]]] = {
     "rnn": reference.problem,

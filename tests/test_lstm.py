@@ -11,9 +11,8 @@ from hypothesis import strategies as st
 
 from tests import reference_gated as reference
 from tests.helpers import TestBackend
-from xrnn.gated_init import init_lstm_parameters
-from xrnn.gradcheck import numerical_gradient
-from xrnn.lstm import (
+from xrnn.cells.gated_init import init_lstm_parameters
+from xrnn.cells.lstm import (
     LSTMCache,
     LSTMCellCache,
     lstm_backward,
@@ -21,6 +20,7 @@ from xrnn.lstm import (
     lstm_cell_forward,
     lstm_forward,
 )
+from xrnn.gradcheck import numerical_gradient
 
 # (n_x, n_a, n_y, m, T_x): the tutorial's example, then the edges m = 1, T_x = 1, n_x = 1.
 SHAPES = [(3, 5, 2, 10, 4), (2, 3, 2, 1, 3), (2, 3, 2, 4, 1), (1, 3, 2, 1, 1), (1, 2, 3, 3, 2)]

@@ -11,10 +11,10 @@ import pytest
 
 from tests import reference, reference_gated
 from tests.helpers import TestBackend
+from xrnn.cells.gru import gru_backward, gru_forward
+from xrnn.cells.lstm import lstm_backward, lstm_forward
+from xrnn.cells.rnn import rnn_backward, rnn_forward
 from xrnn.gradcheck import numerical_gradient
-from xrnn.gru import gru_backward, gru_forward
-from xrnn.lstm import lstm_backward, lstm_forward
-from xrnn.rnn import rnn_backward, rnn_forward
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import TestBackend
-from xrnn.optimizers import SGD, Adam, make_optimizer, optimizer_from_state
+from xrnn.train.optimizers import SGD, Adam, make_optimizer, optimizer_from_state
 
 
 def test_adam_first_two_steps_match_hand_computed_values(backend: TestBackend) -> None:

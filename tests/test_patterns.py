@@ -9,8 +9,9 @@ import pytest
 
 from tests.helpers import TestBackend
 from xrnn.cells import get_cell
+from xrnn.cells.initializers import init_parameters
+from xrnn.cells.rnn import rnn_loss_and_gradients
 from xrnn.gradcheck import numerical_gradient, relative_error
-from xrnn.initializers import init_parameters
 from xrnn.patterns import (
     last_valid_state,
     many_to_many_loss_and_gradients,
@@ -18,7 +19,6 @@ from xrnn.patterns import (
     many_to_one_predict,
     one_hot,
 )
-from xrnn.rnn import rnn_loss_and_gradients
 
 CELLS = ["rnn", "lstm", "gru"]
 MASK = np.array([[True, True, True, True], [True, True, False, False], [True, False, False, False]])

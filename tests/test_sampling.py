@@ -9,7 +9,7 @@ import pytest
 
 from tests.helpers import TestBackend
 from xrnn.cells import get_cell
-from xrnn.initializers import init_parameters
+from xrnn.cells.initializers import init_parameters
 from xrnn.sampling import sample
 
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from tests.helpers import TestBackend
-from xrnn.checkpoint import load_checkpoint
-from xrnn.training import CharTrainer, TrainConfig, Vocabulary, default_corpus, load_model
+from xrnn.train.checkpoint import load_checkpoint
+from xrnn.train.trainer import CharTrainer, TrainConfig, Vocabulary, default_corpus, load_model
 
 SMALL = TrainConfig(hidden=24, seq_len=10, batch=8, steps=30, seed=3)
 

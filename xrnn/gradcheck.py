@@ -8,7 +8,7 @@ import array_api_compat
 
 from xrnn._typing import Array
 from xrnn._validation import RNN_KEYS
-from xrnn.rnn import rnn_loss_and_gradients
+from xrnn.cells.rnn import rnn_loss_and_gradients
 
 
 def numerical_gradient(f: Callable[[Array], object], x: Array, eps: float = 1e-6) -> Array:

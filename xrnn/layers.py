@@ -23,14 +23,14 @@ from typing import Any, NamedTuple
 
 import array_api_compat
 
-from xrnn._gates import gated_dims
 from xrnn._layout import from_rows, to_rows
 from xrnn._masking import mask_rows
 from xrnn._typing import Array
 from xrnn._validation import RNN_KEYS, check_parameters, common_namespace, expect_ndim, expect_shape, rnn_dims
-from xrnn.gru import GRU_KEYS, GRUCache, gru_backward, gru_forward
-from xrnn.lstm import LSTM_KEYS, LSTMCache, lstm_backward, lstm_forward
-from xrnn.rnn import RNNCache, rnn_backward, rnn_forward
+from xrnn.cells._gates import gated_dims
+from xrnn.cells.gru import GRU_KEYS, GRUCache, gru_backward, gru_forward
+from xrnn.cells.lstm import LSTM_KEYS, LSTMCache, lstm_backward, lstm_forward
+from xrnn.cells.rnn import RNNCache, rnn_backward, rnn_forward
 
 #: The cells a layer can be built from.
 CELLS = ("gru", "lstm", "rnn")

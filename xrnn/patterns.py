@@ -81,7 +81,7 @@ def many_to_many_loss_and_gradients(
     Examples
     --------
     >>> import numpy as np
-    >>> from xrnn.gated_init import init_gru_parameters
+    >>> from xrnn.cells.gated_init import init_gru_parameters
     >>> from xrnn.patterns import many_to_many_loss_and_gradients, one_hot
     >>> p = init_gru_parameters(4, 8, 4, seed=0)
     >>> tokens = np.array([[0, 1, 2, 3, 0]])  # m=1: learn to predict the next token

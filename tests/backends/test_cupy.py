@@ -67,8 +67,8 @@ def test_numpy_and_cupy_agree_on_the_same_inputs(size: tuple[int, ...], dtype: s
 def test_fused_kernels_equal_their_generic_twins_directly() -> None:
     import cupy as cp
 
-    from xrnn import _scan
     from xrnn.backends import cupy as cupy_backend
+    from xrnn.cells import _scan
 
     rng = np.random.default_rng(12)
     for dtype in ("float32", "float64"):

@@ -14,9 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from xrnn._layout import to_rows
-from xrnn._scan import generic_backward_scan, generic_forward_scan
 from xrnn.backends import fast_path, fast_paths
 from xrnn.backends.numpy import rnn_backward_scan, rnn_forward_scan, time_major_rows
+from xrnn.cells._scan import generic_backward_scan, generic_forward_scan
 
 pytestmark = pytest.mark.numpy_only
 

@@ -18,9 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import xrnn
-from xrnn import _gated_scans
 from xrnn.backends import _numpy_gated, fast_path, fast_paths
 from xrnn.backends.numpy import NumpyBackend
+from xrnn.cells import _gated_scans
 
 pytestmark = pytest.mark.numpy_only
 

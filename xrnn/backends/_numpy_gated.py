@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from xrnn._gates import gate_blocks
+from xrnn._blocks import gate_blocks
 from xrnn.backends._numpy_operands import dropped_rows, incoming_gradient, step_weight
 
 

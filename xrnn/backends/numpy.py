@@ -1,4 +1,5 @@
-"""NumPy adapter and the CPU fast paths for the RNN's recurrence (the gated cells' are in ``_numpy_gated``).
+"""NumPy adapter, its ``.npz`` file primitives, and the CPU fast paths for the RNN's recurrence (the gated
+cells' are in ``_numpy_gated``).
 
 The fast paths write every step into buffers allocated once, with ``out=``, which the Array API
 standard cannot express. Their generic twins are in ``xrnn._scan``; the tests hold the two equal.
@@ -6,15 +7,40 @@ standard cannot express. Their generic twins are in ``xrnn._scan``; the tests ho
 
 from __future__ import annotations
 
+import zipfile
+from collections.abc import Mapping
 from types import ModuleType
-from typing import Any
+from typing import IO, Any
 
 import array_api_compat.numpy as compat_numpy
 import numpy as np
 
+from xrnn._typing import Array
 from xrnn.backends import _numpy_gated
 from xrnn.backends._adapter import ArrayBackend
 from xrnn.backends._numpy_operands import dropped_rows, incoming_gradient, step_weight
+from xrnn.backends._registry import to_numpy
+
+
+def save_npz(stream: IO[bytes], arrays: Mapping[str, Array], *, texts: Mapping[str, str]) -> None:
+    """Write ``arrays`` (of any backend, copied to the host) and the strings ``texts`` as one ``.npz`` archive."""
+    host = {key: np.ascontiguousarray(to_numpy(value)) for key, value in arrays.items()}
+    host.update({key: np.asarray(text) for key, text in texts.items()})
+    np.savez(stream, **host)  # type: ignore[arg-type]  # numpy's stubs type **kwds as allow_pickle
+
+
+def load_npz(path: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """The arrays and the strings of an ``.npz`` archive, read without pickle.
+
+    Raises ``ValueError`` for a file that is not a readable archive.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            contents = {key: archive[key] for key in archive.files}
+    except (zipfile.BadZipFile, ValueError, EOFError, OSError) as error:
+        raise ValueError(f"{path!r} is not a readable .npz archive ({error})") from None
+    texts = {key: str(value) for key, value in contents.items() if value.dtype.kind == "U"}
+    return {key: value for key, value in contents.items() if key not in texts}, texts
 
 
 def rnn_forward_scan(

@@ -67,7 +67,7 @@ def shard_sizes(m: int, shards: int) -> list[int]:
 
     Examples
     --------
-    >>> from xrnn.distributed import shard_sizes
+    >>> from xrnn.parallel.distributed import shard_sizes
     >>> shard_sizes(10, 3), shard_sizes(2, 4)
     ([4, 3, 3], [1, 1])
     """
@@ -119,7 +119,7 @@ class DataParallel:
     --------
     >>> import pytest; distributed = pytest.importorskip("distributed")  # the example needs dask.distributed
     >>> import numpy as np, xrnn
-    >>> from xrnn.distributed import DataParallel
+    >>> from xrnn.parallel.distributed import DataParallel
     >>> from xrnn.patterns import many_to_many_loss_and_gradients, one_hot
     >>> p = xrnn.init_parameters(4, 8, 4, seed=0)
     >>> tokens = np.random.default_rng(0).integers(0, 4, (6, 9))
@@ -268,7 +268,7 @@ def connect(scheduler: str, *, timeout: float | None = None) -> Iterator[Any]:
     Examples
     --------
     >>> import pytest; _ = pytest.importorskip("distributed")  # the example needs dask.distributed
-    >>> from xrnn.distributed import connect
+    >>> from xrnn.parallel.distributed import connect
     >>> with connect("local:1") as client:
     ...     client.submit(sum, [1, 2]).result(timeout=30)
     3

@@ -9,9 +9,9 @@ from __future__ import annotations
 import random
 
 from xrnn.backends import asarray, available_backends, backend_names, unavailable_reason
+from xrnn.cells.initializers import init_parameters
+from xrnn.cells.rnn import rnn_backward, rnn_forward, rnn_loss_and_gradients
 from xrnn.gradcheck import check_rnn_gradients
-from xrnn.initializers import init_parameters
-from xrnn.rnn import rnn_backward, rnn_forward, rnn_loss_and_gradients
 
 # The spec's example sizes: n_x=3, n_a=5, n_y=2, m=10, T_x=4.
 N_X, N_A, N_Y, M, T_X = 3, 5, 2, 10, 4

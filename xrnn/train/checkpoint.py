@@ -16,8 +16,8 @@ from typing import Any
 
 from xrnn._typing import Array
 from xrnn.backends import asarray
-from xrnn.backends.npz import read_npz, write_npz
-from xrnn.optimizers import Optimizer, OptimizerState
+from xrnn.train._npz import read_npz, write_npz
+from xrnn.train.optimizers import Optimizer, OptimizerState
 
 FORMAT = "xrnn-checkpoint"
 VERSION = 1
@@ -71,7 +71,7 @@ def save_checkpoint(
     Examples
     --------
     >>> import pathlib, tempfile, xrnn
-    >>> from xrnn.checkpoint import load_checkpoint, save_checkpoint
+    >>> from xrnn.train.checkpoint import load_checkpoint, save_checkpoint
     >>> p = xrnn.init_parameters(3, 5, 2, seed=0)  # NumPy, float64
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     path = save_checkpoint(pathlib.Path(folder) / "model.npz", p, metadata={"note": "demo"})

@@ -29,27 +29,26 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import array_api_compat
 
-from xrnn._caches import TimeMajorCache
-from xrnn._gated_scans import lstm_backward_scan, lstm_forward_scan
-from xrnn._gates import (
-    gate_blocks,
-    gated_dims,
-    input_projection,
-    joint_weight_gradient,
-    named_arrays,
-    output_rows,
-    previous_rows,
-    split_columns,
-    split_gradient,
-)
+from xrnn._blocks import gate_blocks, previous_rows
 from xrnn._layout import from_rows, to_rows
 from xrnn._masking import mask_rows
 from xrnn._typing import Array
 from xrnn._validation import check_parameters, common_namespace, expect_shape
 from xrnn.activations import sigmoid, softmax
+from xrnn.cells._caches import TimeMajorCache
+from xrnn.cells._gated_scans import lstm_backward_scan, lstm_forward_scan
+from xrnn.cells._gates import (
+    gated_dims,
+    input_projection,
+    joint_weight_gradient,
+    named_arrays,
+    output_rows,
+    split_columns,
+    split_gradient,
+)
 
 if TYPE_CHECKING:
-    from xrnn.dask_arrays import DaskCache
+    from xrnn.parallel.dask_arrays import DaskCache
 
 #: The parameter keys, in the spec's order.
 LSTM_KEYS = ("Wf", "bf", "Wi", "bi", "Wc", "bc", "Wo", "bo", "Wy", "by")
@@ -112,8 +111,8 @@ class LSTMCache(TimeMajorCache):
     Examples
     --------
     >>> import numpy as np
-    >>> from xrnn.lstm import lstm_forward
-    >>> from xrnn.gated_init import init_lstm_parameters
+    >>> from xrnn.cells.lstm import lstm_forward
+    >>> from xrnn.cells.gated_init import init_lstm_parameters
     >>> p = init_lstm_parameters(3, 5, 2, seed=0)
     >>> a, y, c, caches = lstm_forward(np.ones((3, 4, 2)), np.zeros((5, 4)), p)
     >>> len(caches), caches.f.shape, caches.step(1).c_prev.shape
@@ -229,8 +228,8 @@ def lstm_cell_forward(
     Examples
     --------
     >>> import numpy as np
-    >>> from xrnn.lstm import lstm_cell_forward
-    >>> from xrnn.gated_init import init_lstm_parameters
+    >>> from xrnn.cells.lstm import lstm_cell_forward
+    >>> from xrnn.cells.gated_init import init_lstm_parameters
     >>> p = init_lstm_parameters(3, 5, 2, seed=1)
     >>> a_next, c_next, yt_pred, cache = lstm_cell_forward(np.ones((3, 10)), np.zeros((5, 10)),
     ...                                                          np.zeros((5, 10)), p)
@@ -271,8 +270,8 @@ def lstm_cell_backward(da_next: Array, dc_next: Array, cache: LSTMCellCache) -> 
     Examples
     --------
     >>> import numpy as np
-    >>> from xrnn.lstm import lstm_cell_backward, lstm_cell_forward
-    >>> from xrnn.gated_init import init_lstm_parameters
+    >>> from xrnn.cells.lstm import lstm_cell_backward, lstm_cell_forward
+    >>> from xrnn.cells.gated_init import init_lstm_parameters
     >>> p = init_lstm_parameters(3, 5, 2, seed=1)
     >>> *_, cache = lstm_cell_forward(np.ones((3, 10)), np.zeros((5, 10)), np.zeros((5, 10)), p)
     >>> grads = lstm_cell_backward(np.ones((5, 10)), np.zeros((5, 10)), cache)
@@ -351,8 +350,8 @@ def lstm_forward(
     Examples
     --------
     >>> import numpy as np
-    >>> from xrnn.lstm import lstm_forward
-    >>> from xrnn.gated_init import init_lstm_parameters
+    >>> from xrnn.cells.lstm import lstm_forward
+    >>> from xrnn.cells.gated_init import init_lstm_parameters
     >>> rng = np.random.default_rng(1)
     >>> p = init_lstm_parameters(3, 5, 2, seed=1)
     >>> a, y, c, caches = lstm_forward(rng.standard_normal((3, 10, 4)), np.zeros((5, 10)), p)
@@ -360,7 +359,7 @@ def lstm_forward(
     ((5, 10, 4), (2, 10, 4), (5, 10, 4), (5, 10, 4))
     """
     if any(array_api_compat.is_dask_array(array) for array in (x, a0, c0, mask)):
-        from xrnn import dask_arrays
+        from xrnn.parallel import dask_arrays
 
         # Dask inputs return a DaskCache, which the annotation (for every other library) does not name.
         return dask_arrays.lstm_forward(x, a0, parameters, c0=c0, mask=mask)  # type: ignore[return-value]
@@ -399,8 +398,8 @@ def lstm_backward(da: Array, caches: LSTMCache | DaskCache) -> dict[str, Array]:
     Examples
     --------
     >>> import numpy as np
-    >>> from xrnn.lstm import lstm_backward, lstm_forward
-    >>> from xrnn.gated_init import init_lstm_parameters
+    >>> from xrnn.cells.lstm import lstm_backward, lstm_forward
+    >>> from xrnn.cells.gated_init import init_lstm_parameters
     >>> p = init_lstm_parameters(3, 5, 2, seed=1)
     >>> a, y, c, caches = lstm_forward(np.ones((3, 10, 4)), np.zeros((5, 10)), p)
     >>> grads = lstm_backward(np.ones_like(a), caches)
@@ -408,7 +407,7 @@ def lstm_backward(da: Array, caches: LSTMCache | DaskCache) -> dict[str, Array]:
     ((3, 10, 4), (5, 10), (5, 8), (5, 1))
     """
     if not isinstance(caches, LSTMCache):
-        from xrnn import dask_arrays
+        from xrnn.parallel import dask_arrays
 
         if not isinstance(caches, dask_arrays.DaskCache):
             raise TypeError(f"caches must be the LSTMCache returned by lstm_forward, got {type(caches).__name__}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from xrnn._typing import Array
-from xrnn.initializers import gaussian_weights, zero_biases
+from xrnn.cells.initializers import gaussian_weights, zero_biases
 
 _LSTM_GATES = ("f", "i", "c", "o")
 _GRU_GATES = ("u", "r", "c")
@@ -40,7 +40,7 @@ def init_lstm_parameters(
 
     Examples
     --------
-    >>> from xrnn.gated_init import init_lstm_parameters
+    >>> from xrnn.cells.gated_init import init_lstm_parameters
     >>> p = init_lstm_parameters(3, 5, 2, seed=0, dtype="float32")
     >>> p["Wf"].shape, p["bo"].shape, str(p["Wy"].dtype)
     ((5, 8), (5, 1), 'float32')
@@ -70,7 +70,7 @@ def init_gru_parameters(
 
     Examples
     --------
-    >>> from xrnn.gated_init import init_gru_parameters
+    >>> from xrnn.cells.gated_init import init_gru_parameters
     >>> p = init_gru_parameters(3, 5, 2, seed=0)
     >>> sorted(p)
     ['Wc', 'Wr', 'Wu', 'Wy', 'bc', 'br', 'bu', 'by']

@@ -35,7 +35,7 @@ class UsageError(Exception):
 # -- parser ---------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    from xrnn.training import TrainConfig
+    from xrnn.train.trainer import TrainConfig
 
     defaults = TrainConfig()
     parser = argparse.ArgumentParser(
@@ -183,7 +183,7 @@ def _read_text(path: str) -> str:
 
 
 def _load_checkpoint(path: str, backend: str) -> Any:
-    from xrnn.checkpoint import load_checkpoint
+    from xrnn.train.checkpoint import load_checkpoint
 
     try:
         return load_checkpoint(path, backend=backend)
@@ -198,7 +198,7 @@ _RUN_OPTIONS = ("cell", "hidden", "seq_len", "batch", "lr", "optimizer", "moment
 
 
 def _train(args: argparse.Namespace) -> int:
-    from xrnn.training import CharTrainer, TrainConfig, default_corpus
+    from xrnn.train.trainer import CharTrainer, TrainConfig, default_corpus
 
     if args.plot:
         _require_matplotlib()
@@ -243,7 +243,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _data_parallel(args: argparse.Namespace, stack: contextlib.ExitStack) -> Any:
     """A DataParallel on the cluster of ``--scheduler`` (closed with ``stack``); one-line errors."""
-    from xrnn import distributed
+    from xrnn.parallel import distributed
 
     try:
         client = stack.enter_context(distributed.connect(args.scheduler))
@@ -253,7 +253,7 @@ def _data_parallel(args: argparse.Namespace, stack: contextlib.ExitStack) -> Any
 
 
 def _run_training(trainer: Any, args: argparse.Namespace) -> int:
-    from xrnn.distributed import ClusterError  # imports no Dask
+    from xrnn.parallel.distributed import ClusterError  # imports no Dask
 
     config = trainer.config
     parallel = trainer.parallel
@@ -304,7 +304,7 @@ def _run_training(trainer: Any, args: argparse.Namespace) -> int:
 
 
 def _progress_bar(total: int, start: int) -> Any:
-    from xrnn._progress import ProgressBar
+    from xrnn.cli.progress import ProgressBar
 
     return ProgressBar(total, sys.stderr, start=start)
 
@@ -359,7 +359,7 @@ def _plot(history: Sequence[Any], path: str, config: Any) -> None:
 # -- sample ---------------------------------------------------------------------------------------
 def _sample(args: argparse.Namespace) -> int:
     from xrnn.sampling import sample
-    from xrnn.training import Vocabulary
+    from xrnn.train.trainer import Vocabulary
 
     _check_backend(args.backend)
     checkpoint = _load_checkpoint(args.load, args.backend)
@@ -414,7 +414,7 @@ def _devices(name: str) -> list[str]:
 
 # -- demo, bench ----------------------------------------------------------------------------------
 def _demo(args: argparse.Namespace) -> int:
-    from xrnn.demo import run_demo
+    from xrnn.cli.demo import run_demo
 
     return run_demo()
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from xrnn._gates import gate_blocks, previous_rows
+from xrnn._blocks import gate_blocks, previous_rows
 from xrnn._masking import carry, zero_masked
-from xrnn._scan import run_scan
 from xrnn._typing import Array
 from xrnn.activations import sigmoid_unchecked
+from xrnn.cells._scan import run_scan
 
 #: Column blocks of the LSTM's stacked gates: the three sigmoid gates first (one sigmoid covers them),
 #: and the three that the cell gradient reaches last (one product with ``dc`` covers them).

@@ -38,7 +38,7 @@ def clip_by_value(gradients: Mapping[str, Array], limit: float) -> dict[str, Arr
     Examples
     --------
     >>> import numpy as np
-    >>> from xrnn.clipping import clip_by_value
+    >>> from xrnn.train.clipping import clip_by_value
     >>> clip_by_value({"dW": np.array([[-7.0, 0.5, 9.0]])}, 5.0)["dW"]
     array([[-5. ,  0.5,  5. ]])
     """
@@ -53,7 +53,7 @@ def global_norm(gradients: Mapping[str, Array]) -> Array:
     Examples
     --------
     >>> import numpy as np
-    >>> from xrnn.clipping import global_norm
+    >>> from xrnn.train.clipping import global_norm
     >>> float(global_norm({"da": np.array([3.0]), "db": np.array([[4.0]])}))
     5.0
     """
@@ -89,7 +89,7 @@ def clip_by_global_norm(gradients: Mapping[str, Array], max_norm: float) -> tupl
     Examples
     --------
     >>> import numpy as np
-    >>> from xrnn.clipping import clip_by_global_norm
+    >>> from xrnn.train.clipping import clip_by_global_norm
     >>> clipped, norm = clip_by_global_norm({"da": np.array([3.0]), "db": np.array([[4.0]])}, 1.0)
     >>> float(norm), clipped["da"], clipped["db"]
     (5.0, array([0.6]), array([[0.8]]))

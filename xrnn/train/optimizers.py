@@ -139,7 +139,7 @@ class SGD(Optimizer):
     Examples
     --------
     >>> import numpy as np
-    >>> from xrnn.optimizers import SGD
+    >>> from xrnn.train.optimizers import SGD
     >>> sgd = SGD(lr=0.1, momentum=0.9)
     >>> p = {"w": np.array([1.0])}
     >>> p = sgd.update(p, {"dw": np.array([1.0])})  # v = 1
@@ -194,7 +194,7 @@ class Adam(Optimizer):
     Examples
     --------
     >>> import numpy as np
-    >>> from xrnn.optimizers import Adam
+    >>> from xrnn.train.optimizers import Adam
     >>> adam = Adam(lr=0.01)
     >>> new = adam.update({"w": np.array([1.0, 1.0])}, {"dw": np.array([0.5, -3.0])})
     >>> new["w"].round(6)  # the first step moves each entry by about lr, against its gradient
@@ -234,7 +234,7 @@ def make_optimizer(name: str, **config: float) -> Optimizer:
 
     Examples
     --------
-    >>> from xrnn.optimizers import make_optimizer
+    >>> from xrnn.train.optimizers import make_optimizer
     >>> make_optimizer("adam", lr=0.005).config["lr"]
     0.005
     """
@@ -251,7 +251,7 @@ def optimizer_from_state(state: Mapping[str, Any]) -> Optimizer:
     Examples
     --------
     >>> import numpy as np
-    >>> from xrnn.optimizers import Adam, optimizer_from_state
+    >>> from xrnn.train.optimizers import Adam, optimizer_from_state
     >>> adam = Adam(lr=0.01)
     >>> _ = adam.update({"w": np.ones(2)}, {"dw": np.ones(2)})
     >>> again = optimizer_from_state(adam.state_dict())

@@ -1,8 +1,9 @@
-"""Reading and writing ``.npz`` archives: the one place checkpoints touch NumPy's file format.
+"""The checkpoint file: an ``.npz`` archive of arrays plus one JSON document, written atomically.
 
-Arrays of any backend are copied to the host with :func:`xrnn.backends.to_numpy` before writing;
-reading gives host (NumPy) arrays that the caller moves with :func:`xrnn.backends.asarray`.
-Archives are read with ``allow_pickle=False``: a checkpoint cannot run code.
+The archive itself is NumPy's format, read and written by the NumPy adapter
+(:func:`xrnn.backends.numpy.save_npz`, :func:`~xrnn.backends.numpy.load_npz`): arrays of any backend
+go to the host first, and reading gives host (NumPy) arrays that the caller moves with
+:func:`xrnn.backends.asarray`. Archives are read without pickle: a checkpoint cannot run code.
 """
 
 from __future__ import annotations
@@ -10,15 +11,12 @@ from __future__ import annotations
 import json
 import os
 import uuid
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from xrnn._typing import Array
-from xrnn.backends._registry import to_numpy
+from xrnn.backends.numpy import load_npz, save_npz
 
 #: The archive member that holds the JSON document.
 JSON_KEY = "__json__"
@@ -32,13 +30,11 @@ def write_npz(path: str | os.PathLike[str], arrays: Mapping[str, Array], documen
     (no ``.npz`` is appended).
     """
     target = Path(path)
-    host = {key: np.ascontiguousarray(to_numpy(value)) for key, value in arrays.items()}
-    host[JSON_KEY] = np.asarray(json.dumps(dict(document), sort_keys=True))
     # A fresh name next to the target, created with the usual permissions (mkstemp's are 0600).
     temporary = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         with open(temporary, "xb") as stream:
-            np.savez(stream, **host)  # type: ignore[arg-type]  # numpy's stubs type **kwds as allow_pickle
+            save_npz(stream, arrays, texts={JSON_KEY: json.dumps(dict(document), sort_keys=True)})
         os.replace(temporary, target)
     except BaseException:
         temporary.unlink(missing_ok=True)
@@ -60,14 +56,10 @@ def read_npz(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, An
     with open(name, "rb") as stream:  # FileNotFoundError, IsADirectoryError, PermissionError as they are
         if stream.read(4) != b"PK\x03\x04":
             raise ValueError(f"{name!r} is not an .npz archive")
-    try:
-        with np.load(name, allow_pickle=False) as archive:
-            contents = {key: archive[key] for key in archive.files}
-    except (zipfile.BadZipFile, ValueError, EOFError, OSError) as error:
-        raise ValueError(f"{name!r} is not a readable .npz archive ({error})") from None
-    if JSON_KEY not in contents:
+    contents, texts = load_npz(name)
+    if JSON_KEY not in texts:
         raise ValueError(f"{name!r} is an .npz archive without xrnn's {JSON_KEY!r} document")
-    document = json.loads(str(contents.pop(JSON_KEY)))
+    document = json.loads(texts[JSON_KEY])
     if not isinstance(document, dict):
         raise ValueError(f"{name!r} holds a {JSON_KEY!r} that is not a JSON object")
     return contents, document

@@ -15,11 +15,11 @@ from typing import Any
 import array_api_compat
 
 from xrnn._typing import Array
-from xrnn.gated_init import init_gru_parameters, init_lstm_parameters
-from xrnn.gru import gru_backward, gru_cell_forward, gru_forward
-from xrnn.initializers import init_parameters
-from xrnn.lstm import lstm_backward, lstm_cell_forward, lstm_forward
-from xrnn.rnn import rnn_backward, rnn_cell_forward, rnn_forward
+from xrnn.cells.gated_init import init_gru_parameters, init_lstm_parameters
+from xrnn.cells.gru import gru_backward, gru_cell_forward, gru_forward
+from xrnn.cells.initializers import init_parameters
+from xrnn.cells.lstm import lstm_backward, lstm_cell_forward, lstm_forward
+from xrnn.cells.rnn import rnn_backward, rnn_cell_forward, rnn_forward
 
 State = tuple[Array, ...]
 

@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any
 from xrnn._typing import Array
 from xrnn.backends import asarray, get_backend
 from xrnn.cells import get_cell
-from xrnn.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from xrnn.clipping import clip_by_global_norm, global_norm
-from xrnn.optimizers import Optimizer, make_optimizer, optimizer_from_state
 from xrnn.patterns import many_to_many_loss_and_gradients, one_hot
+from xrnn.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from xrnn.train.clipping import clip_by_global_norm, global_norm
+from xrnn.train.optimizers import Optimizer, make_optimizer, optimizer_from_state
 
 if TYPE_CHECKING:
-    from xrnn.distributed import DataParallel
+    from xrnn.parallel.distributed import DataParallel
 
 DEFAULT_CORPUS = "data/sonnets.txt"
 
@@ -38,7 +38,7 @@ def default_corpus() -> str:
 
     Examples
     --------
-    >>> from xrnn.training import default_corpus
+    >>> from xrnn.train.trainer import default_corpus
     >>> default_corpus().splitlines()[2]
     "Shall I compare thee to a summer's day?"
     """
@@ -51,7 +51,7 @@ class Vocabulary:
 
     Examples
     --------
-    >>> from xrnn.training import Vocabulary
+    >>> from xrnn.train.trainer import Vocabulary
     >>> vocab = Vocabulary.from_text("hello")
     >>> vocab.chars, vocab.encode("hole"), vocab.decode([3, 2, 0])
     ('ehlo', [1, 3, 2, 0], 'ole')
@@ -162,7 +162,7 @@ class CharTrainer:
 
     Examples
     --------
-    >>> from xrnn.training import CharTrainer, TrainConfig
+    >>> from xrnn.train.trainer import CharTrainer, TrainConfig
     >>> trainer = CharTrainer(TrainConfig(hidden=16, seq_len=8, batch=4, steps=40), "abcabcabcabcabc")
     >>> records = trainer.run()
     >>> round(records[0].loss, 3), records[-1].loss < 0.1  # from log(3) = 1.099 to almost certain

@@ -21,17 +21,17 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import array_api_compat
 
-from xrnn._caches import TimeMajorCache
 from xrnn._layout import from_rows, to_rows
 from xrnn._masking import mask_rows
-from xrnn._scan import backward_scan, forward_scan
 from xrnn._typing import Array
 from xrnn._validation import RNN_KEYS, check_parameters, common_namespace, expect_shape, rnn_dims
 from xrnn.activations import softmax, softmax_unchecked
+from xrnn.cells._caches import TimeMajorCache
+from xrnn.cells._scan import backward_scan, forward_scan
 from xrnn.losses import cross_entropy_rows, target_rows
 
 if TYPE_CHECKING:
-    from xrnn.dask_arrays import DaskCache
+    from xrnn.parallel.dask_arrays import DaskCache
 
 
 class RNNCellCache(NamedTuple):
@@ -223,7 +223,7 @@ def rnn_forward(
     ((5, 10, 4), (2, 10, 4), 4)
     """
     if any(array_api_compat.is_dask_array(array) for array in (x, a0, mask)):
-        from xrnn import dask_arrays
+        from xrnn.parallel import dask_arrays
 
         # Dask inputs return a DaskCache, which the annotation (for every other library) does not name.
         return dask_arrays.rnn_forward(x, a0, parameters, mask=mask)  # type: ignore[return-value]
@@ -265,7 +265,7 @@ def rnn_backward(da: Array, caches: RNNCache | DaskCache) -> dict[str, Array]:
     ((3, 10, 4), (5, 10), (5, 5))
     """
     if not isinstance(caches, RNNCache):
-        from xrnn import dask_arrays
+        from xrnn.parallel import dask_arrays
 
         if not isinstance(caches, dask_arrays.DaskCache):
             raise TypeError(f"caches must be the RNNCache returned by rnn_forward, got {type(caches).__name__}")
@@ -320,7 +320,7 @@ def rnn_loss_and_gradients(
     ['dWaa', 'dWax', 'dWya', 'da0', 'dba', 'dby', 'dx']
     """
     if any(array_api_compat.is_dask_array(array) for array in (x, a0, labels, mask)):
-        from xrnn import dask_arrays
+        from xrnn.parallel import dask_arrays
 
         return dask_arrays.rnn_loss_and_gradients(x, a0, labels, parameters, mask=mask)
     params = check_parameters(parameters, RNN_KEYS)

@@ -28,27 +28,26 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import array_api_compat
 
-from xrnn._caches import TimeMajorCache
-from xrnn._gated_scans import gru_backward_scan, gru_forward_scan
-from xrnn._gates import (
-    gate_blocks,
-    gated_dims,
-    input_projection,
-    joint_weight_gradient,
-    named_arrays,
-    output_rows,
-    previous_rows,
-    split_columns,
-    split_gradient,
-)
+from xrnn._blocks import gate_blocks, previous_rows
 from xrnn._layout import from_rows, to_rows
 from xrnn._masking import mask_rows
 from xrnn._typing import Array
 from xrnn._validation import check_parameters, common_namespace, expect_shape
 from xrnn.activations import sigmoid, softmax
+from xrnn.cells._caches import TimeMajorCache
+from xrnn.cells._gated_scans import gru_backward_scan, gru_forward_scan
+from xrnn.cells._gates import (
+    gated_dims,
+    input_projection,
+    joint_weight_gradient,
+    named_arrays,
+    output_rows,
+    split_columns,
+    split_gradient,
+)
 
 if TYPE_CHECKING:
-    from xrnn.dask_arrays import DaskCache
+    from xrnn.parallel.dask_arrays import DaskCache
 
 #: The parameter keys.
 GRU_KEYS = ("Wu", "bu", "Wr", "br", "Wc", "bc", "Wy", "by")
@@ -103,8 +102,8 @@ class GRUCache(TimeMajorCache):
     Examples
     --------
     >>> import numpy as np
-    >>> from xrnn.gru import gru_forward
-    >>> from xrnn.gated_init import init_gru_parameters
+    >>> from xrnn.cells.gru import gru_forward
+    >>> from xrnn.cells.gated_init import init_gru_parameters
     >>> a, y, caches = gru_forward(np.ones((3, 4, 2)), np.zeros((5, 4)), init_gru_parameters(3, 5, 2, seed=0))
     >>> len(caches), caches.u.shape, caches.step(1).a_prev.shape
     (2, (5, 4, 2), (5, 4))
@@ -193,8 +192,8 @@ def gru_cell_forward(xt: Array, a_prev: Array, parameters: Mapping[str, Array]) 
     Examples
     --------
     >>> import numpy as np
-    >>> from xrnn.gru import gru_cell_forward
-    >>> from xrnn.gated_init import init_gru_parameters
+    >>> from xrnn.cells.gru import gru_cell_forward
+    >>> from xrnn.cells.gated_init import init_gru_parameters
     >>> p = init_gru_parameters(3, 5, 2, seed=1)
     >>> a_next, yt_pred, cache = gru_cell_forward(np.ones((3, 10)), np.zeros((5, 10)), p)
     >>> a_next.shape, yt_pred.shape, cache.rt.shape
@@ -230,8 +229,8 @@ def gru_cell_backward(da_next: Array, cache: GRUCellCache) -> dict[str, Array]:
     Examples
     --------
     >>> import numpy as np
-    >>> from xrnn.gru import gru_cell_backward, gru_cell_forward
-    >>> from xrnn.gated_init import init_gru_parameters
+    >>> from xrnn.cells.gru import gru_cell_backward, gru_cell_forward
+    >>> from xrnn.cells.gated_init import init_gru_parameters
     >>> p = init_gru_parameters(3, 5, 2, seed=1)
     >>> _, _, cache = gru_cell_forward(np.ones((3, 10)), np.zeros((5, 10)), p)
     >>> grads = gru_cell_backward(np.ones((5, 10)), cache)
@@ -301,8 +300,8 @@ def gru_forward(
     Examples
     --------
     >>> import numpy as np
-    >>> from xrnn.gru import gru_forward
-    >>> from xrnn.gated_init import init_gru_parameters
+    >>> from xrnn.cells.gru import gru_forward
+    >>> from xrnn.cells.gated_init import init_gru_parameters
     >>> rng = np.random.default_rng(1)
     >>> p = init_gru_parameters(3, 5, 2, seed=1)
     >>> a, y_pred, caches = gru_forward(rng.standard_normal((3, 10, 4)), np.zeros((5, 10)), p)
@@ -310,7 +309,7 @@ def gru_forward(
     ((5, 10, 4), (2, 10, 4), (5, 10, 4))
     """
     if any(array_api_compat.is_dask_array(array) for array in (x, a0, mask)):
-        from xrnn import dask_arrays
+        from xrnn.parallel import dask_arrays
 
         # Dask inputs return a DaskCache, which the annotation (for every other library) does not name.
         return dask_arrays.gru_forward(x, a0, parameters, mask=mask)  # type: ignore[return-value]
@@ -343,8 +342,8 @@ def gru_backward(da: Array, caches: GRUCache | DaskCache) -> dict[str, Array]:
     Examples
     --------
     >>> import numpy as np
-    >>> from xrnn.gru import gru_backward, gru_forward
-    >>> from xrnn.gated_init import init_gru_parameters
+    >>> from xrnn.cells.gru import gru_backward, gru_forward
+    >>> from xrnn.cells.gated_init import init_gru_parameters
     >>> p = init_gru_parameters(3, 5, 2, seed=1)
     >>> a, _, caches = gru_forward(np.ones((3, 10, 4)), np.zeros((5, 10)), p)
     >>> grads = gru_backward(np.ones_like(a), caches)
@@ -352,7 +351,7 @@ def gru_backward(da: Array, caches: GRUCache | DaskCache) -> dict[str, Array]:
     ((3, 10, 4), (5, 10), (5, 8), (5, 1))
     """
     if not isinstance(caches, GRUCache):
-        from xrnn import dask_arrays
+        from xrnn.parallel import dask_arrays
 
         if not isinstance(caches, dask_arrays.DaskCache):
             raise TypeError(f"caches must be the GRUCache returned by gru_forward, got {type(caches).__name__}")

@@ -82,18 +82,6 @@ def joint_weight_gradient(xp: ModuleType, dz_rows: Array, state_rows: Array, inp
     return xp.concat([xp.matmul(dz_rows.T, state_rows), xp.matmul(dz_rows.T, inputs_rows)], axis=1)
 
 
-def gate_blocks(gates: Array, count: int) -> tuple[Array, ...]:
-    """Views of the ``count`` column blocks of ``gates`` ``(..., count * n_a)``."""
-    n_a = gates.shape[-1] // count
-    return tuple(gates[..., k * n_a : (k + 1) * n_a] for k in range(count))
-
-
-def previous_rows(xp: ModuleType, first: Array, states: Array) -> Array:
-    """``(T_x, m, n)``: step ``t`` holds the state before step ``t``, i.e. ``first`` (rows ``(m, n)``) then
-    ``states[:-1]``."""
-    return xp.concat([first[None, ...], states[:-1, ...]], axis=0)
-
-
 def output_rows(xp: ModuleType, states_rows: Array, params: Mapping[str, Array]) -> Array:
     """``softmax(Wy a<t> + by)`` for every row of ``states_rows`` ``(N, n_a)`` as one product: ``(N, n_y)``."""
     logits = xp.matmul(states_rows, params["Wy"].T)

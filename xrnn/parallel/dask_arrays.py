@@ -36,10 +36,10 @@ from typing import Any
 
 import array_api_compat
 
-from xrnn import gru, lstm, rnn
-from xrnn._gates import gated_dims
 from xrnn._typing import Array
 from xrnn._validation import RNN_KEYS, check_parameters, expect_shape, library_name, rnn_dims
+from xrnn.cells import gru, lstm, rnn
+from xrnn.cells._gates import gated_dims
 
 __all__ = [
     "DaskCache",
@@ -87,7 +87,7 @@ def is_dask_array(x: object) -> bool:
     Examples
     --------
     >>> import numpy as np
-    >>> from xrnn.dask_arrays import is_dask_array
+    >>> from xrnn.parallel.dask_arrays import is_dask_array
     >>> is_dask_array(np.ones(3))
     False
     """
