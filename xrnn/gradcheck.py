@@ -106,8 +106,8 @@ def check_cell(cell: str | Cell, *, backend: str = "numpy", seed: int = 0, eps: 
 
     The objective is ``sum(probe * a)`` over the hidden states ``a`` of :meth:`Cell.forward`, for a fixed
     random ``probe`` (zero at padded steps), so :meth:`Cell.backward` gets ``da = probe``. The parameters
-    are the cell's own initialisation plus standard-normal noise times 0.5 (so no zero bias sits at a special point), at the
-    sizes :data:`CHECK_SIZES`; the masked run uses :data:`CHECK_MASK`.
+    are the cell's own initialisation plus standard-normal noise times 0.5 (so no zero bias sits at a
+    special point), at the sizes :data:`CHECK_SIZES`; the masked run uses :data:`CHECK_MASK`.
 
     Parameters
     ----------
