@@ -82,9 +82,19 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def docs(session: nox.Session) -> None:
-    """The documentation site (Sphinx + MyST + numpydoc + furo), warnings as errors, into docs/_build."""
+    """The documentation site (Sphinx + MyST + numpydoc + furo), warnings as errors, into docs/_build.
+
+    The build fails if a page would load anything from the network (``docs/_ext/offline_mathjax.py``);
+    where Chromium is installed, the pages with formulas are then opened with no network and must show
+    no raw TeX.
+    """
     _install(session, "-e", ".[docs]")
     session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html", *session.posargs)
+    python = sys.executable if session.venv_backend == "none" else "python"
+    if shutil.which("chromium") is None:
+        session.log("chromium is not on PATH (apt-get install chromium): the pages were not opened in a browser")
+        return
+    session.run(python, "docs/_ext/site_check.py", "docs/_build/html", "--browser")
 
 
 @nox.session
