@@ -48,12 +48,13 @@ def colour(candidate: str) -> str:
 
 @dataclass(frozen=True)
 class Panel:
-    """One panel of a ratio figure: a title, one label per group of bars, and for each candidate one
-    ratio per group (``None`` where it was not measured)."""
+    """One panel of a ratio figure: a title, one label per group of bars, for each candidate one ratio
+    per group (``None`` where it was not measured), and what the groups are, if their labels need it."""
 
     title: str
     groups: Sequence[str]
     ratios: Mapping[str, Sequence[float | None]]
+    xlabel: str = ""
 
 
 def _limits(panels: Sequence[Panel]) -> tuple[float, float]:
@@ -64,7 +65,7 @@ def _limits(panels: Sequence[Panel]) -> tuple[float, float]:
 
 def ratio_label(value: float) -> str:
     """``12``, ``1.06``, ``0.074``: three digits at most, enough to tell 1.06 from 1.09."""
-    return f"{value:.0f}" if value >= 10 else f"{value:.2f}" if value >= 0.1 else f"{value:.2g}"
+    return f"{value:.0f}" if value >= 10 else f"{value:.2f}" if value >= 0.1 else f"{value:#.2g}"
 
 
 def _tick(value: float, _position: float) -> str:
@@ -121,6 +122,7 @@ def ratio_figure(panels: Sequence[Panel], columns: int = 2, ylabel: str = "xrnn'
         axis.tick_params(axis="y", labelsize=8)
         axis.set_xlim(-0.5, len(panel.groups) - 0.5)
         axis.set_title(panel.title, fontsize=9.5)
+        axis.set_xlabel(panel.xlabel, fontsize=8)
         for side in ("top", "right"):
             axis.spines[side].set_visible(False)
     for axis in axes.flat[len(panels) :]:

@@ -179,7 +179,7 @@ def _two_lines(size: str) -> str:
 
 
 def _gpu_group(record: dict[str, Any]) -> str:
-    return f"n_a={record['n_a']}\nm={record['m']}"
+    return f"{record['n_a']}\nm={record['m']}"
 
 
 def ratio_panels(result: dict[str, Any]) -> list[Panel]:
@@ -199,7 +199,9 @@ def ratio_panels(result: dict[str, Any]) -> list[Panel]:
             else:
                 title, groups = f"{TITLES[cell]}, {dtype}", [_two_lines(r["size"]) for r in chosen]
             ratios = {name: [peer_ratios(r)[name] for r in chosen] for name in peers}
-            panels.append(Panel(title, groups, {k: v for k, v in ratios.items() if any(x is not None for x in v)}))
+            measured = {k: v for k, v in ratios.items() if any(x is not None for x in v)}
+            xlabel = "n_a = n_x = n_y, batch m" if result["suite"] == "gpu" else ""
+            panels.append(Panel(title, groups, measured, xlabel))
     return panels
 
 

@@ -70,7 +70,8 @@ def test_the_gpu_ratios_put_xrnn_over_cudnn_and_over_numpy() -> None:
     }
     panels = report.ratio_panels(result)
     assert [p.title for p in panels] == ["float32, T_x = 50", "float64, T_x = 50"]
-    assert panels[0].groups[3] == "n_a=512\nm=128"
+    assert panels[0].groups[3] == "512\nm=128"
+    assert panels[0].xlabel == "n_a = n_x = n_y, batch m"
     headers, rows = report.ratio_rows(result)
     assert headers == ["dtype", "n_a", "m", "xrnn/cuDNN", "xrnn/NumPy-CPU"]
     assert rows[3] == ["float32", "512", "128", "0.66x", "0.019x"]
@@ -85,7 +86,8 @@ def test_timing_rows_give_every_median_and_its_quartiles() -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "label"), [(27.4, "27"), (1.0612, "1.06"), (0.1, "0.10"), (0.0736, "0.074"), (0.00741, "0.0074")]
+    ("value", "label"),
+    [(27.4, "27"), (1.0612, "1.06"), (0.1, "0.10"), (0.0736, "0.074"), (0.00741, "0.0074"), (0.0104, "0.010")],
 )
 def test_ratio_labels_keep_three_digits(value: float, label: str) -> None:
     assert figures.ratio_label(value) == label
