@@ -49,7 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train a character-level language model (many-to-many: predict every next character).",
     )
     train.add_argument("--text", metavar="PATH", help="UTF-8 text to learn (default: ten of Shakespeare's sonnets)")
-    train.add_argument("--cell", choices=("rnn", "lstm", "gru"), help=f"recurrent cell (default {defaults.cell})")
+    train.add_argument(
+        "--cell",
+        metavar="CELL",
+        help=f"recurrent cell: rnn, lstm, gru, or MODULE:NAME, a cell made with xrnn.cells.define in an importable "
+        f"module (the current directory is on the path; checkpoints record it, and loading one imports the module "
+        f"again) (default {defaults.cell})",
+    )
     train.add_argument("--hidden", type=_positive_int, help=f"hidden units n_a (default {defaults.hidden})")
     train.add_argument("--seq-len", type=_positive_int, help=f"characters per sequence (default {defaults.seq_len})")
     train.add_argument("--batch", type=_positive_int, help=f"sequences per step (default {defaults.batch})")
@@ -298,7 +304,7 @@ def _run_training(trainer: Any, args: argparse.Namespace) -> int:
     if args.sample:
         from xrnn.sampling import sample
 
-        tokens = sample(trainer.parameters, args.sample, seed=config.seed)
+        tokens = sample(trainer.parameters, args.sample, seed=config.seed, cell=config.cell)
         print(trainer.vocabulary.decode(tokens))
     return 0
 
@@ -370,9 +376,23 @@ def _sample(args: argparse.Namespace) -> int:
         prime = vocabulary.encode(args.prime)
     except ValueError as error:
         raise UsageError(f"--prime: {error}") from None
-    tokens = sample(checkpoint.parameters, args.length, prime=prime, temperature=args.temperature, seed=args.seed)
+    cell = _checkpoint_cell(checkpoint.metadata, args.load)
+    tokens = sample(
+        checkpoint.parameters, args.length, prime=prime, temperature=args.temperature, seed=args.seed, cell=cell
+    )
     print(args.prime + vocabulary.decode(tokens))
     return 0
+
+
+def _checkpoint_cell(metadata: dict[str, Any], path: str) -> Any:
+    """The cell a checkpoint's run used (``MODULE:NAME`` cells are imported again), as one-line errors."""
+    from xrnn.cells import get_cell
+
+    name = metadata.get("config", {}).get("cell", "rnn") if isinstance(metadata.get("config"), dict) else "rnn"
+    try:
+        return get_cell(name)
+    except (TypeError, ValueError) as error:
+        raise UsageError(f"{path!r}: {error}") from None
 
 
 # -- info -----------------------------------------------------------------------------------------

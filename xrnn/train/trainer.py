@@ -238,7 +238,7 @@ class CharTrainer:
         snapshot = self._snapshot
         x, labels = self.batch(snapshot.step + 1)
         if self.parallel is None:
-            loss, gradients = many_to_many_loss_and_gradients(x, labels, snapshot.parameters)
+            loss, gradients = many_to_many_loss_and_gradients(x, labels, snapshot.parameters, cell=self._cell)
         else:
             loss, gradients = self.parallel.loss_and_gradients(x, labels, snapshot.parameters)
         gradients = {"d" + key: gradients["d" + key] for key in snapshot.parameters}
