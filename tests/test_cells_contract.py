@@ -137,7 +137,7 @@ def test_read_only_inputs_are_never_written(name: str) -> None:
     copies = [array.copy() for array in arrays]
     for array in arrays:
         array.flags.writeable = False
-    a, cache = cell.forward(x, initial, p, mask)
+    _, cache = cell.forward(x, initial, p, mask)
     cell.backward(da, cache)
     xrnn.patterns.many_to_many_loss_and_gradients(x, np.zeros((M, T_X), dtype=np.int64), p, state=initial, cell=cell)
     for array, copy in zip(arrays, copies, strict=True):
@@ -214,7 +214,7 @@ def test_layers_of_any_cell_match_finite_differences(backend: TestBackend, name:
         a, _ = forward(x, a0s, changed, cell=cell, mask=mask)
         return float(backend.xp.sum(keep * a))
 
-    a, caches = forward(x, a0s, layers, cell=cell, mask=mask)
+    _, caches = forward(x, a0s, layers, cell=cell, mask=mask)
     grads = backward(probe, caches)
     assert len(grads["layers"]) == 2
     for key in cell.keys[:2]:
@@ -376,15 +376,20 @@ def test_what_step_functions_return_is_checked_on_the_first_step(
     p = cell.init(N_X, N_A, N_Y, seed=0)
     rng = np.random.default_rng(9)
     x, initial = rng.standard_normal((N_X, M, T_X)), (np.zeros((N_A, M)), np.zeros((N_A, M)))
-    with pytest.raises(error, match=message):
+
+    def forward_and_backward() -> None:
         _, cache = cell.forward(x, initial, p)
         cell.backward(np.ones((N_A, M, T_X)), cache)
+
+    with pytest.raises(error, match=message):
+        forward_and_backward()
 
 
 def test_default_init_is_seeded_glorot_uniform_with_zero_biases() -> None:
     p = LEAKY.init(N_X, N_A, N_Y, seed=3)
     assert sorted(p) == ["U", "V", "W", "Wy", "b", "by", "c"]
-    assert not p["b"].any() and not p["by"].any()
+    assert not p["b"].any()
+    assert not p["by"].any()
     limit = np.sqrt(6 / (N_A + N_A + N_X))
     assert 0 < np.abs(p["V"]).max() <= limit
     np.testing.assert_array_equal(LEAKY.init(N_X, N_A, N_Y, seed=3)["V"], p["V"])

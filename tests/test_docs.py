@@ -29,3 +29,25 @@ def test_python_examples_run(page: Path) -> None:
         if re.search(r"^import dask|^from dask", block, flags=re.MULTILINE):
             pytest.importorskip("dask", reason=f"{page.name} example {number} needs dask (pip install 'xrnn[dask]')")
         exec(compile(block, f"{page.name} example {number}", "exec"), {})
+
+
+def test_the_own_cell_page_trains_from_the_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The page's cell module, saved as mgu.py, trains with ``xrnn train --cell mgu:MGU`` with its loss
+    falling, and the checkpoint samples and resumes, importing the module again."""
+    from xrnn import cli
+
+    cell_code = _python_blocks(ROOT / "docs" / "own-cell.md")[0]
+    assert len(cell_code.strip().splitlines()) < 60
+    (tmp_path / "mgu.py").write_text(cell_code, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(__import__("sys").modules, "mgu", raising=False)
+    run = ["--hidden", "32", "--seq-len", "12", "--batch", "8", "--quiet"]
+    status = cli.main(["train", "--cell", "mgu:MGU", "--steps", "60", "--save", "m.npz", "--metrics", "m.csv", *run])
+    assert status == 0
+    losses = [float(line.split(",")[1]) for line in (tmp_path / "m.csv").read_text().splitlines()[1:]]
+    assert sum(losses[-10:]) / 10 < losses[0] - 0.5, "the MGU's loss should fall"
+    assert cli.main(["sample", "--load", "m.npz", "--length", "20", "--seed", "0"]) == 0
+    assert cli.main(["train", "--resume", "m.npz", "--steps", "62", "--quiet"]) == 0
+    assert "mgu:MGU" in capsys.readouterr().err
