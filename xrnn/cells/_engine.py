@@ -163,11 +163,12 @@ def run_forward(
     return _loop.forward(cell, checked, x, initial, parameters)
 
 
-def run_backward(cache: SequenceCache, dstates: Array) -> dict[str, Array]:
-    """BPTT from ``dstates (T_x, m, n_a)``, by the path that made ``cache``."""
+def run_backward(cache: SequenceCache, dstates: Array, after: tuple[Array, ...] | None = None) -> dict[str, Array]:
+    """BPTT from ``dstates (T_x, m, n_a)`` (and ``after``, the gradients beyond the last step), by the path
+    that made ``cache``."""
     if isinstance(cache, ScanCache):
-        return _projected.backward(cache, dstates)
-    return _loop.backward(cache, dstates)
+        return _projected.backward(cache, dstates, after)
+    return _loop.backward(cache, dstates, after)
 
 
 def logits(xp: ModuleType, states_rows: Array, parameters: Mapping[str, Array], keys: tuple[str, str]) -> Array:
