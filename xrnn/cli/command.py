@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--text", metavar="PATH", help="UTF-8 text to learn (default: ten of Shakespeare's sonnets)")
     train.add_argument(
         "--cell",
+        type=_cell_name,
         metavar="CELL",
         help=f"recurrent cell: rnn, lstm, gru, or MODULE:NAME, a cell made with xrnn.cells.define in an importable "
         f"module (the current directory is on the path; checkpoints record it, and loading one imports the module "
@@ -115,6 +116,17 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("suite", nargs="?", default="cpu", help="cpu, gpu, docs, profile_cpu (default cpu)")
     bench.add_argument("args", nargs=argparse.REMAINDER, help="passed on to the suite")
     return parser
+
+
+def _cell_name(text: str) -> str:
+    """A name :func:`xrnn.cells.get_cell` knows (importing ``MODULE`` of ``MODULE:NAME``)."""
+    from xrnn.cells import get_cell
+
+    try:
+        get_cell(text)
+    except (TypeError, ValueError) as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
 
 
 def _positive_int(text: str) -> int:
