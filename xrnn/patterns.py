@@ -64,6 +64,7 @@ def many_to_many_loss_and_gradients(
     state: State | None = None,
     mask: Array | None = None,
     cell: str | Cell | None = None,
+    checkpoints: int | None = None,
 ) -> tuple[Array, dict[str, Array]]:
     """Mean cross-entropy of an output at every step, and every gradient.
 
@@ -81,6 +82,8 @@ def many_to_many_loss_and_gradients(
         ``False`` at padded steps: the mean then runs over the real steps only.
     cell : str or Cell, optional
         The cell; by default the one the parameter keys identify.
+    checkpoints : int, optional
+        Memory-budgeted BPTT, as in :func:`xrnn.rnn_loss_and_gradients`.
 
     Returns
     -------
@@ -103,7 +106,7 @@ def many_to_many_loss_and_gradients(
     """
     spec = resolve(cell, parameters)
     initial = (None,) * len(spec.state) if state is None else state
-    return loss_and_gradients(spec, x, initial, labels, parameters, mask=mask)
+    return loss_and_gradients(spec, x, initial, labels, parameters, mask=mask, checkpoints=checkpoints)
 
 
 def last_valid_state(a: Array, mask: Array | None = None) -> Array:
@@ -185,6 +188,7 @@ def many_to_one_loss_and_gradients(
     state: State | None = None,
     mask: Array | None = None,
     cell: str | Cell | None = None,
+    checkpoints: int | None = None,
 ) -> tuple[Array, dict[str, Array]]:
     """Cross-entropy of one output per sequence, read at each example's last valid step.
 
@@ -202,6 +206,9 @@ def many_to_one_loss_and_gradients(
         ``True`` at real steps, anywhere (padded steps carry the state).
     cell : str or Cell, optional
         The cell; by default the one the parameter keys identify.
+    checkpoints : int, optional
+        Memory-budgeted BPTT for the cell's cache, as in :func:`xrnn.rnn_forward` (the hidden states and
+        their gradient, ``(n_a, m, T_x)`` each, are still held).
 
     Returns
     -------
@@ -238,7 +245,7 @@ def many_to_one_loss_and_gradients(
     n_y = int(parameters[w_key].shape[0])
     _check_labels(xp, labels, x, m, n_y)
     selector = None if mask is None else _selector(xp, mask, x)
-    a, cache = spec.forward(x, state, parameters, mask)
+    a, cache = spec.forward(x, state, parameters, mask, checkpoints=checkpoints)
     last = a[..., -1] if selector is None else xp.sum(a * selector[None, ...], axis=2)
     logits = xp.matmul(last.T, parameters[w_key].T) + parameters[b_key].T  # (m, n_y)
     classes = xp.arange(n_y, dtype=labels.dtype, device=array_api_compat.device(labels))

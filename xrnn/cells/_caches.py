@@ -69,13 +69,19 @@ class SequenceCache(ABC):
         return self._step(t)
 
     @property
+    def shape(self) -> tuple[int, int, int]:
+        """``(T_x, m, n_a)``: the steps, the batch and the hidden size."""
+        t_x, m, n_a = self.states.shape
+        return int(t_x), int(m), int(n_a)
+
+    @property
     def steps(self) -> int:
         """``T_x``, the number of steps."""
-        return int(self.states.shape[0])
+        return self.shape[0]
 
     def in_spec_layout(self, rows: Array) -> Array:
         """A time-major ``(T_x, m, n)`` array as a view in the spec's ``(n, m, T_x)`` layout."""
-        return from_rows(namespace_of(rows), rows, self.states.shape[1])
+        return from_rows(namespace_of(rows), rows, self.shape[1])
 
     # -- the spec's (caches, x) ---------------------------------------------------------------------
     def __len__(self) -> int:

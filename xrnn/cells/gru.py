@@ -329,7 +329,7 @@ def gru_cell_backward(da_next: Array, cache: GRUCellCache) -> dict[str, Array]:
 
 
 def gru_forward(
-    x: Array, a0: Array, parameters: Mapping[str, Array], *, mask: Array | None = None
+    x: Array, a0: Array, parameters: Mapping[str, Array], *, mask: Array | None = None, checkpoints: int | None = None
 ) -> tuple[Array, Array, GRUCache]:
     """Run the GRU over a whole sequence.
 
@@ -346,6 +346,8 @@ def gru_forward(
         carried unchanged and the step takes no part in the backward pass, so a padded batch gives
         what each example alone gives. ``a[..., -1]`` is then every example's final state: pass it as
         ``a0`` of the next window for truncated BPTT.
+    checkpoints : int, optional
+        Memory-budgeted BPTT, as in :func:`xrnn.rnn_forward`.
 
     Returns
     -------
@@ -374,7 +376,7 @@ def gru_forward(
     >>> a.shape, y_pred.shape, caches.r.shape
     ((5, 10, 4), (2, 10, 4), (5, 10, 4))
     """
-    (a,), y_pred, cache = _engine.forward(GRU, x, (a0,), parameters, mask=mask, output=True)
+    (a,), y_pred, cache = _engine.forward(GRU, x, (a0,), parameters, mask=mask, output=True, checkpoints=checkpoints)
     return a, y_pred, cache
 
 

@@ -388,6 +388,7 @@ def lstm_forward(
     *,
     c0: Array | None = None,
     mask: Array | None = None,
+    checkpoints: int | None = None,
 ) -> tuple[Array, Array, Array, LSTMCache]:
     """Run the LSTM over a whole sequence.
 
@@ -406,6 +407,8 @@ def lstm_forward(
         are carried unchanged and the step takes no part in the backward pass, so a padded batch gives
         what each example alone gives. ``a[..., -1]`` and ``c[..., -1]`` are then every example's final
         states: pass them as ``a0`` and ``c0`` of the next window for truncated BPTT.
+    checkpoints : int, optional
+        Memory-budgeted BPTT, as in :func:`xrnn.rnn_forward`.
 
     Returns
     -------
@@ -436,7 +439,9 @@ def lstm_forward(
     >>> a.shape, y.shape, c.shape, caches.o.shape
     ((5, 10, 4), (2, 10, 4), (5, 10, 4), (5, 10, 4))
     """
-    (a, c), y, cache = _engine.forward(LSTM, x, (a0, c0), parameters, mask=mask, output=True, states=2)
+    (a, c), y, cache = _engine.forward(
+        LSTM, x, (a0, c0), parameters, mask=mask, output=True, states=2, checkpoints=checkpoints
+    )
     return a, y, c, cache
 
 
