@@ -159,15 +159,16 @@ def forward(
 #: ``gradient(index, chunk_cache)``: what reaches a chunk's hidden states from outside the recurrence,
 #: ``(L, m, n_a)`` time-major.
 ChunkGradient = Callable[[int, SequenceCache], Array]
+#: ``chunk_backward(index, chunk_cache, dstates, after) -> gradients``: one chunk's BPTT.
+ChunkBackward = Callable[[int, SequenceCache, Array, Any], dict[str, Array]]
 
 
 def backward(
-    cache: CheckpointedCache,
-    gradient: ChunkGradient,
-    chunk_backward: Callable[..., dict[str, Array]] = run_backward,
+    cache: CheckpointedCache, gradient: ChunkGradient, chunk_backward: ChunkBackward | None = None
 ) -> dict[str, Array]:
     """Reverse every chunk with revolve's schedule: ``gradient(index, chunk_cache)`` gives the gradient
-    reaching the chunk's hidden states, ``chunk_backward(chunk_cache, dstates, after)`` runs its BPTT."""
+    reaching the chunk's hidden states, ``chunk_backward(index, chunk_cache, dstates, after)`` runs its
+    BPTT (by default the path that made the chunk's cache)."""
     cache.check_parameters()
     chunks, cell = cache.chunks, cache.cell
     xp = chunks.checked.xp
@@ -176,7 +177,11 @@ def backward(
 
     def reverse(index: int, state: object, after: object) -> object:
         chunk = chunks.forward(index, state)  # type: ignore[arg-type]
-        grads = chunk_backward(chunk, gradient(index, chunk), after)
+        dstates = gradient(index, chunk)
+        if chunk_backward is None:
+            grads = run_backward(chunk, dstates, after)  # type: ignore[arg-type]
+        else:
+            grads = chunk_backward(index, chunk, dstates, after)
         dxs[index] = grads.pop("dx")
         for key in cell.keys:
             name = f"d{key}"
