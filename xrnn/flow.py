@@ -39,8 +39,9 @@ class GradientFlow:
     parameter_norms : dict of str to array, shape (T_x,)
         By parameter name (``"Waa"``, not ``"dWaa"``): the Frobenius norm of step ``t``'s contribution to
         that parameter's gradient. The contributions add up to the gradient.
-    per_step : dict of str to array, shape (T_x, *key_shape), or None
-        The contributions themselves (with ``per_step=True``).
+    per_step : dict of str to array, or None
+        Shape ``(T_x, *key_shape)`` each:
+        the contributions themselves (with ``per_step=True``).
     gradients : dict
         The ordinary gradients of the backward pass (as the cell's backward returns them).
     """
