@@ -198,8 +198,9 @@ def test_each_task_has_its_own_defaults() -> None:
     assert (TrainConfig(task="adding").seq_len, TrainConfig(task="adding").val_fraction) == (50, 0.0)
     assert (TrainConfig(task="copy").delay, TrainConfig(task="copy").seq_len) == (100, 120)
     assert TrainConfig(task="copy", seq_len=30).delay == 10
-    assert TrainConfig(steps=300).decay_steps == 300
-    assert dataclasses.replace(TrainConfig(steps=300), steps=600).decay_steps == 300  # a resumed run keeps it
+    assert TrainConfig(steps=300, schedule="cosine").decay_steps == 300
+    assert dataclasses.replace(TrainConfig(steps=300, schedule="step"), steps=600).decay_steps == 300  # kept
+    assert TrainConfig(steps=300).decay_steps is None  # the constant schedule has no horizon
 
 
 @pytest.mark.parametrize(
@@ -215,6 +216,8 @@ def test_each_task_has_its_own_defaults() -> None:
         ({"task": "speech"}, "unknown task 'speech'; known: char, adding, copy"),
         ({"schedule": "linear"}, "unknown schedule 'linear'; known: constant, cosine, step"),
         ({"eval_every": 0}, "eval_every must be at least 1, got 0"),
+        ({"decay_steps": 10}, "decay_steps is for the cosine and step schedules, not constant; got 10"),
+        ({"schedule": "cosine", "decay_steps": 0}, "decay_steps must be at least 1, got 0"),
         ({"patience": -1}, "patience must be at least 0, got -1"),
         ({"optimizer": "lion"}, "unknown optimizer 'lion'; known: sgd, adam"),
         ({"cell": "transformer"}, "unknown cell 'transformer'"),

@@ -232,7 +232,7 @@ def _saved(tmp_path: Path, **changes: Any) -> Checkpoint:
         ({"text_sha256": None}, r"its metadata has no 'text_sha256' \(a char-task checkpoint needs it\)"),
         ({"config": None}, "its metadata has no 'config'"),
         ({"config": [1, 2]}, "config must be a JSON object, got a list"),
-        ({"kind": "image"}, "it is not a checkpoint of xrnn train"),
+        ({"kind": "image"}, r"its metadata has no known 'kind' \(xrnn train writes one\)"),
         ({"kind": "copy"}, "its kind 'copy' does not match its task 'char'"),
         ({"history": [[1, 0.5, 0.1]]}, "its metadata 'history' must be a list of 2 rows"),
         ({"history": [[1, "x", 0.1], [2, 0.5, 0.1]]}, "its history row 1 holds something other than numbers"),

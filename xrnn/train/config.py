@@ -67,8 +67,9 @@ class TrainConfig:
         Steps between evaluations on the validation set.
     schedule : str
         ``"constant"``, ``"cosine"`` or ``"step"`` (see :mod:`xrnn.train.schedules`).
-    decay_steps : int
-        The schedule's horizon; ``steps`` unless given (kept when a resumed run changes ``steps``).
+    decay_steps : int or None
+        The cosine and step schedules' horizon: ``steps`` unless given (kept when a resumed run changes
+        ``steps``); ``None`` for the constant schedule.
     patience : int
         Stop after this many evaluations without a new best validation loss; 0: never.
 
@@ -97,7 +98,7 @@ class TrainConfig:
     val_fraction: float = None  # type: ignore[assignment]  # resolved from the task in __post_init__
     eval_every: int = 100
     schedule: str = "constant"
-    decay_steps: int = None  # type: ignore[assignment]  # resolved from steps in __post_init__
+    decay_steps: int | None = None
     patience: int = 0
 
     def __post_init__(self) -> None:
@@ -110,7 +111,8 @@ class TrainConfig:
             resolve("seq_len", self.delay + COPY_EXTRA_STEPS if isinstance(self.delay, int) else None)
         resolve("seq_len", DEFAULT_SEQ_LEN.get(self.task))
         resolve("val_fraction", DEFAULT_VAL_FRACTION if self.task == "char" else 0.0)
-        resolve("decay_steps", self.steps)
+        if self.schedule != "constant":
+            resolve("decay_steps", self.steps)
 
     @classmethod
     def from_saved(cls, saved: object) -> TrainConfig:
@@ -136,7 +138,7 @@ class TrainConfig:
         cell_named(self.cell)
         if self.task not in TASKS:
             raise ValueError(f"unknown task {self.task!r}; known: {', '.join(TASKS)}")
-        for name in ("hidden", "seq_len", "batch", "eval_every", "decay_steps"):
+        for name in ("hidden", "seq_len", "batch", "eval_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("steps", "patience"):
@@ -154,6 +156,10 @@ class TrainConfig:
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {self.schedule!r}; known: {', '.join(SCHEDULES)}")
+        if self.schedule == "constant" and self.decay_steps is not None:
+            raise ValueError(f"decay_steps is for the cosine and step schedules, not constant; got {self.decay_steps}")
+        if self.decay_steps is not None and self.decay_steps < 1:
+            raise ValueError(f"decay_steps must be at least 1, got {self.decay_steps}")
         self._check_task()
 
     def _check_task(self) -> None:
@@ -188,7 +194,7 @@ class TrainConfig:
 
     def learning_rate(self, step: int) -> float:
         """The learning rate of ``step`` (1-based) under this run's schedule."""
-        return learning_rate(self.schedule, self.lr, step, self.decay_steps)
+        return learning_rate(self.schedule, self.lr, step, self.decay_steps or self.steps)
 
     def make_optimizer(self) -> Optimizer:
         """A fresh optimizer of this configuration."""

@@ -63,7 +63,7 @@ def read_run(checkpoint: Checkpoint, **overrides: Any) -> SavedRun:
     """The run in ``checkpoint``, its configuration changed by ``overrides`` (``steps``, ``backend``, ``dtype``)."""
     metadata = checkpoint.metadata
     if metadata.get("kind") not in KINDS:
-        raise ValueError("it is not a checkpoint of xrnn train (its metadata has no known 'kind')")
+        raise ValueError("its metadata has no known 'kind' (xrnn train writes one)")
     if "config" not in metadata:
         raise ValueError("its metadata has no 'config'")
     config = TrainConfig.from_saved(metadata["config"])

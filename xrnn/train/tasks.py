@@ -290,8 +290,7 @@ class AddingTask(Task):
 
     def _validation_batches(self) -> list[tuple[Array, ...]]:
         rng = random.Random(f"xrnn-adding-validation:{self.config.seq_len}")
-        sizes = [min(EVALUATION_CHUNK, VALIDATION_SIZE - i) for i in range(0, VALIDATION_SIZE, EVALUATION_CHUNK)]
-        return [self._draw(rng, size) for size in sizes]
+        return [self._draw(rng, size) for size in _chunk_sizes()]
 
     def _scores(self, sums: Mapping[str, float], terms: int, sequences: int) -> dict[str, float]:
         return {"val_loss": sums["loss"] / terms}
@@ -342,8 +341,7 @@ class CopyTask(Task):
 
     def _validation_batches(self) -> list[tuple[Array, ...]]:
         rng = random.Random(f"xrnn-copy-validation:{self.config.delay}")
-        sizes = [min(EVALUATION_CHUNK, VALIDATION_SIZE - i) for i in range(0, VALIDATION_SIZE, EVALUATION_CHUNK)]
-        return [(self._draw(rng, size),) for size in sizes]
+        return [(self._draw(rng, size),) for size in _chunk_sizes()]
 
     def _scores(self, sums: Mapping[str, float], terms: int, sequences: int) -> dict[str, float]:
         return {"val_loss": sums["loss"] / terms, "val_accuracy": sums["correct"] / (RECALLED * sequences)}
@@ -353,6 +351,11 @@ class CopyTask(Task):
             f"the memoryless baseline scores a cross-entropy of 10 log 8 / (T + 20) = {self.baseline_loss:.4f} "
             "and recalls 1 symbol in 8"
         )
+
+
+def _chunk_sizes() -> list[int]:
+    """The generated validation sets' ``VALIDATION_SIZE`` sequences in chunks of ``EVALUATION_CHUNK``."""
+    return [min(EVALUATION_CHUNK, VALIDATION_SIZE - i) for i in range(0, VALIDATION_SIZE, EVALUATION_CHUNK)]
 
 
 def make_task(
