@@ -350,3 +350,12 @@ def test_a_batch_that_does_not_line_up_is_rejected_before_any_task(client: Any) 
         engine.submit_batch(objective, (values, positions), {})
     with pytest.raises(ValueError, match="batch must be one or more arrays with the batch along axis 0"):
         engine.submit_batch(objective, (), {})
+
+
+def test_the_shipped_bytes_benchmark_measures_about_thirty_times_less_for_characters() -> None:
+    from benchmarks.shipped_bytes import measure
+
+    measured = measure(TrainConfig(batch=32, hidden=16, val_fraction=0.0), shards=2)
+    assert measured["full_inputs_bytes"] > 25 * measured["compact_batch_bytes"]
+    copy = measure(TrainConfig(task="copy", delay=20, batch=8, hidden=8), shards=2)
+    assert copy["ratio"] > 10
