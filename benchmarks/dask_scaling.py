@@ -9,7 +9,8 @@ worker (``--in-process-threads``; dask's nanny starts workers with ``OMP_NUM_THR
 sequences/s and the speed-up over one worker.
 
 It also computes, from the shapes alone, what one step moves: the parameters (once to each worker that
-runs a shard), each shard's inputs and labels (client to worker), and each shard's flat vector of loss and
+runs a shard), each shard's windows of token ids (client to worker; the workers build the one-hot inputs
+and the labels from them), and each shard's flat vector of loss and
 parameter gradients (up the reduction tree, at most about ``S k / (k - 1)`` vectors for ``S`` shards and
 fan-in ``k``). Results go to stdout as a table and to ``--json``.
 
@@ -34,7 +35,7 @@ from xrnn.parallel.distributed import DataParallel, shard_sizes
 from xrnn.train.trainer import CharTrainer, TrainConfig, default_corpus
 
 ITEMSIZE = {"float32": 4, "float64": 8}
-LABEL_ITEMSIZE = 8  # int64 labels
+TOKEN_ITEMSIZE = 8  # int64 token ids
 
 
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -71,7 +72,7 @@ def communication(config: TrainConfig, n_x: int, shards: int, split_every: int) 
     >>> from xrnn.train.trainer import TrainConfig
     >>> c = communication(TrainConfig(hidden=4, seq_len=2, batch=3, dtype="float64"), n_x=5, shards=2, split_every=8)
     >>> c["parameters"], c["gradient_vector_bytes"], c["shard_bytes"]
-    (65, 528, [192, 96])
+    (65, 528, [48, 24])
     """
     itemsize = ITEMSIZE[config.dtype]
     n_a, n_y = config.hidden, n_x
@@ -81,7 +82,7 @@ def communication(config: TrainConfig, n_x: int, shards: int, split_every: int) 
         "gru": 3 * n_a * (n_a + n_x + 1) + n_y * (n_a + 1),
     }[config.cell]
     sizes = shard_sizes(config.batch, shards)
-    shard_bytes = [m_i * config.seq_len * (n_x * itemsize + LABEL_ITEMSIZE) for m_i in sizes]
+    shard_bytes = [m_i * (config.seq_len + 1) * TOKEN_ITEMSIZE for m_i in sizes]  # (m_i, T_x + 1) windows
     vector = (parameters + 1) * itemsize  # the loss, then every parameter gradient
     # Vectors moved up the tree: S shards, then ceil(S / k), ... down to 1 (each at most once).
     moved, level = 0, len(sizes)
@@ -140,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         batch=args.batch,
         dtype=args.dtype,
         steps=args.warmup + args.steps,
+        val_fraction=0.0,  # the whole text, as before held-out evaluation
     )
     info = machine_info()
     info["xrnn"], info["distributed"] = xrnn.__version__, distributed.__version__

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from tests.helpers import TestBackend
 from xrnn import init_parameters
 from xrnn.backends import asarray
-from xrnn.train._npz import write_npz
+from xrnn.train._npz import check_writable, write_npz
 from xrnn.train.checkpoint import load_checkpoint, save_checkpoint
 from xrnn.train.optimizers import Adam, optimizer_from_state
 
@@ -82,3 +83,83 @@ def test_files_that_are_not_checkpoints_are_rejected(tmp_path: Path) -> None:
         load_checkpoint(other)
     with pytest.raises(FileNotFoundError):
         load_checkpoint(tmp_path / "missing.npz")
+
+
+def _adam_checkpoint(path: Path, **changes: Any) -> Path:
+    """A checkpoint of one Adam step, its JSON document and arrays changed as given."""
+    params = init_parameters(2, 3, 2, seed=0)
+    adam = Adam(lr=0.1)
+    params = adam.update(params, {"d" + k: np.full_like(v, 0.1) for k, v in params.items()})
+    arrays = {f"param/{k}": v for k, v in params.items()}
+    arrays.update({f"optim/{slot}/{k}": v for slot, values in adam.slots.items() for k, v in values.items()})
+    document = {
+        "format": "xrnn-checkpoint",
+        "version": 1,
+        "metadata": {"note": "x"},
+        "optimizer": {"name": "adam", "config": adam.config, "step": 1},
+    }
+    for key, value in changes.items():
+        if key.startswith(("param/", "optim/")):
+            arrays[key] = value
+        else:
+            document[key] = value
+    return write_npz(path, arrays, document)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"metadata": ["a", "list"]}, "has metadata that is a JSON list, not an object"),
+        ({"optimizer": {"name": "lion", "config": {"lr": 0.1}, "step": 1}}, "unknown optimizer 'lion'"),
+        ({"optimizer": {"name": "adam", "config": {"lr": 0.1, "rho": 1}, "step": 1}}, "cannot be rebuilt"),
+        ({"optimizer": {"name": "adam", "config": {"lr": 0.1}, "step": -1}}, "must be a non-negative int"),
+        ({"optimizer": "adam"}, "without a name, a config object and a step"),
+        ({"optim/m/Waa": np.zeros((2, 2))}, r"optimizer slot m\['Waa'\] of shape \(2, 2\); .* shape \(3, 3\)"),
+        ({"optim/v/extra": np.zeros(1)}, "has optimizer slot 'v' for parameters"),
+    ],
+    ids=["metadata-list", "optimizer-name", "option", "negative-step", "no-object", "slot-shape", "slot-keys"],
+)
+def test_a_checkpoint_whose_contents_do_not_fit_is_rejected_naming_the_file(
+    tmp_path: Path, changes: dict[str, Any], message: str
+) -> None:
+    path = _adam_checkpoint(tmp_path / "bad.npz", **changes)
+    with pytest.raises(ValueError, match=message) as error:
+        load_checkpoint(path)
+    assert str(error.value).startswith(f"{str(path)!r} ")
+
+
+def test_a_json_member_that_is_not_json_is_rejected_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "bad.npz"
+    np.savez(path, __json__=np.asarray("{not json"))
+    with pytest.raises(ValueError, match=r"holds a '__json__' that is not JSON \(Expecting property name") as error:
+        load_checkpoint(path)
+    assert str(path) in str(error.value)
+
+
+def test_saving_into_a_missing_folder_names_the_path_asked_for(tmp_path: Path) -> None:
+    path = tmp_path / "missing" / "c.npz"
+    with pytest.raises(FileNotFoundError) as error:
+        save_checkpoint(path, {"w": np.zeros(2)})
+    assert error.value.filename == str(path)
+    assert ".tmp" not in str(error.value)
+
+
+def test_an_interrupted_save_leaves_no_temporary_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(stream: Any, arrays: Any, *, texts: Any) -> None:
+        stream.write(b"PK\x03\x04 part of an archive")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("xrnn.train._npz.save_npz", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(tmp_path / "c.npz", {"w": np.zeros(2)})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_check_writable_names_the_path_and_writes_nothing(tmp_path: Path) -> None:
+    check_writable(tmp_path / "c.npz")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(FileNotFoundError) as missing:
+        check_writable(tmp_path / "missing" / "c.npz")
+    assert missing.value.filename == str(tmp_path / "missing" / "c.npz")
+    with pytest.raises(IsADirectoryError):
+        check_writable(tmp_path)

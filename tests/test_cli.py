@@ -7,16 +7,19 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from xrnn import cli
 from xrnn.backends import BackendUnavailableError, available_backends, backend_names
-from xrnn.cli.progress import ProgressBar
+from xrnn.cli.progress import make_progress
 from xrnn.parallel.distributed import ClusterError
-from xrnn.train.trainer import CharTrainer
+from xrnn.train.checkpoint import load_checkpoint
+from xrnn.train.trainer import CharTrainer, Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = ["--hidden", "16", "--seq-len", "8", "--batch", "4", "--quiet"]
@@ -42,6 +45,11 @@ def _assert_usage_error(status: int, err: str, *fragments: str) -> None:
         assert fragment in lines[0], lines[0]
 
 
+def _csv_rows(path: Path) -> list[str]:
+    """The metrics' CSV lines after the settings' ``#`` lines."""
+    return [line for line in path.read_text().splitlines() if not line.startswith("#")]
+
+
 def _environment() -> dict[str, str]:
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     return {**os.environ, "PYTHONPATH": path}
@@ -53,8 +61,8 @@ def test_train_writes_metrics_checkpoint_and_samples(capsys: pytest.CaptureFixtu
         capsys, "train", *FAST, "--steps", "5", "--metrics", "m.csv", "--save", "c.npz", "--sample", "30"
     )
     assert status == 0, err
-    rows = (tmp_path / "m.csv").read_text().splitlines()
-    assert rows[0] == "step,loss,grad_norm"
+    rows = _csv_rows(tmp_path / "m.csv")
+    assert rows[0] == "step,loss,grad_norm,lr,val_loss,val_bpc"
     assert [row.split(",")[0] for row in rows[1:]] == ["1", "2", "3", "4", "5"]
     assert (tmp_path / "c.npz").is_file()
     assert out.splitlines()[0].startswith("step 5: loss ")
@@ -117,20 +125,22 @@ def test_progress_off_a_terminal_is_whole_lines(capsys: pytest.CaptureFixture[st
     lines = [line for line in err.splitlines() if line.startswith("step ")]
     assert "\r" not in err
     assert [line.split()[1] for line in lines] == [f"{step}/40" for step in range(1, 41, 4)] + ["40/40"]
-    assert all("loss " in line and line.endswith("steps/s") for line in lines)
+    assert all(" loss " in line and line.endswith(" steps/s]") for line in lines)
 
 
-def test_progress_on_a_terminal_redraws_one_line() -> None:
+def test_progress_on_a_terminal_is_a_tqdm_bar() -> None:
     stream = io.StringIO()
-    bar = ProgressBar(4, stream, interactive=True, rate=1e9)
+    bar = make_progress(4, stream, interactive=True)
     for step in range(1, 5):
-        bar.update(step, 1.0 / step)
+        bar.update(step, 1.0 / step, {"val_loss": 2.0} if step == 4 else None)
     bar.close()
     text = stream.getvalue()
-    assert text.count("\r") == 4
+    assert "\r" in text
     assert text.endswith("\n")
-    assert text.count("\n") == 1
-    assert "\rstep 4/4 [" + "#" * 24 + "] loss 0.2500" in text
+    last = text.rsplit("\r", 1)[-1]
+    assert "4/4" in last
+    assert "loss=0.2500" in last
+    assert "val_loss=2.0000" in last
 
 
 def test_plot_writes_a_png(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -164,11 +174,11 @@ def test_train_on_a_local_cluster_matches_the_single_process_run(
     )
     assert status == 0, err
     assert "data-parallel: 3 shards on local:2" in err
-    single = [line.split(",") for line in (tmp_path / "single.csv").read_text().splitlines()[1:]]
-    parallel = [line.split(",") for line in (tmp_path / "parallel.csv").read_text().splitlines()[1:]]
+    single = [line.split(",") for line in _csv_rows(tmp_path / "single.csv")[1:]]
+    parallel = [line.split(",") for line in _csv_rows(tmp_path / "parallel.csv")[1:]]
     assert [row[0] for row in parallel] == ["1", "2", "3", "4"]
     for got, expected in zip(parallel, single, strict=True):
-        for a, b in zip(got[1:], expected[1:], strict=True):
+        for a, b in zip(got[1:4], expected[1:4], strict=True):
             assert float(a) == pytest.approx(float(b), rel=1e-12)
     assert (tmp_path / "p.npz").is_file()
 
@@ -259,7 +269,6 @@ def test_bad_training_text_is_a_usage_error(
     [
         ["--hidden", "0"],
         ["--lr", "-1"],
-        ["--cell", "transformer"],
         ["--backend", "jax"],
         ["--steps", "many"],
         ["--dtype", "float16"],
@@ -281,7 +290,7 @@ def test_an_unavailable_backend_is_a_usage_error(
     def unavailable(name: str) -> None:
         raise BackendUnavailableError(f"backend {name!r} is unavailable: there is no CUDA device")
 
-    monkeypatch.setattr(cli.command, "get_backend", unavailable)
+    monkeypatch.setattr("xrnn.cli._common.get_backend", unavailable)
     status, _, err = _run(capsys, "train", *FAST, "--backend", "cupy")
     _assert_usage_error(status, err, "backend 'cupy' is unavailable: there is no CUDA device")
 
@@ -347,7 +356,7 @@ def test_sample_rejects_a_checkpoint_not_written_by_train(capsys: pytest.Capture
 
     save_checkpoint("c.npz", init_parameters(3, 4, 3, seed=0))
     status, _, err = _run(capsys, "sample", "--load", "c.npz")
-    _assert_usage_error(status, err, "'c.npz' is not a checkpoint of xrnn train")
+    _assert_usage_error(status, err, "'c.npz' is not a model of xrnn train: its metadata has no known 'kind'")
 
 
 # -- info, bench ----------------------------------------------------------------------------------
@@ -366,3 +375,229 @@ def test_info_lists_versions_backends_and_devices(capsys: pytest.CaptureFixture[
 def test_bench_reports_a_missing_suite(capsys: pytest.CaptureFixture[str]) -> None:
     status, _, err = _run(capsys, "bench", "no_such_suite")
     _assert_usage_error(status, err, "no benchmark suite 'no_such_suite'", "pip does not install")
+
+
+# -- tasks, held-out evaluation, best checkpoints -------------------------------------------------
+ADDING = ["--task", "adding", "--seq-len", "10", "--hidden", "8", "--batch", "4", "--eval-every", "3", "--quiet"]
+COPY = ["--task", "copy", "--delay", "3", "--cell", "gru", "--hidden", "8", "--batch", "4", "--eval-every", "3"]
+COPY += ["--quiet"]
+
+
+def test_the_adding_task_prints_its_baseline_and_writes_validation_columns(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    status, out, err = _run(capsys, "train", *ADDING, "--steps", "7", "--metrics", "m.csv", "--seed", "3")
+    assert status == 0, err
+    assert "baseline: always answering 1 scores a mean squared error of 0.167" in err
+    text = (tmp_path / "m.csv").read_text()
+    settings = dict(line[2:].split(": ", 1) for line in text.splitlines() if line.startswith("# "))
+    assert {
+        key: settings[key] for key in ("xrnn", "task", "cell", "seed", "n_x", "n_a", "n_y", "backend", "dtype")
+    } == {
+        "xrnn": "0.1.0",
+        "task": "adding",
+        "cell": "rnn",
+        "seed": "3",
+        "n_x": "2",
+        "n_a": "8",
+        "n_y": "1",
+        "backend": "numpy",
+        "dtype": "float32",
+    }
+    rows = _csv_rows(tmp_path / "m.csv")
+    assert rows[0] == "step,loss,grad_norm,lr,val_loss"
+    assert [row.split(",")[4] != "" for row in rows[1:]] == [False, False, True, False, False, True, False]
+    assert "validation: val_loss" in out
+
+
+def test_the_copy_task_scores_the_recalled_symbols(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    status, _, err = _run(capsys, "train", *COPY, "--steps", "3", "--metrics", "m.csv")
+    assert status == 0, err
+    assert f"= {10 * np.log(8) / 23:.4f} and recalls 1 symbol in 8" in err
+    rows = _csv_rows(tmp_path / "m.csv")
+    assert rows[0] == "step,loss,grad_norm,lr,val_loss,val_accuracy"
+    assert 0 <= float(rows[3].split(",")[5]) <= 1
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        [*FAST, "--schedule", "cosine", "--decay-steps", "12", "--eval-every", "4", "--patience", "4"],
+        [*ADDING, "--schedule", "step", "--decay-steps", "12", "--optimizer", "sgd", "--lr", "0.1", "--clip", "0"],
+        [*COPY, "--patience", "2"],
+    ],
+    ids=["char-cosine-patience", "adding-step-sgd", "copy-patience"],
+)
+def test_resume_continues_exactly_with_every_option(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, options: list[str]
+) -> None:
+    """Metrics (losses, rates, validation scores), the best checkpoint and the last one: as if never stopped."""
+    assert cli.main(["train", *options, "--steps", "12", "--metrics", "straight.csv", "--save", "straight.npz"]) == 0
+    assert cli.main(["train", *options, "--steps", "5", "--save", "half.npz"]) == 0
+    resumed = ["train", "--resume", "half.npz", "--steps", "12", "--quiet", "--metrics", "resumed.csv"]
+    assert cli.main([*resumed, "--save", "half.npz"]) == 0  # the best so far may be from before the resume
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == out[-2]  # "step 12: loss ..." of the straight and the resumed run
+    assert (tmp_path / "straight.csv").read_bytes() == (tmp_path / "resumed.csv").read_bytes()
+    for name in ("straight.npz", "straight.best.npz"):
+        straight = load_checkpoint(tmp_path / name)
+        resumed_checkpoint = load_checkpoint(tmp_path / name.replace("straight", "half"))
+        for metadata in (straight.metadata, resumed_checkpoint.metadata):
+            del metadata["config"]["steps"]  # a best checkpoint of the first half has that half's target
+        assert straight.metadata == resumed_checkpoint.metadata
+        for key, value in straight.parameters.items():
+            np.testing.assert_array_equal(resumed_checkpoint.parameters[key], value)
+
+
+def test_the_best_checkpoint_is_the_step_of_the_lowest_validation_loss(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert cli.main(["train", *ADDING, "--steps", "12", "--metrics", "m.csv", "--save", "runs.npz"]) == 0
+    rows = [row.split(",") for row in _csv_rows(tmp_path / "m.csv")[1:]]
+    evaluated = [(float(row[4]), int(row[0])) for row in rows if row[4]]
+    best = load_checkpoint(tmp_path / "runs.best.npz").metadata
+    assert best["step"] == min(evaluated)[1]
+    assert best["best"] == [min(evaluated)[1], min(evaluated)[0]]
+    assert load_checkpoint(tmp_path / "runs.npz").metadata["step"] == 12
+
+
+@pytest.mark.parametrize(
+    ("options", "fragments"),
+    [
+        (["--save", "missing/c.npz"], ("cannot write checkpoint 'missing/c.npz': No such file or directory",)),
+        (["--metrics", "missing/m.csv"], ("cannot write metrics 'missing/m.csv': No such file or directory",)),
+        (["--save", "."], ("cannot write checkpoint '.': Is a directory",)),
+    ],
+)
+def test_outputs_that_cannot_be_written_are_found_before_training(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, options: list[str], fragments: tuple[str, ...]
+) -> None:
+    """A missing folder used to end the run after its last step, losing it."""
+
+    def no_training(self: Any) -> Any:
+        raise AssertionError("trained before checking the outputs")
+
+    monkeypatch.setattr(Trainer, "train_step", no_training)
+    status, _, err = _run(capsys, "train", *FAST, "--steps", "5", *options)
+    _assert_usage_error(status, err, *fragments)
+
+
+@pytest.mark.parametrize(
+    ("options", "fragments"),
+    [
+        (["--cell", "transformer"], ("--cell: unknown cell 'transformer'",)),
+        ([*ADDING, "--sample", "10"], ("--sample needs the char task; this run is of the adding task",)),
+        ([*ADDING, "--text", "t.txt"], ("--text is for the char task; the adding task generates its data",)),
+        (["--delay", "5"], ("delay is the copy task's; the char task has none",)),
+        ([*ADDING, "--val-fraction", "0.2"], ("the adding task validates on a fixed-seed set of its own",)),
+        ([*COPY, "--seq-len", "30"], ("the copy task's sequences have delay + 20 = 23 steps, got seq_len 30",)),
+        (["--decay-steps", "10"], ("decay_steps is for the cosine and step schedules, not constant",)),
+        (["--val-fraction", "0", "--patience", "2"], ("patience counts evaluations on held-out text",)),
+    ],
+)
+def test_options_that_do_not_fit_together_are_usage_errors(
+    capsys: pytest.CaptureFixture[str], options: list[str], fragments: tuple[str, ...]
+) -> None:
+    status, _, err = _run(capsys, "train", *FAST, "--steps", "1", *options)
+    _assert_usage_error(status, err, *fragments)
+
+
+def test_a_resumed_run_keeps_its_new_options_too(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["train", *ADDING, "--steps", "1", "--save", "c.npz"]) == 0
+    capsys.readouterr()
+    status, _, err = _run(capsys, "train", "--resume", "c.npz", "--eval-every", "5")
+    _assert_usage_error(status, err, "--eval-every 5 differs from the resumed run's 3")
+
+
+# -- checkpoints whose contents do not fit: one line naming the file, exit 2 ------------------------
+def _rewrite(path: Path, *, arrays: dict[str, Any] | None = None, **document: Any) -> None:
+    """Rewrite the checkpoint at ``path``: its JSON document's entries and its arrays changed as given."""
+    from xrnn.train._npz import read_npz, write_npz
+
+    host, saved = read_npz(path)
+    for key, value in document.items():
+        if key.startswith("metadata."):
+            name = key.split(".", 1)[1]
+            if value is None:
+                del saved["metadata"][name]
+            else:
+                saved["metadata"][name] = value
+        else:
+            saved[key] = value
+    write_npz(path, {**host, **(arrays or {})}, saved)
+
+
+BAD_CONTENTS = {
+    "short-vocabulary": ({"metadata.vocabulary": "abc"}, "a vocabulary of 3 characters needs (16, 3)"),
+    "parameter-shape": (
+        {"arrays": {f"{key}/Waa": np.zeros((3, 3), dtype=np.float32) for key in ("param", "optim/m", "optim/v")}},
+        "parameter 'Waa' has shape (3, 3); the run's configuration with a vocabulary of 57 characters needs (16, 16)",
+    ),
+    "metadata-list": ({"metadata": [1, 2]}, "has metadata that is a JSON list, not an object"),
+    "no-text-hash": ({"metadata.text_sha256": None}, "no 'text_sha256' (a char-task checkpoint needs it)"),
+    "no-config": ({"metadata.config": None}, "its metadata has no 'config'"),
+    "slot-shape": ({"arrays": {"optim/m/Waa": np.zeros((2, 2))}}, "optimizer slot m['Waa'] of shape (2, 2)"),
+    "optimizer-name": (
+        {"optimizer": {"name": "lion", "config": {"lr": 0.01}, "step": 1}},
+        "unknown optimizer 'lion'",
+    ),
+}
+
+
+@pytest.mark.parametrize("command", ["resume", "sample"])
+@pytest.mark.parametrize("case", list(BAD_CONTENTS))
+def test_a_checkpoint_whose_contents_do_not_fit_is_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, case: str, command: str
+) -> None:
+    assert cli.main(["train", *FAST, "--steps", "1", "--save", "c.npz"]) == 0
+    capsys.readouterr()
+    changes, fragment = BAD_CONTENTS[case]
+    _rewrite(tmp_path / "c.npz", **changes)
+    argv = ["train", "--resume", "c.npz", "--steps", "2"] if command == "resume" else ["sample", "--load", "c.npz"]
+    status, _, err = _run(capsys, *argv)
+    _assert_usage_error(status, err, "'c.npz'", fragment)
+
+
+def test_a_json_member_that_is_not_json_is_one_line_naming_the_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    np.savez(tmp_path / "c.npz", __json__=np.asarray("[not json"))
+    for argv in (["train", "--resume", "c.npz"], ["sample", "--load", "c.npz"]):
+        status, _, err = _run(capsys, *argv)
+        _assert_usage_error(status, err, "'c.npz' holds a '__json__' that is not JSON")
+
+
+def test_sample_at_a_tiny_temperature_is_greedy(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["train", *FAST, "--steps", "3", "--save", "c.npz"]) == 0
+    capsys.readouterr()
+    runs = [_run(capsys, "sample", "--load", "c.npz", "--temperature", "1e-40", "--seed", str(s)) for s in (1, 2)]
+    assert [status for status, _, _ in runs] == [0, 0], runs
+    assert runs[0][1] == runs[1][1]  # greedy: the seed does not matter
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM to a child process is POSIX only")
+def test_sigterm_during_a_save_leaves_no_temporary_file(tmp_path: Path) -> None:
+    """Killed while writing the checkpoint, the run used to leave its half-written temporary file behind."""
+    script = (
+        "import sys, time, xrnn.train._npz as npz\n"
+        "def slow(stream, arrays, *, texts):\n"
+        "    stream.write(b'PK\\x03\\x04 part of an archive')\n"
+        "    stream.flush()\n"
+        "    time.sleep(60)\n"
+        "npz.save_npz = slow\n"
+        "from xrnn.cli import main\n"
+        "sys.exit(main(['train', '--steps', '2', '--hidden', '8', '--quiet', '--save', 'c.npz']))\n"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", script], cwd=tmp_path, env=_environment(), stderr=subprocess.PIPE, text=True
+    ) as process:
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob(".c.npz.*.tmp")):
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "no temporary file appeared"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []

@@ -28,7 +28,7 @@ distributed = pytest.importorskip(
 
 from xrnn.parallel.distributed import ClusterError, DataParallel, PendingStep, connect, shard_sizes  # noqa: E402
 from xrnn.patterns import many_to_many_loss_and_gradients, one_hot  # noqa: E402
-from xrnn.train.trainer import CharTrainer, TrainConfig, default_corpus  # noqa: E402
+from xrnn.train.trainer import CharTrainer, TrainConfig, default_corpus, make_trainer  # noqa: E402
 
 WAIT = 30  # seconds: the bound on every wait for the cluster
 F64 = {"rtol": 1e-12, "atol": 1e-14}
@@ -36,6 +36,7 @@ F64 = {"rtol": 1e-12, "atol": 1e-14}
 
 def _config(cell: str = "rnn", **options: Any) -> TrainConfig:
     values = {"cell": cell, "hidden": 12, "seq_len": 6, "batch": 7, "steps": 6, "dtype": "float64", "seed": 5}
+    values["val_fraction"] = 0.0
     return TrainConfig(**{**values, **options})
 
 
@@ -259,8 +260,8 @@ def test_the_benchmark_counts_every_parameter(cell: str) -> None:
     n_x = len(trainer.vocabulary)
     counted = communication(trainer.config, n_x, shards=3, split_every=2)
     assert counted["parameters"] == sum(value.size for value in trainer.parameters.values())
-    x, labels = trainer.batch(1)
-    assert counted["shard_bytes"] == [(x.nbytes + labels.nbytes) * m_i // 7 for m_i in (3, 2, 2)]
+    (windows,) = trainer.task.batch(1)
+    assert counted["shard_bytes"] == [windows.nbytes * m_i // 7 for m_i in (3, 2, 2)]
     # 3 shard vectors, then 2 partial sums, then the sum to the client
     assert counted["reduction_bytes_at_most"] == 6 * counted["gradient_vector_bytes"]
 
@@ -274,7 +275,7 @@ def test_the_benchmark_writes_its_table_and_json(tmp_path: Any, capsys: pytest.C
     assert dask_scaling.main([*options, "--json", str(path)]) == 0
     result = json.loads(path.read_text(encoding="utf-8"))
     assert [row["run"] for row in result["rows"]] == ["in-process", "dask 1"]
-    assert result["rows"][1]["communication"]["shard_bytes"] == [4 * 5 * (57 * 4 + 8)]
+    assert result["rows"][1]["communication"]["shard_bytes"] == [4 * (5 + 1) * 8]  # token ids, not one-hot
     assert result["rows"][1]["steps_per_s"] > 0
     assert "dask 1" in capsys.readouterr().out
 
@@ -290,3 +291,71 @@ def test_a_task_that_killed_its_workers_is_a_cluster_error(client: Any) -> None:
     message = r"the cluster gave up on the step \(.*shard-0.*\); are the workers out of memory\?"
     with pytest.raises(ClusterError, match=message):
         DataParallel(client, shards=1, timeout=WAIT).gather(pending)
+
+
+# --------------------------------------------------------------------------------------- tasks, token ids
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"task": "adding", "cell": "lstm", "seq_len": 8, "eval_every": 3},
+        {"task": "copy", "cell": "gru", "delay": 3, "seq_len": None, "eval_every": 3, "schedule": "cosine"},
+        {"val_fraction": 0.1, "eval_every": 3, "patience": 5},
+    ],
+    ids=["adding", "copy", "char-held-out"],
+)
+def test_every_task_trains_data_parallel_as_in_one_process(client: Any, options: dict[str, Any]) -> None:
+    config = _config(**options)
+    parallel = make_trainer(config, parallel=DataParallel(client, shards=3, split_every=2, timeout=WAIT))
+    parallel.run()
+    single = make_trainer(config)
+    single.run()
+    _assert_same_run(parallel, single)
+    got = [r.validation["val_loss"] for r in parallel.history if r.validation]
+    expected = [r.validation["val_loss"] for r in single.history if r.validation]
+    np.testing.assert_allclose(got, expected, **F64)
+
+
+class _Recording:
+    """A client that notes the arguments of every task submitted through it."""
+
+    def __init__(self, client: Any) -> None:
+        self.client, self.submitted = client, []
+
+    def submit(self, function: Any, *args: Any, key: str, **options: Any) -> Any:
+        self.submitted.append((key, args))
+        return self.client.submit(function, *args, key=key, **options)
+
+
+def test_the_shards_receive_token_ids_not_one_hot_inputs(client: Any) -> None:
+    recording = _Recording(client)
+    trainer = CharTrainer(_config(), default_corpus(), parallel=DataParallel(recording, shards=3, timeout=WAIT))
+    trainer.train_step()
+    shards = [args for key, args in recording.submitted if key.startswith("xrnn-shard-")]
+    assert len(shards) == 3
+    (windows,) = trainer.task.batch(1)
+    for (_, ids), rows in zip(shards, ([0, 3], [3, 5], [5, 7]), strict=True):
+        assert ids.dtype == np.int64  # the windows of token ids: (m_i, T_x + 1) integers
+        np.testing.assert_array_equal(ids, windows[rows[0] : rows[1]])
+    x, labels = trainer.batch(1)
+    assert sum(ids.nbytes for _, ids in shards) * 29 < x.nbytes + labels.nbytes  # one-hot float64: 58 times more
+
+
+def test_a_batch_that_does_not_line_up_is_rejected_before_any_task(client: Any) -> None:
+    engine = DataParallel(client, shards=2)
+    objective = make_trainer(_config(task="adding")).task.objective
+    values, positions = np.zeros((4, 6)), np.zeros((3, 2), dtype=np.int64)
+    with pytest.raises(ValueError, match="every array of batch must have the same m >= 1 along axis 0"):
+        engine.submit_batch(objective, (values, positions), {})
+    with pytest.raises(ValueError, match="batch must be one or more arrays with the batch along axis 0"):
+        engine.submit_batch(objective, (), {})
+
+
+def test_the_shipped_bytes_benchmark_measures_about_thirty_times_less_for_characters() -> None:
+    from benchmarks.shipped_bytes import measure
+
+    measured = measure(TrainConfig(batch=32, hidden=16, val_fraction=0.0), shards=2)
+    assert measured["full_inputs_bytes"] > 25 * measured["compact_batch_bytes"]
+    copy = measure(TrainConfig(task="copy", delay=20, batch=8, hidden=8), shards=2)
+    assert copy["ratio"] > 10

@@ -1,13 +1,15 @@
-"""Softmax cross-entropy: value against a direct formula, gradient against finite differences."""
+"""The losses: values against direct formulas, gradients against finite differences and torch."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import xrnn
 from tests import reference
 from tests.helpers import TestBackend
 from xrnn.gradcheck import numerical_gradient
+from xrnn.losses import mean_squared_error
 
 
 def _logits_and_labels(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -46,3 +48,82 @@ def test_finite_for_extreme_logits(backend: TestBackend) -> None:
     loss, dlogits = xrnn.softmax_cross_entropy(backend.asarray(logits), backend.asarray(np.array([[1]])))
     backend.assert_close(loss, 2000.0)
     backend.assert_close(dlogits, np.array([[[1.0]], [[-1.0]]]))
+
+
+@pytest.mark.parametrize(("dtype", "big"), [("float64", 1e308), ("float32", 3e38)])
+def test_logits_at_the_ends_of_the_range_give_the_true_loss(backend: TestBackend, dtype: str, big: float) -> None:
+    """``logit - max`` overflows here; the loss must still be 0 where it is 0 (it was nan), and inf where
+    the true loss (``2 * big``) is beyond the dtype's range. No overflow warning either (warnings are errors)."""
+    logits = backend.asarray(np.array([[[big]], [[-big]]]), dtype)
+    loss, dlogits = xrnn.softmax_cross_entropy(logits, backend.asarray(np.array([[0]])))
+    backend.assert_close(loss, 0.0, dtype=dtype)
+    backend.assert_close(dlogits, np.zeros((2, 1, 1)), dtype=dtype)
+    loss, dlogits = xrnn.softmax_cross_entropy(logits, backend.asarray(np.array([[1]])))
+    assert float(loss) == np.inf
+    backend.assert_close(dlogits, np.array([[[1.0]], [[-1.0]]]), dtype=dtype)
+
+
+def test_float16_is_rejected_with_the_reason(backend: TestBackend) -> None:
+    if not hasattr(backend.xp, "float16"):
+        pytest.skip(f"{backend.name} has no float16")
+    logits = backend.xp.zeros((2, 1, 1), dtype=backend.xp.float16)
+    message = r"logits must be float32 or float64 for a loss, got .*float16 .*65504"
+    with pytest.raises(TypeError, match=message):
+        xrnn.softmax_cross_entropy(logits, backend.asarray(np.array([[0]])))
+    with pytest.raises(TypeError, match=r"predictions must be float32 or float64 for a loss, got .*float16"):
+        mean_squared_error(logits, logits)
+
+
+@pytest.mark.parametrize(
+    ("bad", "fragment"),
+    [(-0.5, "from -0.5 to 1.0"), (np.nan, "and NaN"), (np.inf, "to inf")],
+    ids=["negative", "nan", "inf"],
+)
+def test_soft_targets_must_be_finite_and_non_negative(backend: TestBackend, bad: float, fragment: str) -> None:
+    targets = np.full((2, 1, 2), 0.5)
+    targets[0, 0, 1] = bad
+    targets[1, 0, 0] = 1.0
+    logits = backend.asarray(np.zeros((2, 1, 2)))
+    with pytest.raises(ValueError, match=r"labels \(soft targets\) must be finite and non-negative") as error:
+        xrnn.softmax_cross_entropy(logits, backend.asarray(targets))
+    assert fragment in str(error.value)
+
+
+# -- mean squared error ---------------------------------------------------------------------------
+def test_mean_squared_error_is_the_mean_over_every_element(backend: TestBackend) -> None:
+    rng = np.random.default_rng(4)
+    predictions, targets = rng.standard_normal((2, 5)), rng.standard_normal((2, 5))
+    loss, grad = mean_squared_error(backend.asarray(predictions), backend.asarray(targets))
+    backend.assert_close(loss, np.mean((predictions - targets) ** 2))
+    backend.assert_close(grad, 2 * (predictions - targets) / 10)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 7), (3, 4)])
+def test_mean_squared_error_gradient_matches_finite_differences(backend: TestBackend, shape: tuple[int, int]) -> None:
+    rng = np.random.default_rng(5)
+    predictions, targets = backend.asarray(rng.standard_normal(shape)), backend.asarray(rng.standard_normal(shape))
+    _, grad = mean_squared_error(predictions, targets)
+    numeric = numerical_gradient(lambda v: mean_squared_error(v, targets)[0], predictions)
+    backend.assert_close(grad, backend.to_numpy(numeric), rtol=1e-6, atol=1e-10)
+
+
+def test_mean_squared_error_matches_torch() -> None:
+    torch = pytest.importorskip("torch", reason="torch is the independent autograd check; install it to run this")
+    rng = np.random.default_rng(6)
+    predictions, targets = rng.standard_normal((1, 9)), rng.standard_normal((1, 9))
+    loss, grad = mean_squared_error(predictions, targets)
+    theirs = torch.tensor(predictions, requires_grad=True)
+    expected = torch.nn.functional.mse_loss(theirs, torch.tensor(targets))
+    expected.backward()
+    np.testing.assert_allclose(float(loss), expected.item(), rtol=1e-14)
+    assert theirs.grad is not None
+    np.testing.assert_allclose(grad, theirs.grad.numpy(), rtol=1e-14)
+
+
+def test_mean_squared_error_rejects_bad_input() -> None:
+    with pytest.raises(ValueError, match=r"targets must have the shape of predictions, \(1, 3\), got \(3, 1\)"):
+        mean_squared_error(np.zeros((1, 3)), np.zeros((3, 1)))
+    with pytest.raises(ValueError, match=r"predictions must not be empty, got shape \(1, 0\)"):
+        mean_squared_error(np.zeros((1, 0)), np.zeros((1, 0)))
+    with pytest.raises(TypeError, match="targets has dtype float32 but predictions has dtype float64"):
+        mean_squared_error(np.zeros((1, 3)), np.zeros((1, 3), dtype=np.float32))

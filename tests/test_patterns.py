@@ -1,4 +1,4 @@
-"""The four patterns: one-to-one, one-to-many (see test_sampling), many-to-one and many-to-many."""
+"""The four patterns: one-to-one, one-to-many (see test_sampling), many-to-one and many-to-many; regression heads."""
 
 from __future__ import annotations
 
@@ -12,11 +12,15 @@ from xrnn import init_parameters
 from xrnn.cells import get_cell
 from xrnn.cells.rnn import rnn_loss_and_gradients
 from xrnn.gradcheck import numerical_gradient, relative_error
+from xrnn.losses import softmax_cross_entropy
 from xrnn.patterns import (
     last_valid_state,
+    many_to_many_logits,
     many_to_many_loss_and_gradients,
     many_to_one_loss_and_gradients,
     many_to_one_predict,
+    many_to_one_regression_loss_and_gradients,
+    many_to_one_regression_predict,
     one_hot,
 )
 
@@ -144,3 +148,91 @@ def test_bad_many_to_one_inputs_are_rejected(
 ) -> None:
     with pytest.raises(error, match=message):
         many_to_one_loss_and_gradients(np.ones((3, 2, 2)), labels, _params("lstm"), mask=mask)
+
+
+# -- regression heads and evaluation --------------------------------------------------------------
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize(
+    ("n_x", "m", "t_x", "n_y", "mask"),
+    [(3, 3, 4, 2, MASK), (1, 1, 1, 1, None), (2, 1, 5, 1, None), (3, 3, 4, 1, None)],
+    ids=["masked", "all-ones", "m=1", "n_y=1"],
+)
+def test_many_to_one_regression_gradients_match_finite_differences(
+    cell: str, n_x: int, m: int, t_x: int, n_y: int, mask: np.ndarray | None
+) -> None:
+    rng = np.random.default_rng(7)
+    params = _params(cell, n_x=n_x, n_y=n_y)
+    x, targets = rng.standard_normal((n_x, m, t_x)), rng.standard_normal((n_y, m))
+    # A non-zero initial state: from zeros, one step leaves some gates' gradients at finite-difference noise.
+    state = tuple(rng.standard_normal(s.shape) for s in get_cell(cell).zero_state(params, m))
+
+    def loss_of(p: Mapping[str, np.ndarray], inputs: np.ndarray = x) -> float:
+        return float(many_to_one_regression_loss_and_gradients(inputs, targets, p, state=state, mask=mask)[0])
+
+    loss, grads = many_to_one_regression_loss_and_gradients(x, targets, params, state=state, mask=mask)
+    _check_against_finite_differences(loss_of, params, grads)
+    error = relative_error(grads["dx"], numerical_gradient(lambda v: loss_of(params, v), x))
+    assert error < 1e-7, error
+    predictions = many_to_one_regression_predict(x, params, state=state, mask=mask)
+    np.testing.assert_allclose(float(loss), np.mean((predictions - targets) ** 2), rtol=1e-12)
+    if mask is not None:
+        assert not np.any(grads["dx"][:, ~mask])
+
+
+def test_many_to_one_regression_on_every_backend(backend: TestBackend) -> None:
+    rng = np.random.default_rng(8)
+    host = _params("gru", n_x=2, n_y=1)
+    x, targets = rng.uniform(size=(2, 4, 6)), rng.uniform(size=(1, 4))
+    loss, grads = many_to_one_regression_loss_and_gradients(x, targets, host)
+    got_loss, got = many_to_one_regression_loss_and_gradients(
+        backend.asarray(x), backend.asarray(targets), backend.tree(host), cell=get_cell("gru")
+    )
+    backend.assert_close(got_loss, loss)
+    for key in ("dWu", "dWy", "dby", "dx", "da0"):
+        backend.assert_close(got[key], grads[key])
+
+
+def test_the_rnn_regression_matches_torch_autograd() -> None:
+    torch = pytest.importorskip("torch", reason="torch is the independent autograd check; install it to run this")
+    rng = np.random.default_rng(9)
+    host = _params("rnn", n_x=2, n_y=1)
+    x, targets = rng.uniform(size=(2, 3, 5)), rng.uniform(size=(1, 3))
+    loss, grads = many_to_one_regression_loss_and_gradients(x, targets, host)
+    p = {key: torch.tensor(value, requires_grad=True) for key, value in host.items()}
+    a = torch.zeros((4, 3), dtype=torch.float64)
+    for t in range(5):
+        a = torch.tanh(p["Wax"] @ torch.tensor(x[:, :, t]) + p["Waa"] @ a + p["ba"])
+    expected = torch.nn.functional.mse_loss(p["Wya"] @ a + p["by"], torch.tensor(targets))
+    expected.backward()
+    np.testing.assert_allclose(float(loss), expected.item(), rtol=1e-12)
+    for key, value in p.items():
+        assert value.grad is not None
+        np.testing.assert_allclose(grads["d" + key], value.grad.numpy(), rtol=1e-10, atol=1e-14, err_msg=key)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_many_to_many_logits_give_the_many_to_many_loss(cell: str, backend: TestBackend) -> None:
+    rng = np.random.default_rng(10)
+    host = _params(cell)
+    x, labels = rng.standard_normal((3, 2, 4)), rng.integers(0, 3, (2, 4))
+    expected, _ = many_to_many_loss_and_gradients(x, labels, host, cell=get_cell(cell))
+    logits = many_to_many_logits(backend.asarray(x), backend.tree(host), cell=get_cell(cell))
+    assert tuple(logits.shape) == (3, 2, 4)
+    backend.assert_close(softmax_cross_entropy(logits, backend.asarray(labels))[0], expected)
+
+
+@pytest.mark.parametrize(
+    ("targets", "dtype", "error", "message"),
+    [
+        (np.zeros((1, 3)), "float64", ValueError, r"targets must have shape \(n_y, m\) = \(1, 2\), got \(1, 3\)"),
+        (np.zeros((2,)), "float64", ValueError, r"targets must have shape \(n_y, m\) = \(1, 2\), got \(2,\)"),
+        (np.zeros((1, 2), dtype=np.float32), "float64", TypeError, "targets has dtype float32 but x has dtype float64"),
+        (np.zeros((1, 2), dtype=np.float16), "float16", TypeError, "x must be float32 or float64 for a loss"),
+    ],
+)
+def test_bad_regression_inputs_are_rejected(
+    targets: np.ndarray, dtype: str, error: type[Exception], message: str
+) -> None:
+    params = {key: value.astype(dtype) for key, value in _params("lstm", n_x=3, n_y=1).items()}
+    with pytest.raises(error, match=message):
+        many_to_one_regression_loss_and_gradients(np.ones((3, 2, 2), dtype=dtype), targets, params)

@@ -70,3 +70,15 @@ def test_bad_arguments_are_rejected(kwargs: dict[str, object], message: str) -> 
 def test_a_model_whose_outputs_are_not_its_inputs_cannot_sample() -> None:
     with pytest.raises(ValueError, match="n_x must equal n_y; got 3 and 2"):
         sample(init_parameters(3, 4, 2, seed=0), 5)
+
+
+@pytest.mark.parametrize(("dtype", "temperature"), [("float64", 1e-308), ("float32", 1e-40), ("float32", 1e-300)])
+def test_a_tiny_temperature_samples_greedily(backend: TestBackend, dtype: str, temperature: float) -> None:
+    """The logits over a tiny temperature overflowed to inf and the draw failed ("Total of weights must be finite")."""
+    assert sample(_peaked(backend, dtype), 50, temperature=temperature, seed=0) == [2] * 50
+
+
+def test_a_tiny_temperature_draws_among_the_tied_best(backend: TestBackend) -> None:
+    host = {key: np.zeros_like(v) for key, v in init_parameters(4, 3, 4, seed=0).items()}
+    host["by"] = np.array([[1.0], [0.0], [1.0], [0.0]])  # tokens 0 and 2 tie for the largest logit
+    assert set(sample(backend.tree(host), 200, temperature=1e-300, seed=0)) == {0, 2}

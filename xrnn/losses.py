@@ -1,11 +1,16 @@
-"""Softmax cross-entropy over a sequence, for any Array API library.
+"""The losses, for any Array API library: softmax cross-entropy over a sequence, and mean squared error.
 
-The loss is the mean over the batch and the time steps (``m * T_x`` terms) of the cross-entropy
-between the softmax of the logits and the target distribution at each ``(example, step)``.
+The cross-entropy is the mean over the batch and the time steps (``m * T_x`` terms) of the
+cross-entropy between the softmax of the logits and the target distribution at each
+``(example, step)``. The mean squared error, for a regression head, is the mean over every element.
+
+Both take float32 or float64 and reject float16: its largest value, 65504, is within reach of a
+loss sum or a squared error (logits of about 1e4 already overflow it).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from types import ModuleType
 
@@ -14,7 +19,9 @@ import array_api_compat
 from xrnn._layout import from_rows, to_rows
 from xrnn._typing import Array
 from xrnn._validation import common_namespace, expect_ndim, expect_shape, library_name, namespace_of
-from xrnn.activations import log_softmax
+
+#: The floating dtypes the losses compute in (float16 overflows: see the module docstring).
+LOSS_DTYPES = ("float32", "float64")
 
 
 def softmax_cross_entropy(logits: Array, labels: Array) -> tuple[Array, Array]:
@@ -26,7 +33,8 @@ def softmax_cross_entropy(logits: Array, labels: Array) -> tuple[Array, Array]:
         Pre-softmax outputs ``Wya a<t> + by`` for every step.
     labels : array
         Either integer class indices of shape ``(m, T_x)`` with values in ``[0, n_y)``, or target
-        distributions (one-hot or soft) of shape ``(n_y, m, T_x)`` in the logits' dtype.
+        distributions (one-hot or soft) of shape ``(n_y, m, T_x)`` in the logits' dtype, each entry
+        finite and non-negative.
 
     Returns
     -------
@@ -34,6 +42,18 @@ def softmax_cross_entropy(logits: Array, labels: Array) -> tuple[Array, Array]:
         ``-sum(target * log_softmax(logits)) / (m * T_x)``, on the logits' device.
     dlogits : array, shape (n_y, m, T_x)
         Gradient of ``loss`` with respect to ``logits``.
+
+    Raises
+    ------
+    TypeError
+        Logits that are not float32 or float64, labels of another dtype or library.
+    ValueError
+        Shapes that do not match, class indices out of range, soft targets that are negative or not finite.
+
+    Notes
+    -----
+    The loss is finite wherever the true loss is representable, however far apart the logits are
+    (``[1e308, -1e308]`` with label 0 gives 0); where it is not (label 1 there: ``2e308``), it is ``inf``.
 
     Examples
     --------
@@ -44,11 +64,21 @@ def softmax_cross_entropy(logits: Array, labels: Array) -> tuple[Array, Array]:
     (1.386294, 1.386294)
     """
     xp = common_namespace({"logits": logits})
+    expect_loss_dtype(xp, "logits", logits)
     expect_ndim("logits", logits, ("n_y", "m", "T_x"))
     n_y, m, t_x = (int(n) for n in logits.shape)
     targets = target_rows(xp, labels, logits, {"n_y": n_y, "m": m, "T_x": t_x})
     loss, dlogits = cross_entropy_rows(xp, to_rows(xp, logits), targets)
     return loss, from_rows(xp, dlogits, m)
+
+
+def expect_loss_dtype(xp: ModuleType, name: str, array: Array) -> None:
+    """``array`` must be float32 or float64 (a loss in float16 overflows)."""
+    if array.dtype not in (xp.float32, xp.float64):
+        raise TypeError(
+            f"{name} must be float32 or float64 for a loss, got {array.dtype} "
+            "(float16's largest value, 65504, overflows in the loss)"
+        )
 
 
 def target_rows(xp: ModuleType, labels: Array, like: Array, dims: dict[str, int]) -> Array:
@@ -60,6 +90,7 @@ def target_rows(xp: ModuleType, labels: Array, like: Array, dims: dict[str, int]
 def check_labels(xp: ModuleType, labels: Array, like: Array, dims: Mapping[str, int]) -> None:
     """``labels`` must be class indices ``(m, T_x)`` in ``[0, n_y)`` or targets ``(n_y, m, T_x)`` of
     ``like``'s library, device and dtype."""
+    expect_loss_dtype(xp, "the data", like)
     if not array_api_compat.is_array_api_obj(labels):
         raise TypeError(f"labels must be an array, got {type(labels).__name__}")
     if namespace_of(labels) is not xp:
@@ -79,6 +110,12 @@ def check_labels(xp: ModuleType, labels: Array, like: Array, dims: Mapping[str, 
         if labels.dtype != like.dtype:
             raise TypeError(f"labels has dtype {labels.dtype} but the data have {like.dtype}; they must match")
         expect_shape("labels", labels, ("n_y", "m", "T_x"), dims)
+        if not bool(xp.all(xp.isfinite(labels) & (labels >= 0))):
+            lowest, highest = float(xp.min(labels)), float(xp.max(labels))
+            raise ValueError(
+                f"labels (soft targets) must be finite and non-negative, got values from {lowest} to {highest}"
+                f"{' and NaN' if bool(xp.any(xp.isnan(labels))) else ''}"
+            )
         return
     raise TypeError(
         "labels must be integer class indices of shape (m, T_x) or floating targets of shape "
@@ -112,8 +149,75 @@ def cross_entropy_rows(
             count = xp.maximum(xp.sum(weights), one)
     if count is None:
         count = logits.shape[0]
-    log_probabilities = log_softmax(logits, axis=1)
-    loss = -xp.sum(targets * log_probabilities) / count
+    log_probabilities = _log_softmax_rows(xp, logits)
+    # A class of target 0 adds nothing, even where its log-probability is -inf (0 * -inf would be nan).
+    loss = -xp.sum(targets * xp.where(targets > 0, log_probabilities, 0.0)) / count
     target_mass = xp.sum(targets, axis=1, keepdims=True)
     dlogits = (xp.exp(log_probabilities) * target_mass - targets) / count
     return loss, dlogits
+
+
+def _log_softmax_rows(xp: ModuleType, logits: Array) -> Array:
+    """``log_softmax`` along axis 1 whose shift by the row maximum never overflows.
+
+    ``logit - max`` below the dtype's ``-max`` (logits ``[1e308, -1e308]``) is ``-inf`` without an
+    overflow in the subtraction: the logits are first raised to the lowest one whose shift is representable.
+    """
+    top = xp.max(logits, axis=1, keepdims=True)
+    floor = xp.maximum(top, 0.0) - xp.finfo(logits.dtype).max  # (N, 1): never overflows
+    shifted = xp.where(logits >= floor, xp.maximum(logits, floor) - top, -xp.inf)
+    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
+
+
+def mean_squared_error(predictions: Array, targets: Array) -> tuple[Array, Array]:
+    """Mean of the squared differences over every element, and its gradient with respect to ``predictions``.
+
+    The loss of a regression head (the adding problem's sum, for one): predictions ``(n_y, m)`` against
+    targets of the same shape give ``sum((predictions - targets) ** 2) / (n_y * m)``, as
+    ``torch.nn.functional.mse_loss`` with its default ``reduction="mean"``.
+
+    Parameters
+    ----------
+    predictions : array
+        Any shape, float32 or float64.
+    targets : array
+        The shape, dtype, library and device of ``predictions``.
+
+    Returns
+    -------
+    loss : array, shape ()
+        The mean squared error.
+    dpredictions : array
+        ``2 * (predictions - targets) / predictions.size``, the shape of ``predictions``.
+
+    Raises
+    ------
+    TypeError
+        Arrays of another dtype or library, or float16.
+    ValueError
+        Shapes that differ, or empty arrays.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xrnn.losses import mean_squared_error
+    >>> loss, grad = mean_squared_error(np.array([[1.0, 1.0]]), np.array([[0.5, 2.0]]))
+    >>> float(loss), grad
+    (0.625, array([[ 0.5, -1. ]]))
+    """
+    xp = common_namespace({"predictions": predictions, "targets": targets})
+    expect_loss_dtype(xp, "predictions", predictions)
+    if tuple(targets.shape) != tuple(predictions.shape):
+        raise ValueError(
+            f"targets must have the shape of predictions, {tuple(predictions.shape)}, got {tuple(targets.shape)}"
+        )
+    if 0 in tuple(predictions.shape):
+        raise ValueError(f"predictions must not be empty, got shape {tuple(predictions.shape)}")
+    return squared_error_unchecked(xp, predictions, targets)
+
+
+def squared_error_unchecked(xp: ModuleType, predictions: Array, targets: Array) -> tuple[Array, Array]:
+    """:func:`mean_squared_error` for callers that have checked the arrays already."""
+    difference = predictions - targets
+    count = math.prod(int(n) for n in difference.shape)
+    return xp.sum(difference * difference) / count, difference * (2 / count)

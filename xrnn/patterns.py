@@ -12,6 +12,10 @@ Every function works for every cell: pass ``cell=`` (a name or a :class:`xrnn.ce
 parameter keys say which built-in cell it is (see :func:`xrnn.cells.cell_of`). The output layer is
 ``Wya, by`` for the RNN and ``Wy, by`` for the others; gradients come back as ``"d" + key`` for every
 parameter, plus ``dx (n_x, m, T_x)``, the input of :class:`xrnn.train.Optimizer`.
+
+Regression heads (a linear output scored by mean squared error, as the adding problem needs):
+:func:`many_to_one_regression_loss_and_gradients` and :func:`many_to_one_regression_predict`.
+:func:`many_to_many_logits` gives every step's output for evaluation (accuracy, held-out loss).
 """
 
 from __future__ import annotations
@@ -21,12 +25,13 @@ from types import ModuleType
 
 import array_api_compat
 
+from xrnn._layout import from_rows, to_rows
 from xrnn._typing import Array
 from xrnn._validation import common_namespace, expect_ndim, library_name
 from xrnn.activations import softmax
 from xrnn.cells import Cell, State, resolve
 from xrnn.cells._engine import loss_and_gradients
-from xrnn.losses import cross_entropy_rows
+from xrnn.losses import cross_entropy_rows, expect_loss_dtype, squared_error_unchecked
 
 
 def one_hot(indices: Array, n: int, *, dtype: object) -> Array:
@@ -289,3 +294,166 @@ def _check_labels(xp: ModuleType, labels: Array, like: Array, m: int, n_y: int) 
     low, high = int(xp.min(labels)), int(xp.max(labels))
     if low < 0 or high >= n_y:
         raise ValueError(f"labels must be class indices in [0, n_y) = [0, {n_y}), got values from {low} to {high}")
+
+
+# -- regression heads and evaluation: a cell may be passed (user-defined cells have no keys to recognise)
+
+
+def many_to_many_logits(
+    x: Array, parameters: Mapping[str, Array], *, state: State | None = None, cell: str | Cell | None = None
+) -> Array:
+    """The output layer's logits at every step, for evaluation (no gradients, no cache kept).
+
+    Parameters
+    ----------
+    x : array, shape (n_x, m, T_x)
+        Inputs.
+    parameters : mapping
+        A cell's parameters with its output layer.
+    state : tuple of arrays (n_a, m), optional
+        Initial state; zeros when omitted.
+    cell : str or Cell, optional
+        The cell; by default the one the parameter keys identify.
+
+    Returns
+    -------
+    array, shape (n_y, m, T_x)
+        ``W a<t> + b`` at every step: :func:`xrnn.softmax_cross_entropy` of it is the many-to-many loss.
+
+    Examples
+    --------
+    >>> import numpy as np, xrnn
+    >>> from xrnn.patterns import many_to_many_logits, many_to_many_loss_and_gradients
+    >>> p = xrnn.init_parameters(3, 4, 3, seed=0)
+    >>> x, labels = np.ones((3, 2, 5)), np.zeros((2, 5), dtype=int)
+    >>> logits = many_to_many_logits(x, p)
+    >>> loss, _ = xrnn.softmax_cross_entropy(logits, labels)
+    >>> logits.shape, bool(np.isclose(loss, many_to_many_loss_and_gradients(x, labels, p)[0]))
+    ((3, 2, 5), True)
+    """
+    cell = resolve(cell, parameters)
+    w_key, b_key = cell.output_keys
+    xp = common_namespace({"x": x, f"parameters[{w_key!r}]": parameters[w_key]})
+    expect_ndim("x", x, ("n_x", "m", "T_x"))
+    m = int(x.shape[1])
+    a, _ = cell.forward(x, state, parameters)
+    return from_rows(xp, xp.matmul(to_rows(xp, a), parameters[w_key].T) + parameters[b_key].T, m)
+
+
+def many_to_one_regression_predict(
+    x: Array,
+    parameters: Mapping[str, Array],
+    *,
+    state: State | None = None,
+    mask: Array | None = None,
+    cell: str | Cell | None = None,
+) -> Array:
+    """The linear output ``W a<last> + b`` read at each example's last valid step.
+
+    Parameters are as in :func:`many_to_one_regression_loss_and_gradients`.
+
+    Returns
+    -------
+    array, shape (n_y, m)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xrnn.cells import get_cell
+    >>> from xrnn.patterns import many_to_one_regression_predict
+    >>> p = get_cell("gru").init(2, 8, 1, seed=0)
+    >>> many_to_one_regression_predict(np.ones((2, 5, 30)), p).shape  # the adding problem's shapes
+    (1, 5)
+    """
+    cell = resolve(cell, parameters)
+    w_key, b_key = cell.output_keys
+    xp = common_namespace({"x": x, f"parameters[{w_key!r}]": parameters[w_key]})
+    expect_ndim("x", x, ("n_x", "m", "T_x"))
+    if mask is not None:
+        _selector(xp, mask, x)  # checks the mask before any work
+    a, _ = cell.forward(x, state, parameters, mask)
+    return xp.matmul(parameters[w_key], last_valid_state(a, mask)) + parameters[b_key]
+
+
+def many_to_one_regression_loss_and_gradients(
+    x: Array,
+    targets: Array,
+    parameters: Mapping[str, Array],
+    *,
+    state: State | None = None,
+    mask: Array | None = None,
+    cell: str | Cell | None = None,
+    checkpoints: int | None = None,
+) -> tuple[Array, dict[str, Array]]:
+    """Mean squared error of one linear output per sequence, read at each example's last valid step.
+
+    The output ``W a<last> + b`` has no activation; the loss is :func:`xrnn.losses.mean_squared_error`,
+    the mean over the ``n_y * m`` outputs.
+
+    Parameters
+    ----------
+    x : array, shape (n_x, m, T_x)
+        Inputs, padded to a common ``T_x``.
+    targets : array, shape (n_y, m)
+        The value(s) each sequence should give, in ``x``'s dtype.
+    parameters : mapping
+        A cell's parameters with its output layer (``n_y`` outputs).
+    state : tuple of arrays (n_a, m), optional
+        Initial state; zeros when omitted.
+    mask : bool array, shape (m, T_x), optional
+        ``True`` at real steps, as in :func:`many_to_one_loss_and_gradients`.
+    cell : str or Cell, optional
+        The cell; by default the one the parameter keys identify.
+    checkpoints : int, optional
+        Memory-budgeted BPTT for the cell's cache, as in :func:`many_to_one_loss_and_gradients`.
+
+    Returns
+    -------
+    loss : array, shape ()
+        The mean squared error.
+    gradients : dict
+        ``"d" + key`` for every parameter, ``dx``, ``da0`` (and ``dc0`` for the LSTM).
+
+    Raises
+    ------
+    ValueError
+        Bad shapes, or a mask with an empty row.
+    TypeError
+        Targets of another dtype or library, float16, or a mask that is not boolean.
+
+    Examples
+    --------
+    >>> import numpy as np, xrnn
+    >>> from xrnn.patterns import many_to_one_regression_loss_and_gradients
+    >>> p = xrnn.init_parameters(2, 4, 1, seed=0)
+    >>> x = np.random.default_rng(0).uniform(size=(2, 3, 6))
+    >>> loss, grads = many_to_one_regression_loss_and_gradients(x, np.ones((1, 3)), p)
+    >>> round(float(loss), 3), grads["dWya"].shape, grads["dx"].shape  # about (0 - 1)**2 at the start
+    (1.0, (1, 4), (2, 3, 6))
+    """
+    cell = resolve(cell, parameters)
+    w_key, b_key = cell.output_keys
+    xp = common_namespace({"x": x, "targets": targets, f"parameters[{w_key!r}]": parameters[w_key]})
+    expect_loss_dtype(xp, "x", x)
+    expect_ndim("x", x, ("n_x", "m", "T_x"))
+    expected = (int(parameters[w_key].shape[0]), int(x.shape[1]))
+    if tuple(targets.shape) != expected:
+        raise ValueError(f"targets must have shape (n_y, m) = {expected}, got {tuple(targets.shape)}")
+    selector = _last_step_selector(xp, mask, x)
+    a, cache = cell.forward(x, state, parameters, mask, checkpoints=checkpoints)
+    last = last_valid_state(a, mask)
+    loss, dpredictions = squared_error_unchecked(xp, xp.matmul(parameters[w_key], last) + parameters[b_key], targets)
+    dlast = xp.matmul(parameters[w_key].T, dpredictions)  # (n_a, m)
+    gradients = cell.backward(dlast[:, :, None] * selector[None, ...], cache)
+    gradients["d" + w_key] = xp.matmul(dpredictions, last.T)
+    gradients["d" + b_key] = xp.sum(dpredictions, axis=1, keepdims=True)
+    return loss, gradients
+
+
+def _last_step_selector(xp: ModuleType, mask: Array | None, like: Array) -> Array:
+    """``(m, T_x)`` in ``like``'s dtype: 1 at each example's last valid step (the last step without a mask)."""
+    if mask is not None:
+        return _selector(xp, mask, like)
+    m, t_x = int(like.shape[1]), int(like.shape[2])
+    position = xp.arange(t_x, device=array_api_compat.device(like))
+    return xp.astype(xp.broadcast_to(position[None, :] == t_x - 1, (m, t_x)), like.dtype)

@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 import array_api_compat
 
 from xrnn._typing import Array
-from xrnn.activations import softmax
 from xrnn.backends import to_numpy
 from xrnn.cells import Cell, resolve
 
@@ -41,7 +40,8 @@ def sample(
         first input is the zero vector (no token).
     temperature : float
         Positive; the logits are divided by it before the softmax. Below 1 sharpens the
-        distribution (towards the most likely token), above 1 flattens it.
+        distribution (towards the most likely token), above 1 flattens it. A tiny temperature
+        (``1e-300``) samples greedily: the most likely token, or one of those tied for it.
     seed : int, optional
         Seed of the draws; the same seed gives the same tokens.
     cell : str or Cell, optional
@@ -94,9 +94,18 @@ def sample(
     tokens: list[int] = []
     population = range(n_y)
     for _ in range(length):
-        probabilities = softmax((xp.matmul(weight, state[0]) + bias) / temperature, axis=0)
-        weights = to_numpy(probabilities[:, 0]).tolist()
-        token = rng.choices(population, weights=weights)[0]
+        logits = to_numpy(xp.matmul(weight, state[0]) + bias)[:, 0].tolist()
+        token = rng.choices(population, weights=_tempered_weights(logits, temperature))[0]
         tokens.append(token)
         state = spec.step(one_hot(token), state, parameters)
     return tokens
+
+
+def _tempered_weights(logits: list[float], temperature: float) -> list[float]:
+    """Unnormalised ``softmax(logits / temperature)`` in Python floats: the largest weight is 1.
+
+    Shifting by the maximum before dividing keeps a tiny temperature finite: the other weights
+    underflow to 0 rather than the quotients overflowing to ``inf`` (and ``inf / inf`` to nan).
+    """
+    top = max(logits)
+    return [math.exp((value - top) / temperature) for value in logits]

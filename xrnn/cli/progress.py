@@ -1,69 +1,89 @@
-"""A dependency-free progress bar: one line redrawn with ``\\r`` on a terminal, plain lines in a log."""
+"""Training progress: a ``tqdm`` bar on a terminal, whole sparse lines anywhere else (a log, a pipe).
+
+Off a terminal tqdm would still redraw its line with ``\\r``; :class:`LineProgress` writes one whole line
+at each tenth of the run instead (and the last step), with tqdm's own rate and time formatting.
+"""
 
 from __future__ import annotations
 
 import time
-from typing import TextIO
+from collections.abc import Mapping
+from typing import Protocol, TextIO
 
-# Off a terminal (a log file, a pipe), a line is written at each tenth of the run.
-_LOG_LINES = 10
+from tqdm import tqdm
+
+# Off a terminal, a line is written at each tenth of the run.
+LOG_LINES = 10
 
 
-class ProgressBar:
-    """``step 120/1000 [###-------] loss 2.3456  85.2 steps/s``.
+class Progress(Protocol):
+    """What the training loop reports to."""
 
-    On a terminal the line is redrawn at most ``rate`` times a second. Elsewhere (``stream.isatty()``
-    is false, or ``interactive=False``) each update that reaches the next tenth of ``total`` writes
-    one whole line, so that a log gets about ten lines and no carriage returns. Steps per second
-    count the steps of this run only (not those before a resume).
-    """
+    def update(self, step: int, loss: float, validation: Mapping[str, float] | None) -> None:
+        """After ``step``: its loss, and the scores of the latest evaluation so far (or None)."""
 
-    def __init__(
-        self,
-        total: int,
-        stream: TextIO,
-        *,
-        start: int = 0,
-        width: int = 24,
-        rate: float = 10.0,
-        interactive: bool | None = None,
-    ) -> None:
-        self.total, self.stream, self.start, self.width = total, stream, start, width
-        self.interactive = stream.isatty() if interactive is None else interactive
-        self._interval = 1.0 / rate
-        self._began = time.perf_counter()
-        self._last_draw = float("-inf")
-        self._next_log_step = start + 1
-        self._drawn = False
-
-    def update(self, step: int, loss: float, *, force: bool = False) -> None:
-        """Show ``step`` and ``loss`` (unless it is too soon for another line and not ``force``)."""
-        now = time.perf_counter()
-        if not force and not self._due(step, now):
-            return
-        self._last_draw = now
-        elapsed = now - self._began
-        speed = (step - self.start) / elapsed if elapsed > 0 else 0.0
-        filled = self.width * step // self.total if self.total else self.width
-        bar = "#" * filled + "-" * (self.width - filled)
-        digits = len(str(self.total))
-        line = f"step {step:>{digits}}/{self.total} [{bar}] loss {loss:.4f} {speed:7.1f} steps/s"
-        if self.interactive:
-            self._drawn = True
-            self.stream.write(f"\r{line}")
-        else:
-            self.stream.write(f"{line}\n")
-            self._next_log_step = step + max(1, self.total // _LOG_LINES)
-        self.stream.flush()
-
-    def _due(self, step: int, now: float) -> bool:
-        if self.interactive:
-            return now - self._last_draw >= self._interval
-        return step >= self._next_log_step
+    def write(self, message: str) -> None:
+        """A whole line that does not break the progress display."""
 
     def close(self) -> None:
-        """End the terminal line, if anything was drawn."""
-        if self._drawn:
-            self.stream.write("\n")
-            self.stream.flush()
-            self._drawn = False
+        """Finish the display."""
+
+
+def make_progress(total: int, stream: TextIO, *, start: int = 0, interactive: bool | None = None) -> Progress:
+    """A :class:`TerminalProgress` when ``stream`` is a terminal (or ``interactive``), else :class:`LineProgress`."""
+    if stream.isatty() if interactive is None else interactive:
+        return TerminalProgress(total, stream, start=start)
+    return LineProgress(total, stream, start=start)
+
+
+def _scores(loss: float, validation: Mapping[str, float] | None) -> dict[str, str]:
+    shown = {"loss": f"{loss:.4f}"}
+    shown.update({key: f"{value:.4f}" for key, value in (validation or {}).items()})
+    return shown
+
+
+class TerminalProgress:
+    """A tqdm bar: ``step 120/1000 [...] 85.2step/s, loss=2.3456, val_loss=2.4100``."""
+
+    def __init__(self, total: int, stream: TextIO, *, start: int = 0) -> None:
+        self._bar = tqdm(total=total, initial=start, file=stream, unit="step", desc="step", dynamic_ncols=True)
+
+    def update(self, step: int, loss: float, validation: Mapping[str, float] | None) -> None:
+        self._bar.set_postfix(_scores(loss, validation), refresh=False)
+        self._bar.update(step - self._bar.n)
+
+    def write(self, message: str) -> None:
+        self._bar.write(message, file=self._bar.fp)
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+class LineProgress:
+    """``step 120/1000 loss 2.3456 val_loss 2.4100 [00:01<00:10, 85.2 steps/s]``, about ten lines a run.
+
+    Steps per second count the steps of this run only (not those before a resume).
+    """
+
+    def __init__(self, total: int, stream: TextIO, *, start: int = 0) -> None:
+        self.total, self.stream, self.start = total, stream, start
+        self._began = time.perf_counter()
+        self._next = start + 1
+
+    def update(self, step: int, loss: float, validation: Mapping[str, float] | None) -> None:
+        if step < self._next and step != self.total:
+            return
+        self._next = step + max(1, self.total // LOG_LINES)
+        elapsed = time.perf_counter() - self._began
+        rate = (step - self.start) / elapsed if elapsed > 0 else 0.0
+        remaining = (self.total - step) / rate if rate > 0 else None
+        scores = " ".join(f"{key} {value}" for key, value in _scores(loss, validation).items())
+        times = f"{tqdm.format_interval(elapsed)}<{'?' if remaining is None else tqdm.format_interval(remaining)}"
+        self.write(f"step {step:>{len(str(self.total))}}/{self.total} {scores} [{times}, {rate:.1f} steps/s]")
+
+    def write(self, message: str) -> None:
+        self.stream.write(message + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        pass

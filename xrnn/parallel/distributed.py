@@ -1,17 +1,18 @@
 """Data-parallel training on a ``dask.distributed`` cluster: one batch, sharded along ``m`` over the workers.
 
-:class:`DataParallel` computes what :func:`xrnn.patterns.many_to_many_loss_and_gradients` computes (the
-loss and gradients of :class:`xrnn.training.CharTrainer`'s step, for the RNN, the LSTM and the GRU), but
-with the batch cut into shards along ``m``:
+:class:`DataParallel` computes the loss and gradients of a training step (of
+:class:`xrnn.train.trainer.Trainer`, for any task and cell), but with the batch cut into shards along ``m``:
 
 * one task per step holds the parameters; every shard task reads that one key, so a worker receives the
   parameters once per step, whatever the number of shards it runs;
-* one task per shard runs the ordinary :func:`~xrnn.patterns.many_to_many_loss_and_gradients` on its
-  ``(n_x, m_i, T_x)`` slice and returns its loss and parameter gradients as one flat vector of *sums*
-  (mean times ``m_i * T_x``);
+* one task per shard gets its slice of the step's *compact* batch, the task's token ids (a character
+  window is ``T_x + 1`` integers, where its one-hot inputs and labels were ``T_x * (n_x + 1)`` numbers),
+  builds the inputs there and runs the task's objective (:mod:`xrnn.train.objectives`), returning its
+  loss and parameter gradients as one flat vector of *sums* (mean times its number of terms);
+  :meth:`DataParallel.submit` does the same for given inputs ``x (n_x, m, T_x)`` and labels;
 * the vectors are summed in a fixed tree of ``split_every`` vectors per task, by shard index, so the
   order of additions never depends on which worker ran what;
-* the client gathers the one summed vector, divides it once by ``m * T_x`` and hands the gradients to the
+* the client gathers the one summed vector, divides it once by the number of terms and hands the gradients to the
   optimizer, which updates the parameters once, on the client.
 
 Faults: every task is a pure function of its arguments, which the scheduler keeps. When a worker dies,
@@ -33,19 +34,34 @@ import operator
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import array_api_compat
 
 from xrnn._typing import Array
 from xrnn.patterns import many_to_many_loss_and_gradients
 
-__all__ = ["ClusterError", "DataParallel", "PendingStep", "connect", "shard_sizes"]
+__all__ = ["ClusterError", "DataParallel", "Objective", "PendingStep", "connect", "shard_sizes"]
 
 #: ``--scheduler local:N`` starts a LocalCluster of N worker processes on loopback.
 LOCAL_PREFIX = "local:"
 #: Seconds :func:`connect` waits for a scheduler (and a local cluster's workers) when given no ``timeout``.
 CONNECT_TIMEOUT = 30.0
+
+
+class Objective(Protocol):
+    """What a shard task runs on its slice of a batch (as :mod:`xrnn.train.objectives`'s classes do).
+
+    It must pickle (the workers get it by value) and be a pure function of its arguments.
+    """
+
+    def loss_and_gradients(self, parameters: Mapping[str, Array], *batch: Array) -> tuple[Array, dict[str, Array]]:
+        """The mean loss over :meth:`terms` terms and ``"d" + key`` for every parameter."""
+        ...
+
+    def terms(self, *batch: Array) -> int:
+        """How many terms the mean loss of ``batch`` runs over."""
+        ...
 
 
 class ClusterError(RuntimeError):
@@ -88,7 +104,7 @@ class PendingStep:
     shapes : tuple of (str, tuple of int)
         Each parameter's key and shape, in the order of the flat vector (after the loss).
     count : int
-        ``m * T_x``: the number of loss terms, which divides the sums.
+        The number of loss terms (``m * T_x`` for many-to-many), which divides the sums.
     shards : tuple of int
         The batch size of each shard.
     """
@@ -172,26 +188,60 @@ class DataParallel:
         batch_axis = 0 if labels.ndim == 2 else 1
         if labels.ndim not in (2, 3) or int(labels.shape[batch_axis]) != m:
             raise ValueError(f"labels must have shape (m, T_x) or (n_y, m, T_x) with m = {m}, got {labels.shape}")
+        sizes = shard_sizes(m, self.shards)
+        xs, label_shards = _cut(x, 1, sizes), _cut(labels, batch_axis, sizes)
+        return self._submit(_shard, list(zip(xs, label_shards, strict=True)), sizes, parameters, m * t_x)
+
+    def submit_batch(
+        self, objective: Objective, batch: Sequence[Array], parameters: Mapping[str, Array]
+    ) -> PendingStep:
+        """Send one step of ``objective`` on ``batch`` (arrays with ``m`` first, as the tasks draw them).
+
+        Each shard task gets its slice of every array of ``batch`` and the objective, and returns
+        ``objective.loss_and_gradients`` of its slice as sums over ``objective.terms`` of it.
+
+        Parameters
+        ----------
+        objective : Objective
+            The loss of a batch, e.g. :class:`xrnn.train.objectives.NextToken`.
+        batch : sequence of arrays
+            Each with the batch along axis 0 (at least 1 long, the same for all).
+        parameters : mapping
+            The parameters of the objective's cell.
+
+        Returns
+        -------
+        PendingStep
+            For :meth:`gather`.
+        """
+        if not batch or any(array.ndim < 1 for array in batch):
+            raise ValueError("batch must be one or more arrays with the batch along axis 0")
+        m = int(batch[0].shape[0])
+        if m < 1 or any(int(array.shape[0]) != m for array in batch):
+            raise ValueError(
+                f"every array of batch must have the same m >= 1 along axis 0, got {[a.shape for a in batch]}"
+            )
+        sizes = shard_sizes(m, self.shards)
+        slices = list(zip(*(_cut(array, 0, sizes) for array in batch), strict=True))
+        shard = functools.partial(_objective_shard, objective)
+        return self._submit(shard, slices, sizes, parameters, objective.terms(*batch))
+
+    def _submit(
+        self,
+        shard: Any,
+        slices: Sequence[tuple[Array, ...]],
+        sizes: Sequence[int],
+        parameters: Mapping[str, Array],
+        count: int,
+    ) -> PendingStep:
+        """One task for the parameters, one ``shard(parameters, *slice)`` task per slice, then the sum tree."""
         client = self.client
         token = uuid.uuid4().hex[:12]
         params = client.submit(_parameters, dict(parameters), key=f"xrnn-parameters-{token}", pure=False)
-        vectors = []
-        start = 0
-        sizes = shard_sizes(m, self.shards)
-        for i, size in enumerate(sizes):
-            stop = start + size
-            shard_labels = labels[start:stop, ...] if batch_axis == 0 else labels[:, start:stop, ...]
-            vectors.append(
-                client.submit(
-                    _shard,
-                    params,
-                    x[:, start:stop, :],
-                    shard_labels,
-                    key=f"xrnn-shard-{token}-{i}",
-                    pure=False,
-                )
-            )
-            start = stop
+        vectors = [
+            client.submit(shard, params, *arrays, key=f"xrnn-shard-{token}-{i}", pure=False)
+            for i, arrays in enumerate(slices)
+        ]
         level = 0
         while len(vectors) > 1:
             groups = [vectors[i : i + self.split_every] for i in range(0, len(vectors), self.split_every)]
@@ -201,7 +251,7 @@ class DataParallel:
             ]
             level += 1
         shapes = tuple((key, tuple(int(n) for n in value.shape)) for key, value in parameters.items())
-        return PendingStep(vectors[0], shapes, m * t_x, tuple(sizes))
+        return PendingStep(vectors[0], shapes, count, tuple(sizes))
 
     def gather(self, pending: PendingStep) -> tuple[Array, dict[str, Array]]:
         """Wait for a submitted step: its mean loss and ``"d" + key`` for every parameter, on the client.
@@ -232,6 +282,30 @@ class DataParallel:
             gradients["d" + key] = xp.reshape(flat[offset : offset + size], shape)
             offset += size
         return flat[0], gradients
+
+    def batch_loss_and_gradients(
+        self, objective: Objective, batch: Sequence[Array], parameters: Mapping[str, Array]
+    ) -> tuple[Array, dict[str, Array]]:
+        """:meth:`submit_batch`, then :meth:`gather`: what ``objective.loss_and_gradients(parameters, *batch)``
+        gives for the parameters, up to the order of the additions over the shards.
+
+        Examples
+        --------
+        >>> import pytest; distributed = pytest.importorskip("distributed")  # the example needs dask.distributed
+        >>> import numpy as np
+        >>> from xrnn.cells import get_cell
+        >>> from xrnn.parallel.distributed import DataParallel
+        >>> from xrnn.train import TrainConfig, make_task
+        >>> task = make_task(TrainConfig(task="copy", delay=5, cell="lstm", hidden=8, batch=6, dtype="float64"))
+        >>> params = get_cell("lstm").init(10, 8, 10, seed=0)
+        >>> batch = task.batch(1)  # the 10 symbols of each of 6 sequences: all that the shards receive
+        >>> with distributed.Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=":0") as c:
+        ...     loss, grads = DataParallel(c, shards=3).batch_loss_and_gradients(task.objective, batch, params)
+        >>> expected, _ = task.objective.loss_and_gradients(params, *batch)
+        >>> [b.shape for b in batch], bool(np.isclose(loss, expected, rtol=1e-12))
+        ([(6, 10)], True)
+        """
+        return self.gather(self.submit_batch(objective, batch, parameters))
 
     def loss_and_gradients(
         self, x: Array, labels: Array, parameters: Mapping[str, Array]
@@ -311,10 +385,30 @@ def _parameters(parameters: dict[str, Array]) -> dict[str, Array]:
 def _shard(parameters: Mapping[str, Array], x: Array, labels: Array) -> Array:
     """One shard's loss and parameter gradients as sums over its ``m_i * T_x`` terms, in one flat vector."""
     loss, grads = many_to_many_loss_and_gradients(x, labels, parameters)
-    count = int(x.shape[1]) * int(x.shape[2])
-    xp = array_api_compat.array_namespace(x)
+    return _flat_sums(loss, grads, parameters, int(x.shape[1]) * int(x.shape[2]))
+
+
+def _objective_shard(objective: Objective, parameters: Mapping[str, Array], *batch: Array) -> Array:
+    """One shard's ``objective`` loss and parameter gradients as sums over its terms, in one flat vector."""
+    loss, grads = objective.loss_and_gradients(parameters, *batch)
+    return _flat_sums(loss, grads, parameters, objective.terms(*batch))
+
+
+def _flat_sums(loss: Array, grads: Mapping[str, Array], parameters: Mapping[str, Array], count: int) -> Array:
+    xp = array_api_compat.array_namespace(loss)
     pieces: Sequence[Array] = [loss, *(grads["d" + key] for key in parameters)]
     return xp.concat([xp.reshape(piece, (-1,)) for piece in pieces]) * count
+
+
+def _cut(array: Array, axis: int, sizes: Sequence[int]) -> list[Array]:
+    """``array`` cut along ``axis`` into consecutive pieces of ``sizes``."""
+    starts = [sum(sizes[:i]) for i in range(len(sizes))]
+    index = [slice(None)] * array.ndim
+    pieces = []
+    for start, size in zip(starts, sizes, strict=True):
+        index[axis] = slice(start, start + size)
+        pieces.append(array[tuple(index)])
+    return pieces
 
 
 def _sum(*vectors: Array) -> Array:

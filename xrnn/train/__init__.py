@@ -1,22 +1,29 @@
-"""The training toolkit: optimisers, gradient clipping, checkpoints and the character-model trainer.
+"""The training toolkit: optimisers, gradient clipping, checkpoints, the tasks and the trainer.
 
 Everything here works on parameter mappings of any backend; :mod:`xrnn.train.trainer` is what
-``xrnn train`` runs.
+``xrnn train`` runs, on the tasks of :mod:`xrnn.train.tasks` (``char``, ``adding``, ``copy``).
 """
 
 from xrnn.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from xrnn.train.clipping import clip_by_global_norm, clip_by_value, global_norm
+from xrnn.train.config import TrainConfig
 from xrnn.train.optimizers import SGD, Adam, Optimizer, make_optimizer, optimizer_from_state
-from xrnn.train.trainer import CharTrainer, StepRecord, TrainConfig, Vocabulary, default_corpus, load_model
+from xrnn.train.tasks import AddingTask, CharTask, CopyTask, Task, Vocabulary, default_corpus, make_task
+from xrnn.train.trainer import CharTrainer, StepRecord, Trainer, load_model, make_trainer
 
 __all__ = [
     "SGD",
     "Adam",
+    "AddingTask",
+    "CharTask",
     "CharTrainer",
     "Checkpoint",
+    "CopyTask",
     "Optimizer",
     "StepRecord",
+    "Task",
     "TrainConfig",
+    "Trainer",
     "Vocabulary",
     "clip_by_global_norm",
     "clip_by_value",
@@ -25,6 +32,8 @@ __all__ = [
     "load_checkpoint",
     "load_model",
     "make_optimizer",
+    "make_task",
+    "make_trainer",
     "optimizer_from_state",
     "save_checkpoint",
 ]

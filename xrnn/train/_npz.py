@@ -8,12 +8,13 @@ go to the host first, and reading gives host (NumPy) arrays that the caller move
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from xrnn._typing import Array
 from xrnn.backends.numpy import load_npz, save_npz
@@ -30,16 +31,40 @@ def write_npz(path: str | os.PathLike[str], arrays: Mapping[str, Array], documen
     (no ``.npz`` is appended).
     """
     target = Path(path)
-    # A fresh name next to the target, created with the usual permissions (mkstemp's are 0600).
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    temporary = _temporary_next_to(target)
     try:
-        with open(temporary, "xb") as stream:
+        with _create(temporary, target) as stream:
             save_npz(stream, arrays, texts={JSON_KEY: json.dumps(dict(document), sort_keys=True)})
         os.replace(temporary, target)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
     return target
+
+
+def check_writable(path: str | os.PathLike[str]) -> None:
+    """Raise the ``OSError`` that writing ``path`` would raise (a missing folder, no permission), naming
+    ``path``; write nothing. What a long run checks before it starts, rather than fail at its end."""
+    target = Path(path)
+    if target.is_dir():
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), os.fspath(path))
+    temporary = _temporary_next_to(target)
+    with _create(temporary, target):
+        pass
+    temporary.unlink()
+
+
+def _temporary_next_to(target: Path) -> Path:
+    # A fresh name next to the target, created with the usual permissions (mkstemp's are 0600).
+    return target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+
+
+def _create(temporary: Path, target: Path) -> IO[bytes]:
+    """Open ``temporary`` for writing; an error names ``target``, the file asked for, not the temporary."""
+    try:
+        return open(temporary, "xb")
+    except OSError as error:
+        raise type(error)(error.errno, error.strerror, os.fspath(target)) from None
 
 
 def read_npz(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -59,7 +84,10 @@ def read_npz(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, An
     contents, texts = load_npz(name)
     if JSON_KEY not in texts:
         raise ValueError(f"{name!r} is an .npz archive without xrnn's {JSON_KEY!r} document")
-    document = json.loads(texts[JSON_KEY])
+    try:
+        document = json.loads(texts[JSON_KEY])
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{name!r} holds a {JSON_KEY!r} that is not JSON ({error})") from None
     if not isinstance(document, dict):
         raise ValueError(f"{name!r} holds a {JSON_KEY!r} that is not a JSON object")
     return contents, document

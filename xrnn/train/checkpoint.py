@@ -17,7 +17,7 @@ from typing import Any
 from xrnn._typing import Array
 from xrnn.backends import asarray
 from xrnn.train._npz import read_npz, write_npz
-from xrnn.train.optimizers import Optimizer, OptimizerState
+from xrnn.train.optimizers import Optimizer, OptimizerState, optimizer_from_state
 
 FORMAT = "xrnn-checkpoint"
 VERSION = 1
@@ -115,7 +115,9 @@ def load_checkpoint(
     FileNotFoundError
         No file at ``path``.
     ValueError
-        The file is not an xrnn checkpoint (or a newer version of one).
+        The file is not an xrnn checkpoint (or a newer version of one), or its contents do not fit
+        together: metadata that is not a JSON object, an optimizer of unknown name or configuration,
+        an optimizer slot of another shape than its parameter. The message names the file.
 
     Examples
     --------
@@ -126,6 +128,9 @@ def load_checkpoint(
         raise ValueError(f"{os.fspath(path)!r} is not an xrnn checkpoint")
     if document.get("version") != VERSION:
         raise ValueError(f"{os.fspath(path)!r} is checkpoint version {document.get('version')}, expected {VERSION}")
+    problem = _problem(host, document)
+    if problem is not None:
+        raise ValueError(f"{os.fspath(path)!r} {problem}")
 
     def move(value: Any) -> Array:
         return asarray(value, backend=backend, dtype=dtype, device=device)
@@ -140,3 +145,36 @@ def load_checkpoint(
                 slots.setdefault(slot, {})[name] = move(value)
         optimizer = {**document["optimizer"], "slots": slots}
     return Checkpoint(parameters, optimizer, dict(document.get("metadata", {})))
+
+
+def _problem(host: Mapping[str, Any], document: Mapping[str, Any]) -> str | None:
+    """What is wrong with a checkpoint's contents (to follow its file name in a message), or None."""
+    metadata = document.get("metadata", {})
+    if not isinstance(metadata, dict):
+        return f"has metadata that is a JSON {type(metadata).__name__}, not an object"
+    if "optimizer" not in document:
+        return None
+    saved = document["optimizer"]
+    if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict):
+        return "has an optimizer entry without a name, a config object and a step"
+    slots: dict[str, dict[str, Any]] = {}
+    for key, value in host.items():
+        if key.startswith("optim/"):
+            _, slot, name = key.split("/", 2)
+            slots.setdefault(slot, {})[name] = value
+    try:
+        optimizer_from_state({**saved, "slots": slots})
+    except (TypeError, ValueError) as error:
+        return f"has an optimizer that cannot be rebuilt: {error}"
+    parameters = sorted(key.removeprefix("param/") for key in host if key.startswith("param/"))
+    for slot, values in slots.items():
+        if sorted(values) != parameters:
+            return f"has optimizer slot {slot!r} for parameters {sorted(values)}, not for {parameters}"
+        for name, value in values.items():
+            parameter = host[f"param/{name}"]
+            if tuple(value.shape) != tuple(parameter.shape):
+                return (
+                    f"has an optimizer slot {slot}[{name!r}] of shape {tuple(value.shape)}; "
+                    f"its parameter has shape {tuple(parameter.shape)}"
+                )
+    return None

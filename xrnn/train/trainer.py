@@ -1,136 +1,68 @@
-"""Character-level language models: the vocabulary, the batches and a resumable training loop.
+"""The resumable training loop of ``xrnn train``: any task, held-out evaluation, schedules, early stopping.
 
-This is what ``xrnn train`` runs; it is plain library code, usable without the command line.
-Every step draws its batch from a generator seeded by ``(seed, step)``, so a run is a pure function
-of its configuration: the same seed gives the same losses on the CPU, and a run resumed from a
-checkpoint continues exactly as if it had never stopped.
+This is plain library code, usable without the command line. Every step draws its batch from a
+generator seeded by ``(seed, step)``, the learning rate is a function of the step, and evaluations
+happen at fixed steps (every ``eval_every``), so a run is a pure function of its configuration: the same
+seed gives the same losses on the CPU, and a run resumed from a checkpoint continues exactly as if it
+had never stopped, its validation scores, best step and early stopping included.
 
 The default corpus, ``xrnn/data/sonnets.txt``, is ten of Shakespeare's sonnets (public domain).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import os
-import random
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from xrnn._typing import Array
-from xrnn.backends import asarray, get_backend
-from xrnn.cells import get_cell
-from xrnn.patterns import many_to_many_loss_and_gradients, one_hot
 from xrnn.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from xrnn.train.clipping import clip_by_global_norm, global_norm
-from xrnn.train.optimizers import Optimizer, make_optimizer, optimizer_from_state
+from xrnn.train.config import TrainConfig, cell_named
+from xrnn.train.optimizers import optimizer_from_state
+from xrnn.train.saved_runs import KINDS, SavedRun, read_run, run_metadata, saved_parameters
+from xrnn.train.tasks import CharTask, Task, Vocabulary, default_corpus, make_task
 
 if TYPE_CHECKING:
     from xrnn.parallel.distributed import DataParallel
 
-DEFAULT_CORPUS = "data/sonnets.txt"
-
-
-def default_corpus() -> str:
-    """The text ``xrnn train`` learns when given none (about 5.6 kB, 57 distinct characters).
-
-    Examples
-    --------
-    >>> from xrnn.train.trainer import default_corpus
-    >>> default_corpus().splitlines()[2]
-    "Shall I compare thee to a summer's day?"
-    """
-    return resources.files("xrnn").joinpath(DEFAULT_CORPUS).read_text(encoding="utf-8")
-
-
-@dataclass(frozen=True)
-class Vocabulary:
-    """The characters a model knows, in sorted order; token ``i`` is ``chars[i]``.
-
-    Examples
-    --------
-    >>> from xrnn.train.trainer import Vocabulary
-    >>> vocab = Vocabulary.from_text("hello")
-    >>> vocab.chars, vocab.encode("hole"), vocab.decode([3, 2, 0])
-    ('ehlo', [1, 3, 2, 0], 'ole')
-    """
-
-    chars: str
-
-    @classmethod
-    def from_text(cls, text: str) -> Vocabulary:
-        """Every distinct character of ``text``."""
-        return cls("".join(sorted(set(text))))
-
-    def __len__(self) -> int:
-        return len(self.chars)
-
-    def encode(self, text: str) -> list[int]:
-        """Tokens of ``text``; raises ``ValueError`` naming the first character it does not know."""
-        index = {char: i for i, char in enumerate(self.chars)}
-        try:
-            return [index[char] for char in text]
-        except KeyError as error:
-            raise ValueError(f"character {error.args[0]!r} is not in the model's vocabulary") from None
-
-    def decode(self, tokens: Sequence[int]) -> str:
-        """The text of ``tokens``."""
-        return "".join(self.chars[t] for t in tokens)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that determines a training run (and is saved in its checkpoints).
-
-    The defaults train a 128-unit RNN with Adam in float32. On the default corpus and two CPU
-    cores the loss falls from ``log(57) = 4.04`` to about 2.1 by step 200 and about 1.2 by step 1000,
-    the default, in well under a minute (about 5 to 15 s).
-    """
-
-    cell: str = "rnn"
-    hidden: int = 128
-    seq_len: int = 25
-    batch: int = 32
-    steps: int = 1000
-    lr: float = 0.01
-    optimizer: str = "adam"
-    momentum: float = 0.9
-    clip: float = 5.0
-    backend: str = "numpy"
-    dtype: str = "float32"
-    seed: int = 0
-
-    def check(self) -> None:
-        """Raise ``ValueError`` for a value no run can use."""
-        get_cell(self.cell)
-        for name in ("hidden", "seq_len", "batch"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.steps < 0:
-            raise ValueError(f"steps must be at least 0, got {self.steps}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
-        if self.clip < 0:
-            raise ValueError(f"clip must be 0 (off) or positive, got {self.clip}")
-        if self.dtype not in ("float32", "float64"):
-            raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
-
-    def make_optimizer(self) -> Optimizer:
-        """A fresh optimizer of this configuration."""
-        if self.optimizer == "sgd":
-            return make_optimizer("sgd", lr=self.lr, momentum=self.momentum)
-        return make_optimizer(self.optimizer, lr=self.lr)
+__all__ = [
+    "CharTrainer",
+    "StepRecord",
+    "TrainConfig",
+    "Trainer",
+    "Vocabulary",
+    "default_corpus",
+    "load_model",
+    "make_trainer",
+]
 
 
 @dataclass(frozen=True)
 class StepRecord:
-    """One line of the metrics: the step number (1-based), the mean loss and the gradient norm before clipping."""
+    """One line of the metrics.
+
+    Attributes
+    ----------
+    step : int
+        The step number, from 1.
+    loss : float
+        The mean training loss of the step's batch.
+    grad_norm : float
+        The gradients' global norm before clipping.
+    lr : float
+        The learning rate the step used.
+    validation : dict or None
+        At an evaluation (every ``eval_every`` steps): ``val_loss`` and the task's scores
+        (``val_bpc`` for the char task, ``val_accuracy`` for copy), after the step's update.
+    """
 
     step: int
     loss: float
     grad_norm: float
+    lr: float
+    validation: Mapping[str, float] | None = None
 
 
 @dataclass
@@ -139,69 +71,51 @@ class _Snapshot:
     parameters: dict[str, Array]
     optimizer: dict[str, Any]
     history: list[StepRecord] = field(default_factory=list)
+    best: tuple[int, float] | None = None  # (step, val_loss) of the best evaluation
+    stale: int = 0  # evaluations since the best
 
 
-class CharTrainer:
-    """Train a character-level language model (many-to-many: predict every next character).
+class Trainer:
+    """Train a model on a task, evaluating it on the task's validation set as it goes.
 
     Parameters
     ----------
     config : TrainConfig
         The run's configuration.
-    text : str
-        The corpus; at least ``config.seq_len + 1`` characters.
-    vocabulary : Vocabulary, optional
-        By default every character of ``text``.
-    text_path : str, optional
-        Where ``text`` came from (saved in checkpoints, so that a resumed run can read it again).
-    parallel : xrnn.distributed.DataParallel, optional
+    task : Task, optional
+        The task's data (:func:`xrnn.train.tasks.make_task`); by default the task of ``config`` (the char
+        task on the default corpus).
+    parallel : xrnn.parallel.distributed.DataParallel, optional
         Compute each step's loss and gradients on a ``dask.distributed`` cluster, the batch sharded along
-        ``m``; the optimizer still updates once per step, here. The numbers equal those of a run without it
-        up to the order of the additions over the shards (about ``1e-15`` relative per step in float64).
-        It is not part of the configuration: a run may resume with or without a cluster.
+        ``m`` and shipped as the task's token ids; the optimizer still updates once per step, here. The
+        numbers equal those of a run without it up to the order of the additions over the shards (about
+        ``1e-15`` relative per step in float64). Not part of the configuration: a run may resume with or
+        without a cluster.
 
     Examples
     --------
-    >>> from xrnn.train.trainer import CharTrainer, TrainConfig
-    >>> trainer = CharTrainer(TrainConfig(hidden=16, seq_len=8, batch=4, steps=40), "abcabcabcabcabc")
+    >>> from xrnn.train.trainer import Trainer, TrainConfig
+    >>> config = TrainConfig(task="adding", cell="gru", hidden=16, seq_len=10, steps=60, eval_every=30)
+    >>> trainer = Trainer(config)
     >>> records = trainer.run()
-    >>> round(records[0].loss, 3), records[-1].loss < 0.1  # from log(3) = 1.099 to almost certain
-    (1.099, True)
-    >>> trainer.step, trainer.vocabulary.chars
-    (40, 'abc')
+    >>> [r.step for r in records if r.validation], trainer.best_step  # evaluated every 30 steps
+    ([30, 60], 60)
+    >>> trainer.history[-1].validation["val_loss"] < 0.167  # below always answering 1
+    True
     """
 
-    def __init__(
-        self,
-        config: TrainConfig,
-        text: str,
-        vocabulary: Vocabulary | None = None,
-        *,
-        text_path: str | None = None,
-        parallel: DataParallel | None = None,
-    ) -> None:
+    def __init__(self, config: TrainConfig, task: Task | None = None, *, parallel: DataParallel | None = None) -> None:
         config.check()
-        if not text:
-            raise ValueError("the training text is empty")
-        if len(text) < config.seq_len + 1:
-            raise ValueError(
-                f"the training text has {len(text)} characters; seq_len {config.seq_len} needs at least "
-                f"{config.seq_len + 1}"
-            )
+        task = make_task(config) if task is None else task
+        if task.config != config:
+            raise ValueError("the task was made for another configuration")
         self.config = config
-        self.text_path = text_path
+        self.task = task
         self.parallel = parallel
-        self.vocabulary = vocabulary or Vocabulary.from_text(text)
-        self.text_sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
-        self._data = self.vocabulary.encode(text)
-        self._cell = get_cell(config.cell)
-        self._adapter = get_backend(config.backend)
-        n = len(self.vocabulary)
-        parameters = self._cell.init(n, config.hidden, n, backend=config.backend, dtype=config.dtype, seed=config.seed)
-        self._dtype = parameters[self._cell.output_keys[0]].dtype
-        optimizer = config.make_optimizer()
-        self._optimizer = optimizer
-        self._snapshot = _Snapshot(0, parameters, optimizer.state_dict())
+        cell = cell_named(config.cell)
+        options = {"backend": config.backend, "dtype": config.dtype, "seed": config.seed}
+        parameters = cell.init(task.n_x, config.hidden, task.n_y, **options)
+        self._snapshot = _Snapshot(0, parameters, config.make_optimizer().state_dict())
 
     # -- state ------------------------------------------------------------------------------------
     @property
@@ -219,62 +133,197 @@ class CharTrainer:
         """One record per completed step, from the first step of the run (resumed runs included)."""
         return list(self._snapshot.history)
 
-    # -- data -------------------------------------------------------------------------------------
-    def batch(self, step: int) -> tuple[Array, Array]:
-        """The inputs ``x (n_x, batch, seq_len)`` and next-character labels ``(batch, seq_len)`` of ``step``.
+    @property
+    def best_step(self) -> int | None:
+        """The step of the lowest validation loss so far (None before the first evaluation)."""
+        return None if self._snapshot.best is None else self._snapshot.best[0]
 
-        The windows start at random offsets drawn from a generator seeded by ``(seed, step)`` alone.
-        """
-        config = self.config
-        rng = random.Random(f"xrnn-batch:{config.seed}:{step}")
-        starts = [rng.randrange(len(self._data) - config.seq_len) for _ in range(config.batch)]
-        windows = [self._data[s : s + config.seq_len + 1] for s in starts]
-        tokens = asarray(windows, backend=config.backend)
-        return one_hot(tokens[:, :-1], len(self.vocabulary), dtype=self._dtype), tokens[:, 1:]
+    @property
+    def best_val_loss(self) -> float | None:
+        """The lowest validation loss so far."""
+        return None if self._snapshot.best is None else self._snapshot.best[1]
+
+    @property
+    def stopped(self) -> bool:
+        """Whether ``patience`` evaluations in a row have not improved on the best: the run is over."""
+        return 0 < self.config.patience <= self._snapshot.stale
 
     # -- training ---------------------------------------------------------------------------------
     def train_step(self) -> StepRecord:
-        """One step of Adam or SGD on the next batch; returns its record."""
-        snapshot = self._snapshot
-        x, labels = self.batch(snapshot.step + 1)
+        """One step of Adam or SGD on the next batch (then an evaluation, when one is due); its record."""
+        snapshot, config, task = self._snapshot, self.config, self.task
+        step = snapshot.step + 1
+        batch = task.batch(step)
         if self.parallel is None:
-            loss, gradients = many_to_many_loss_and_gradients(x, labels, snapshot.parameters, cell=self._cell)
+            loss, gradients = task.objective.loss_and_gradients(snapshot.parameters, *batch)
         else:
-            loss, gradients = self.parallel.loss_and_gradients(x, labels, snapshot.parameters)
+            loss, gradients = self.parallel.batch_loss_and_gradients(task.objective, batch, snapshot.parameters)
         gradients = {"d" + key: gradients["d" + key] for key in snapshot.parameters}
-        if self.config.clip > 0:
-            gradients, norm = clip_by_global_norm(gradients, self.config.clip)
+        if config.clip > 0:
+            gradients, norm = clip_by_global_norm(gradients, config.clip)
         else:
             norm = global_norm(gradients)
         optimizer = optimizer_from_state(snapshot.optimizer)
+        optimizer.lr = config.learning_rate(step)
         parameters = optimizer.update(snapshot.parameters, gradients)
-        record = StepRecord(snapshot.step + 1, float(loss), float(norm))
+        validation = None
+        best, stale = snapshot.best, snapshot.stale
+        if config.evaluates and step % config.eval_every == 0:
+            validation = task.evaluate(parameters)
+            if best is None or validation["val_loss"] < best[1]:
+                best, stale = (step, validation["val_loss"]), 0
+            else:
+                stale += 1
+        record = StepRecord(step, float(loss), float(norm), optimizer.lr, validation)
         # One assignment commits the step: an interrupt before it leaves the previous step intact.
-        self._snapshot = _Snapshot(record.step, parameters, optimizer.state_dict(), [*snapshot.history, record])
+        history = [*snapshot.history, record]
+        self._snapshot = _Snapshot(step, parameters, optimizer.state_dict(), history, best, stale)
         return record
 
-    def run(self, steps: int | None = None) -> list[StepRecord]:
-        """Train until ``steps`` (default ``config.steps``) steps are complete in all; the new records."""
+    def run(self, steps: int | None = None, *, progress: bool = False) -> list[StepRecord]:
+        """Train until ``steps`` (default ``config.steps``) steps are complete in all, or early stopping; the
+        new records. ``progress=True`` shows a ``tqdm.auto`` bar (a widget in a notebook)."""
         target = self.config.steps if steps is None else steps
-        return [self.train_step() for _ in range(self.step, target)]
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=target, initial=self.step, unit="step", desc=f"{self.config.task} {self.config.cell}")
+        records = []
+        try:
+            while self.step < target and not self.stopped:
+                records.append(self.train_step())
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(_postfix(self), refresh=False)
+        finally:
+            if bar is not None:
+                bar.close()
+        return records
+
+    def evaluate(self) -> dict[str, float]:
+        """``val_loss`` and the task's scores for the current parameters (no record is written)."""
+        return self.task.evaluate(self.parameters)
 
     # -- checkpoints ------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the state after the last completed step: parameters, optimizer, vocabulary, config, history."""
+        """Write the state after the last completed step: parameters, optimizer, config, task data, history."""
         snapshot = self._snapshot
-        metadata = {
-            "kind": "char-lm",
-            "config": dataclasses.asdict(self.config),
-            "vocabulary": self.vocabulary.chars,
-            "step": snapshot.step,
-            "text": self.text_path,
-            "text_sha256": self.text_sha256,
-            "history": [[r.step, r.loss, r.grad_norm] for r in snapshot.history],
-        }
+        metadata = run_metadata(self.task, snapshot.step, snapshot.history, snapshot.best, snapshot.stale)
         save_checkpoint(path, snapshot.parameters, optimizer=snapshot.optimizer, metadata=metadata)
 
     @classmethod
     def resume(
+        cls,
+        checkpoint: Checkpoint,
+        *,
+        text: str | None = None,
+        text_path: str | None = None,
+        parallel: DataParallel | None = None,
+        **overrides: Any,
+    ) -> Trainer:
+        """Continue the run of ``checkpoint`` (a :class:`CharTrainer` for the char task, on ``text``, the
+        text it was trained on; by default the default corpus).
+
+        ``overrides`` may change ``steps``, ``backend`` and ``dtype``; the other options are the run's.
+        ``parallel`` is as in :class:`Trainer`. ``ValueError`` says what does not fit: a checkpoint not
+        written by a trainer, a configuration or history that cannot be read, parameters or a vocabulary
+        that do not fit the configuration, another text.
+        """
+        saved = read_run(checkpoint, **overrides)
+        config = saved.config
+        vocabulary = Vocabulary(saved.metadata["vocabulary"]) if config.task == "char" else None
+        if vocabulary is not None:  # before the text is encoded with it: the weights must fit it first
+            n = len(vocabulary)
+            expected = cell_named(config.cell).init(n, config.hidden, n, seed=0)
+            saved_parameters(checkpoint.parameters, expected, f"a vocabulary of {n} characters", backend="numpy")
+        trainer = make_trainer(config, text=text, vocabulary=vocabulary, text_path=text_path, parallel=parallel)
+        trainer.task.check_metadata(saved.metadata)
+        trainer._restore(saved, checkpoint)
+        return trainer
+
+    def _restore(self, saved: SavedRun, checkpoint: Checkpoint) -> None:
+        config = self.config
+        move = {"backend": config.backend, "dtype": config.dtype}
+        sizes = _sizes(self.task)
+        parameters = saved_parameters(checkpoint.parameters, self._snapshot.parameters, sizes, **move)
+        assert checkpoint.optimizer is not None  # read_run: a run's checkpoint has its optimizer
+        optimizer = dict(checkpoint.optimizer)
+        optimizer["slots"] = {
+            slot: saved_parameters(values, self._snapshot.parameters, sizes, **move)
+            for slot, values in checkpoint.optimizer["slots"].items()
+        }
+        history = [StepRecord(*row) for row in saved.history]
+        self._snapshot = _Snapshot(saved.step, parameters, optimizer, history, saved.best, saved.stale)
+
+
+class CharTrainer(Trainer):
+    """Train a character-level language model (many-to-many: predict every next character).
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run's configuration (``task="char"``).
+    text, vocabulary, text_path
+        The corpus, its characters and where it came from, as in :class:`xrnn.train.tasks.CharTask`
+        (the path is saved in checkpoints, so that a resumed run can read the text again).
+    parallel : xrnn.parallel.distributed.DataParallel, optional
+        As in :class:`Trainer`.
+
+    Examples
+    --------
+    >>> from xrnn.train.trainer import CharTrainer, TrainConfig
+    >>> config = TrainConfig(hidden=16, seq_len=8, batch=4, steps=40, val_fraction=0)
+    >>> trainer = CharTrainer(config, "abcabcabcabcabc")
+    >>> records = trainer.run()
+    >>> round(records[0].loss, 3), records[-1].loss < 0.1  # from log(3) = 1.099 to almost certain
+    (1.099, True)
+    >>> trainer.step, trainer.vocabulary.chars
+    (40, 'abc')
+    """
+
+    task: CharTask
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        text: str,
+        vocabulary: Vocabulary | None = None,
+        *,
+        text_path: str | None = None,
+        parallel: DataParallel | None = None,
+    ) -> None:
+        config.check()
+        if config.task != "char":
+            raise ValueError(f"CharTrainer trains the char task, got task {config.task!r}; use Trainer")
+        super().__init__(config, CharTask(config, text, vocabulary, text_path=text_path), parallel=parallel)
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        """The characters the model knows."""
+        return self.task.vocabulary
+
+    @property
+    def text_sha256(self) -> str:
+        """The SHA-256 of the whole text (training and held-out parts)."""
+        return self.task.text_sha256
+
+    @property
+    def text_path(self) -> str | None:
+        """Where the text came from."""
+        return self.task.text_path
+
+    def batch(self, step: int) -> tuple[Array, Array]:
+        """The inputs ``x (n_x, batch, seq_len)`` and next-character labels ``(batch, seq_len)`` of ``step``.
+
+        The windows of the training part start at random offsets drawn from a generator seeded by
+        ``(seed, step)`` alone.
+        """
+        x, labels = self.task.objective.inputs(self.parameters, *self.task.batch(step))
+        return x, labels
+
+    @classmethod
+    def resume(  # type: ignore[override]  # the text is positional, as before the other tasks
         cls,
         checkpoint: Checkpoint,
         text: str,
@@ -283,33 +332,72 @@ class CharTrainer:
         parallel: DataParallel | None = None,
         **overrides: Any,
     ) -> CharTrainer:
-        """Continue the run of ``checkpoint`` on ``text`` (the same text it was trained on).
-
-        ``overrides`` may change ``steps``, ``backend`` and ``dtype``; the other options are the run's.
-        ``parallel`` is as in :class:`CharTrainer`.
-        """
-        metadata = checkpoint.metadata
-        if metadata.get("kind") != "char-lm" or checkpoint.optimizer is None:
-            raise ValueError("the checkpoint is not from xrnn train")
-        config = dataclasses.replace(TrainConfig(**metadata["config"]), **overrides)
-        trainer = cls(config, text, Vocabulary(metadata["vocabulary"]), text_path=text_path, parallel=parallel)
-        if trainer.text_sha256 != metadata["text_sha256"]:
-            raise ValueError("the text differs from the one the checkpoint was trained on")
-        move = {"backend": config.backend, "dtype": config.dtype}
-        parameters = {key: asarray(value, **move) for key, value in checkpoint.parameters.items()}
-        optimizer = dict(checkpoint.optimizer)
-        optimizer["slots"] = {
-            slot: {key: asarray(value, **move) for key, value in values.items()}
-            for slot, values in checkpoint.optimizer["slots"].items()
-        }
-        history = [StepRecord(int(s), float(loss), float(norm)) for s, loss, norm in metadata["history"]]
-        trainer._snapshot = _Snapshot(int(metadata["step"]), parameters, optimizer, history)
+        """Continue the run of ``checkpoint`` on ``text``, the text it was trained on (see :meth:`Trainer.resume`)."""
+        task = KINDS.get(str(checkpoint.metadata.get("kind")))
+        if task is not None and task != "char":
+            raise ValueError(f"the checkpoint is of the {task} task, not the char task")
+        trainer = Trainer.resume(checkpoint, text=text, text_path=text_path, parallel=parallel, **overrides)
+        assert isinstance(trainer, CharTrainer)  # make_trainer: the char task's trainer
         return trainer
 
 
+def make_trainer(
+    config: TrainConfig,
+    *,
+    text: str | None = None,
+    vocabulary: Vocabulary | None = None,
+    text_path: str | None = None,
+    parallel: DataParallel | None = None,
+) -> Trainer:
+    """A trainer of ``config``'s task: a :class:`CharTrainer` on ``text`` (by default the default corpus)
+    for the char task, a :class:`Trainer` on generated data for the others.
+
+    Examples
+    --------
+    >>> from xrnn.train.trainer import TrainConfig, make_trainer
+    >>> type(make_trainer(TrainConfig(task="copy", delay=5))).__name__, type(make_trainer(TrainConfig())).__name__
+    ('Trainer', 'CharTrainer')
+    """
+    if config.task == "char":
+        text = default_corpus() if text is None else text
+        return CharTrainer(config, text, vocabulary, text_path=text_path, parallel=parallel)
+    return Trainer(config, make_task(config, text=text, vocabulary=vocabulary), parallel=parallel)
+
+
 def load_model(path: str | os.PathLike[str], *, backend: str = "numpy") -> tuple[dict[str, Array], Vocabulary]:
-    """The parameters (in their saved dtype) and vocabulary of a checkpoint written by ``xrnn train``."""
+    """The parameters (in their saved dtype) and vocabulary of a char-task checkpoint of ``xrnn train``.
+
+    ``ValueError`` names the file and the problem: not a char-task checkpoint, or a vocabulary or
+    parameters that do not fit its configuration.
+    """
     checkpoint = load_checkpoint(path, backend=backend)
-    if checkpoint.metadata.get("kind") != "char-lm" or "vocabulary" not in checkpoint.metadata:
-        raise ValueError(f"{os.fspath(path)!r} is not a checkpoint of xrnn train")
-    return checkpoint.parameters, Vocabulary(checkpoint.metadata["vocabulary"])
+    try:
+        saved = read_run(checkpoint)
+        if saved.config.task != "char":
+            raise ValueError(f"it is of the {saved.config.task} task, which has no vocabulary to sample from")
+        vocabulary = Vocabulary(saved.metadata["vocabulary"])
+        n = len(vocabulary)
+        expected = cell_named(saved.config.cell).init(n, saved.config.hidden, n, seed=0)
+        parameters = saved_parameters(
+            checkpoint.parameters, expected, f"a vocabulary of {n} characters", backend=backend
+        )
+    except ValueError as error:
+        raise ValueError(f"{os.fspath(path)!r} is not a model of xrnn train: {error}") from None
+    return parameters, vocabulary
+
+
+def _postfix(trainer: Trainer) -> dict[str, str]:
+    history = trainer._snapshot.history
+    shown = {"loss": f"{history[-1].loss:.4f}"}
+    for record in reversed(history):
+        if record.validation is not None:
+            shown.update({key: f"{value:.4f}" for key, value in record.validation.items()})
+            break
+    return shown
+
+
+def _sizes(task: Task) -> str:
+    """What fixes the parameters' shapes beside the configuration, for a message."""
+    if isinstance(task, CharTask):
+        return f"a vocabulary of {len(task.vocabulary)} characters"
+    return f"the {task.name} task's {task.n_x} inputs and {task.n_y} outputs"
