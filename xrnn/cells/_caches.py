@@ -8,7 +8,6 @@ once, time-major: the per-step caches are built on access, as views.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, overload
@@ -22,7 +21,7 @@ if TYPE_CHECKING:
     from xrnn.cells._spec import CellSpec
 
 
-class SequenceCache(ABC):
+class SequenceCache:
     """What every sequence cache offers: the spec's 2-tuple, the hidden states, and each step's cache.
 
     Subclasses hold ``states (T_x, m, n_a)`` (the hidden states, time-major: ``states[t]`` is ``a<t+1>``
@@ -33,24 +32,25 @@ class SequenceCache(ABC):
     parameters: Mapping[str, Array]
     mask: Array | None
 
+    # What each kind of cache provides (a plain base class: isinstance checks on every call stay cheap).
     @property
-    @abstractmethod
     def cell(self) -> CellSpec:
         """The cell whose forward pass made this cache."""
+        raise NotImplementedError
 
     @property
-    @abstractmethod
     def initial(self) -> tuple[Array, ...]:
         """The initial states ``(a0, ...)``, each ``(n_a, m)``."""
+        raise NotImplementedError
 
     @property
-    @abstractmethod
     def x(self) -> Array:
         """The inputs in the spec's layout ``(n_x, m, T_x)``."""
+        raise NotImplementedError
 
-    @abstractmethod
     def _step(self, t: int) -> Any:
         """Step ``t``'s cache, ``0 <= t < T_x``."""
+        raise NotImplementedError
 
     @property
     def a(self) -> Array:

@@ -8,7 +8,7 @@ declared optimisation where it has one, the step loop otherwise; between chunks 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
@@ -44,8 +44,7 @@ class Chunks:
         """Chunk ``index``'s cache, from the states before it."""
         start, stop = self.schedule.bounds(index)
         keep = self.checked.keep
-        checked = replace(
-            self.checked,
+        checked = self.checked._replace(
             sizes={**self.checked.sizes, "T_x": stop - start},
             keep=None if keep is None else keep[start:stop, ...],
         )

@@ -8,19 +8,16 @@ and give the expected and the actual shape, dtype, library or device, in the spe
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from types import ModuleType
+from typing import NamedTuple
 
 import array_api_compat
 
 from xrnn._masking import mask_rows
 from xrnn._typing import Array
 from xrnn._validation import check_data_shapes, check_parameters, common_namespace, expect_shape
-from xrnn.cells._shapes import Extent, parse_shape, solve_sizes
+from xrnn.cells._shapes import Extent, solve_sizes
 from xrnn.cells._spec import CellSpec
-
-#: The shapes of the output layer ``Wy (n_y, n_a)``, ``by (n_y, 1)``, whatever the keys are called.
-OUTPUT_SHAPES = (parse_shape(("n_y", "n_a"), "the output weight"), parse_shape(("n_y", 1), "the output bias"))
 
 #: The data arguments' shapes: a sequence, a step's input, a state.
 SEQUENCE = ("n_x", "m", "T_x")
@@ -28,8 +25,7 @@ STEP_INPUT = ("n_x", "m")
 STATE = ("n_a", "m")
 
 
-@dataclass(frozen=True)
-class Checked:
+class Checked(NamedTuple):
     """What the door found: the arrays' namespace, every size, and the mask, time-major.
 
     Attributes
@@ -50,12 +46,9 @@ class Checked:
     sources: Mapping[str, str] | None = None
 
 
-def parameter_shapes(cell: CellSpec, *, output: bool) -> dict[str, tuple[Extent, ...]]:
+def parameter_shapes(cell: CellSpec, *, output: bool) -> Mapping[str, tuple[Extent, ...]]:
     """The shapes to check: the cell's keys, and the output layer's when ``output``."""
-    shapes = dict(cell.shapes)
-    if output:
-        shapes.update(zip(cell.output, OUTPUT_SHAPES, strict=True))
-    return shapes
+    return cell.shapes_with_output if output else cell.shapes
 
 
 def check_parameter_shapes(
@@ -83,12 +76,23 @@ def check_call(
     shapes = parameter_shapes(cell, output=output)
     params = check_parameters(parameters, tuple(shapes))
     named = {name: array for name, (array, _) in data.items()}
-    named.update({f"parameters['{key}']": params[key] for key in shapes})
+    named.update({name: params[key] for key, name in _argument_names(shapes).items()})
     xp = common_namespace(named)
     sizes, sources = check_shapes(shapes, params, data)
     first_name, (first, _) = next(iter(data.items()))
     keep = mask_rows(xp, mask, first, sizes) if first_name == "x" else None
     return Checked(xp, sizes, keep, sources)
+
+
+_names: dict[int, tuple[object, dict[str, str]]] = {}
+
+
+def _argument_names(shapes: Mapping[str, object]) -> dict[str, str]:
+    """``{key: "parameters['key']"}``, as messages name the parameters (worked out once per cell)."""
+    known = _names.get(id(shapes))
+    if known is None or known[0] is not shapes:
+        known = _names[id(shapes)] = (shapes, {key: f"parameters['{key}']" for key in shapes})
+    return known[1]
 
 
 def check_shapes(

@@ -77,14 +77,23 @@ def register_handler(handler: ArrayHandler) -> None:
     """Send every call with an argument (or a cache) that ``handler.owns`` to ``handler``."""
     if handler not in _handlers:
         _handlers.append(handler)
+        _owned_by_none.clear()
 
 
 def handler_of(*values: object) -> ArrayHandler | None:
     """The registered handler that owns one of ``values``, if any."""
-    for handler in _handlers:
-        if any(value is not None and handler.owns(value) for value in values):
-            return handler
+    for value in values:
+        if value is None or type(value) in _owned_by_none:
+            continue
+        for handler in _handlers:
+            if handler.owns(value):
+                return handler
+        _owned_by_none.add(type(value))
     return None
+
+
+# The types no handler owns (NumPy, CuPy arrays, the engine's caches, ...): every call asks, so remember.
+_owned_by_none: set[type] = set()
 
 
 # -- the entry points -----------------------------------------------------------------------------------
@@ -122,10 +131,10 @@ def forward(
 def backward(da: Array, cache: object) -> dict[str, Array]:
     """Gradients of a sequence forward, given ``da (n_a, m, T_x)``, the gradient reaching each hidden state
     from outside the recurrence: ``"d" + key`` for the cell's keys, ``dx`` and ``"d" + name + "0"``."""
-    handler = handler_of(cache, da)
-    if handler is not None:
-        return handler.backward(da, cache)
     if not isinstance(cache, SequenceCache):
+        handler = handler_of(cache, da)
+        if handler is not None:
+            return handler.backward(da, cache)
         raise TypeError(f"cache must be the cache of a sequence forward, got {type(cache).__name__}")
     xp = common_namespace({"caches.states": cache.initial[0], "da": da})
     t_x, m, n_a = cache.shape
@@ -167,8 +176,7 @@ def loss_and_gradients(
         gradients = _checkpointed.backward(cache, head.gradient)
     else:
         whole = run_forward(cell, checked, x, start, parameters)
-        head.add_loss(0, whole)
-        gradients = run_backward(whole, head.gradient(0, whole))
+        gradients = run_backward(whole, head.gradient(0, whole, add_loss=True))
     gradients.update(head.output_gradients)
     return head.loss, gradients
 
@@ -241,10 +249,13 @@ class CrossEntropyHead:
     def add_loss(self, index: int, cache: SequenceCache) -> None:
         self.loss = self.loss + self._chunk(index, cache)[1]
 
-    def gradient(self, index: int, cache: SequenceCache) -> Array:
-        """The gradient reaching the chunk's hidden states; adds the chunk's share of the output layer's."""
+    def gradient(self, index: int, cache: SequenceCache, *, add_loss: bool = False) -> Array:
+        """The gradient reaching the chunk's hidden states; adds the chunk's share of the output layer's
+        (and, with ``add_loss``, of the loss)."""
         xp = self.xp
-        rows, _, _, dlogits = self._chunk(index, cache)
+        rows, loss, _, dlogits = self._chunk(index, cache)
+        if add_loss:
+            self.loss = self.loss + loss
         w_key, b_key = self.keys
         pieces = {"d" + w_key: xp.matmul(dlogits.T, rows), "d" + b_key: xp.reshape(xp.sum(dlogits, axis=0), (-1, 1))}
         for key, piece in pieces.items():

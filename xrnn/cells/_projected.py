@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -40,25 +41,61 @@ def run_scan(
     return generic(xp, *arrays, keep, *extra)
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """What a declared scan's blocks mean for the arrays, worked out once per scan (every call reads it)."""
+
+    joint: bool  # every block's state and input weight are one key
+    state_keys: tuple[str, ...]
+    input_keys: tuple[str, ...]
+    bias_keys: tuple[str, ...]
+    groups: tuple[tuple[str | None, int, int], ...]  # (operand, first block, end block): one product each
+    outputs: tuple[tuple[int, str, str, str], ...]  # per block: index, state, input and bias gradient names
+
+
+_layouts: dict[int, tuple[ProjectedScan, _Layout]] = {}
+
+
+def _layout(scan: ProjectedScan) -> _Layout:
+    known = _layouts.get(id(scan))
+    if known is not None and known[0] is scan:
+        return known[1]
+    blocks = scan.blocks
+    groups, start = [], 0
+    for operand, group in itertools.groupby(blocks, key=lambda block: block.operand):
+        count = len(list(group))
+        groups.append((operand, start, start + count))
+        start += count
+    layout = _Layout(
+        joint=all(block.state_weight == block.input_weight for block in blocks),
+        state_keys=tuple(block.state_weight for block in blocks),
+        input_keys=tuple(block.input_weight for block in blocks),
+        bias_keys=tuple(block.bias for block in blocks),
+        groups=tuple(groups),
+        outputs=tuple(
+            (index, "d" + block.state_weight, "d" + block.input_weight, "d" + block.bias)
+            for index, block in enumerate(blocks)
+        ),
+    )
+    _layouts[id(scan)] = (scan, layout)
+    return layout
+
+
 def forward(cell: CellSpec, checked: Checked, x: Array, initial: Sequence[Array], params: Mapping[str, Array]) -> Any:
     """Every step of ``cell`` over ``x (n_x, m, T_x)``: the cache its ``scan.cache_type`` holds."""
     xp, scan = checked.xp, _scan(cell)
+    layout = _layout(scan)
     _, m, t_x = x.shape
     w_a, w_x = weights(xp, scan, params, checked.sizes["n_a"])
     inputs_rows = to_rows(xp, x)
     projection = xp.matmul(inputs_rows, w_x.T)
-    projection += _stacked(xp, [params[block.bias] for block in scan.blocks]).T  # in place: a buffer xrnn owns
+    projection += _stacked(xp, [params[key] for key in layout.bias_keys]).T  # in place: a buffer xrnn owns
     projection = xp.reshape(projection, (t_x, m, -1))
     initial_rows = [state.T for state in initial]
     outputs = run_scan(xp, scan.forward_kernel, scan.forward_twin, projection, w_a, *initial_rows, keep=checked.keep)
     stored = dict(zip(scan.stored, outputs if isinstance(outputs, tuple) else (outputs,), strict=True))
-    return scan.cache_type(
-        **stored,
-        **dict(zip(cell.initial_names, initial, strict=True)),
-        inputs=xp.reshape(inputs_rows, (t_x, m, -1)),
-        parameters=params,
-        mask=checked.keep,
-    )
+    stored.update(zip(cell.initial_names, initial, strict=True))
+    return scan.cache_type(**stored, inputs=xp.reshape(inputs_rows, (t_x, m, -1)), parameters=params, mask=checked.keep)
 
 
 def backward(cache: ScanCache, dstates: Array, after: tuple[Array, ...] | None = None) -> dict[str, Array]:
@@ -70,57 +107,57 @@ def backward(cache: ScanCache, dstates: Array, after: tuple[Array, ...] | None =
     """
     cell, params = cache.cell, cache.parameters
     scan = _scan(cell)
-    xp = namespace_of(cache.states)
-    t_x, m, n_a = cache.states.shape
+    layout = _layout(scan)
+    xp = namespace_of(dstates)
+    t_x, m, n_a = dstates.shape
     w_a, w_x = weights(xp, scan, params, n_a)
-    initial_rows = {name: state.T for name, state in zip(cell.initial_names, cache.initial, strict=True)}
-    reads = [initial_rows[name] if name in initial_rows else getattr(cache, name) for name in scan.reads]
+    initial = dict(zip(cell.initial_names, cache.initial, strict=True))
+    reads = [initial[name].T if name in initial else getattr(cache, name) for name in scan.reads]
     after_rows = None if after is None else tuple(gradient.T for gradient in after)
     scanned = run_scan(
         xp, scan.backward_kernel, scan.backward_twin, dstates, *reads, w_a, keep=cache.mask, after=after_rows
     )
-    dz, *d_initial_rows = scanned
-    dz_rows = xp.reshape(dz, (t_x * m, -1))
-    d_state = _state_weight_gradient(xp, scan, cache, dz_rows)
+    dz_rows = xp.reshape(scanned[0], (t_x * m, -1))
+    grads = {"dx": from_rows(xp, xp.matmul(dz_rows, w_x), m)}
+    grads.update({f"d{name}": rows.T for name, rows in zip(cell.initial_names, scanned[1:], strict=True)})
+    d_state = _state_weight_gradient(xp, layout, cache, dz_rows)
     d_input = xp.matmul(dz_rows.T, xp.reshape(cache.inputs, (t_x * m, -1)))
     d_bias = xp.reshape(xp.sum(dz_rows, axis=0), (-1, 1))
-    grads = {"dx": from_rows(xp, xp.matmul(dz_rows, w_x), m)}
-    grads.update({f"d{name}": rows.T for name, rows in zip(cell.initial_names, d_initial_rows, strict=True)})
-    for index, block in enumerate(scan.blocks):
+    single = len(layout.outputs) == 1
+    for index, state_key, input_key, bias_key in layout.outputs:
         rows = slice(index * n_a, (index + 1) * n_a)
-        if block.state_weight == block.input_weight:
-            grads["d" + block.state_weight] = xp.concat([d_state[rows, ...], d_input[rows, ...]], axis=1)
+        state, inputs, bias = (d_state, d_input, d_bias) if single else (d_state[rows], d_input[rows], d_bias[rows])
+        if state_key == input_key:
+            grads[state_key] = xp.concat([state, inputs], axis=1)
         else:
-            grads["d" + block.state_weight] = d_state[rows, ...]
-            grads["d" + block.input_weight] = d_input[rows, ...]
-        grads["d" + block.bias] = d_bias[rows, ...]
-    return {key: grads[key] for key in _gradient_order(cell)}
+            grads[state_key], grads[input_key] = state, inputs
+        grads[bias_key] = bias
+    return grads
 
 
 def weights(xp: ModuleType, scan: ProjectedScan, params: Mapping[str, Array], n_a: int) -> tuple[Array, Array]:
     """The blocks' state and input weights stacked row-wise: ``w_a (g n_a, n_a)`` and ``w_x (g n_a, n_x)``."""
-    if all(block.state_weight == block.input_weight for block in scan.blocks):
-        stacked = _stacked(xp, [params[block.state_weight] for block in scan.blocks])
+    layout = _layout(scan)
+    if layout.joint:
+        stacked = _stacked(xp, [params[key] for key in layout.state_keys])
         return stacked[:, :n_a], stacked[:, n_a:]
     state_parts, input_parts = [], []
-    for block in scan.blocks:
-        state, inputs = params[block.state_weight], params[block.input_weight]
-        joint = block.state_weight == block.input_weight
+    for state_key, input_key in zip(layout.state_keys, layout.input_keys, strict=True):
+        state, inputs = params[state_key], params[input_key]
+        joint = state_key == input_key
         state_parts.append(state[:, :n_a] if joint else state)
         input_parts.append(inputs[:, n_a:] if joint else inputs)
     return _stacked(xp, state_parts), _stacked(xp, input_parts)
 
 
-def _state_weight_gradient(xp: ModuleType, scan: ProjectedScan, cache: ScanCache, dz_rows: Array) -> Array:
+def _state_weight_gradient(xp: ModuleType, layout: _Layout, cache: ScanCache, dz_rows: Array) -> Array:
     """``sum_t dz[t].T @ operand[t]`` for every block: the operand is the previous state, or the rows of the
     cache field a block names (times the previous state). One product per run of blocks that share it."""
     t_x, m, n_a = cache.states.shape
     states_rows = xp.reshape(cache.states, (t_x * m, n_a))
-    pieces, start = [], 0
-    for operand, group in itertools.groupby(scan.blocks, key=lambda block: block.operand):
-        width = n_a * len(list(group))
-        dz_group = dz_rows[:, start : start + width]
-        start += width
+    pieces = []
+    for operand, first, end in layout.groups:
+        dz_group = dz_rows if len(layout.groups) == 1 else dz_rows[:, first * n_a : end * n_a]
         if operand is None:  # the first step reads a0, the others the states before them: no joint copy
             piece = xp.matmul(dz_group[:m, ...].T, cache.a0.T)
             if t_x > 1:
@@ -130,10 +167,6 @@ def _state_weight_gradient(xp: ModuleType, scan: ProjectedScan, cache: ScanCache
             piece = xp.matmul(dz_group.T, xp.reshape(getattr(cache, operand), (t_x * m, n_a)) * previous)
         pieces.append(piece)
     return pieces[0] if len(pieces) == 1 else xp.concat(pieces, axis=0)
-
-
-def _gradient_order(cell: CellSpec) -> list[str]:
-    return ["dx", *(f"d{name}" for name in cell.initial_names), *(f"d{key}" for key in cell.keys)]
 
 
 def _stacked(xp: ModuleType, arrays: list[Array]) -> Array:

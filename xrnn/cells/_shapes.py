@@ -73,7 +73,27 @@ def describe(shape: Sequence[Extent]) -> str:
     return f"({', '.join(extent.text for extent in shape)})"
 
 
+# Every call checks its parameters, whose shapes rarely change: what a set of shapes gave is remembered.
+_solved: dict[tuple[int, tuple[tuple[int, ...], ...]], tuple[object, dict[str, int], dict[str, str]]] = {}
+
+
 def solve_sizes(
+    shapes: Mapping[str, tuple[Extent, ...]], parameters: Mapping[str, Array], sizes: dict[str, int] | None = None
+) -> tuple[dict[str, int], dict[str, str]]:
+    """:func:`check_sizes`, remembered per ``shapes`` mapping and parameter shapes when no size is given."""
+    if sizes is not None:
+        return check_sizes(shapes, parameters, sizes)
+    key = (id(shapes), tuple(tuple(parameters[name].shape) for name in shapes))
+    known = _solved.get(key)
+    if known is None or known[0] is not shapes:
+        found, sources = check_sizes(shapes, parameters)
+        if len(_solved) > 256:
+            _solved.clear()
+        known = _solved[key] = (shapes, found, sources)
+    return dict(known[1]), dict(known[2])
+
+
+def check_sizes(
     shapes: Mapping[str, tuple[Extent, ...]], parameters: Mapping[str, Array], sizes: dict[str, int] | None = None
 ) -> tuple[dict[str, int], dict[str, str]]:
     """Check ``parameters`` against ``shapes`` in order, learning each size from the first key that fixes it.

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from xrnn._typing import Array
-from xrnn.cells._shapes import Extent
+from xrnn.cells._shapes import Extent, parse_shape
 
 #: A recurrent state: one ``(n_a, m)`` array per state name.
 State = tuple[Array, ...]
@@ -102,12 +103,19 @@ class CellSpec:
     output: tuple[str, str] = ("Wy", "by")
     scan: ProjectedScan | None = field(default=None, repr=False)
 
-    @property
+    @cached_property
     def keys(self) -> tuple[str, ...]:
         """The cell's own parameter keys, in order."""
         return tuple(self.shapes)
 
-    @property
+    @cached_property
     def initial_names(self) -> tuple[str, ...]:
         """The initial states' argument names: ``a0``, ``c0``, ..."""
         return tuple(f"{name}0" for name in self.state)
+
+    @cached_property
+    def shapes_with_output(self) -> dict[str, tuple[Extent, ...]]:
+        """:attr:`shapes` and the output layer's: ``(n_y, n_a)`` and ``(n_y, 1)``."""
+        weight, bias = self.output
+        layer = {weight: parse_shape(("n_y", "n_a"), weight), bias: parse_shape(("n_y", 1), bias)}
+        return {**self.shapes, **layer}

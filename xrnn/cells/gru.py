@@ -166,7 +166,6 @@ def _step_backward(dstate: State, cache: GRUCellCache) -> tuple[Array, State, di
 _SHAPES = parse_shapes(
     {key: ("n_a", "n_a + n_x") if key[0] == "W" else ("n_a", 1) for key in ("Wu", "bu", "Wr", "br", "Wc", "bc")}
 )
-_WITH_OUTPUT = {**_SHAPES, **parse_shapes({"Wy": ("n_y", "n_a"), "by": ("n_y", 1)})}
 
 
 def init_gru_parameters(
@@ -197,7 +196,7 @@ def init_gru_parameters(
     ['Wc', 'Wr', 'Wu', 'Wy', 'bc', 'br', 'bu', 'by']
     """
     return small_normal(
-        _WITH_OUTPUT, n_x, n_a, n_y, scale=scale, backend=backend, dtype=dtype, seed=seed, device=device
+        GRU.shapes_with_output, n_x, n_a, n_y, scale=scale, backend=backend, dtype=dtype, seed=seed, device=device
     )
 
 

@@ -196,7 +196,6 @@ _SHAPES = parse_shapes(
         for key in ("Wf", "bf", "Wi", "bi", "Wc", "bc", "Wo", "bo")
     }
 )
-_WITH_OUTPUT = {**_SHAPES, **parse_shapes({"Wy": ("n_y", "n_a"), "by": ("n_y", 1)})}
 
 
 def init_lstm_parameters(
@@ -234,7 +233,7 @@ def init_lstm_parameters(
     ((5, 8), (5, 1), 'float32')
     """
     options = {"backend": backend, "dtype": dtype, "seed": seed, "device": device}
-    return small_normal(_WITH_OUTPUT, n_x, n_a, n_y, scale=scale, **options)
+    return small_normal(LSTM.shapes_with_output, n_x, n_a, n_y, scale=scale, **options)
 
 
 #: The LSTM of the spec's tutorial series.

@@ -165,7 +165,7 @@ def init_parameters(
     """
     if scheme not in SCHEMES:
         raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
-    shapes = {**RNN.shapes, **_OUTPUT_SHAPES}
+    shapes = RNN.shapes_with_output
     xp, parameters = normal_parameters(shapes, n_x, n_a, n_y, backend=backend, dtype=dtype, seed=seed, device=device)
     if scheme == "small":
         return {key: value * scale if key in _MATRICES else value for key, value in parameters.items()}
@@ -183,7 +183,6 @@ def _orthogonal(xp: Any, gaussian: Array) -> Array:
 
 
 _MATRICES = ("Wax", "Waa", "Wya")
-_OUTPUT_SHAPES = parse_shapes({"Wya": ("n_y", "n_a"), "by": ("n_y", 1)})
 
 #: The spec's tanh RNN.
 RNN = register_builtin(
