@@ -82,9 +82,22 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def docs(session: nox.Session) -> None:
-    """The documentation site (Sphinx + MyST + numpydoc + furo), warnings as errors, into docs/_build."""
-    _install(session, "-e", ".[docs]")
+    """The documentation site (Sphinx + MyST + numpydoc + furo), warnings as errors, into docs/_build.
+
+    First the tests of what the pages are made from (the site's checks; the benchmark pages against their
+    JSON, with their figures). The build fails if a page would load anything from the network
+    (``docs/_ext/offline_mathjax.py``); where Chromium is installed, the pages with formulas are then
+    opened with no network and must show no raw TeX.
+    """
+    _install(session, "-e", ".[docs,test,plot]")
+    python = sys.executable if session.venv_backend == "none" else "python"
+    # What the pages are built from: the site's checks, and the benchmark pages against their JSON.
+    session.run(python, "-m", "pytest", "tests/test_site_check.py", "tests/test_benchmark_pages.py")
     session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html", *session.posargs)
+    if shutil.which("chromium") is None:
+        session.log("chromium is not on PATH (apt-get install chromium): the pages were not opened in a browser")
+        return
+    session.run(python, "docs/_ext/site_check.py", "docs/_build/html", "--browser")
 
 
 @nox.session

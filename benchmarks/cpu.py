@@ -29,8 +29,7 @@ import importlib.util
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from functools import partial
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +43,6 @@ from benchmarks.harness import (
     Timing,
     blas_threads,
     format_ratio,
-    format_time,
     log,
     machine_info,
     render_text,
@@ -53,6 +51,7 @@ from benchmarks.harness import (
     write_csv,
     write_json,
 )
+from benchmarks.report import gated_rows, memory_rows, ratio_plot, summary_rows
 from benchmarks.workload import (
     AGREEMENT,
     GATES,
@@ -371,96 +370,6 @@ def measure_gated(cell: str, size: Size, dtype: str, args: argparse.Namespace, t
     return record
 
 
-def summary_rows(records: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    """The one table: medians [IQR], ratios, GFLOP/s and peak memory per size and dtype."""
-    headers = [
-        "size",
-        "dtype",
-        "xrnn fwd",
-        "xrnn bwd",
-        "xrnn f+b [IQR]",
-        "generic f+b",
-        "naive f+b",
-        "torch f+b [IQR]",
-        "floor",
-        "x/torch",
-        "x/floor",
-        "x/naive",
-        "GFLOP/s x/t/gemm",
-        "peak/act",
-    ]
-    return headers, [_row(r) for r in records]
-
-
-def gated_rows(records: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    """The gated cells' table: the RNN's columns but ``generic`` (the gated cells have no fast paths to
-    turn off), with the cell first."""
-    headers, _ = summary_rows([])
-    generic = headers.index("generic f+b")
-    rows = []
-    for r in records:
-        row = _row(r)
-        rows.append([gated.TITLES[r["cell"]], *row[:generic], *row[generic + 1 :]])
-    return ["cell", *headers[:generic], *headers[generic + 1 :]], rows
-
-
-def _row(r: dict[str, Any]) -> list[str]:
-    t = r["timings"]
-
-    def med(name: str, spread: bool = False) -> str:
-        if name not in t:
-            return "-"
-        text = format_time(t[name]["median"])
-        if spread:
-            text += f" [{format_time(t[name]['q1'])}-{format_time(t[name]['q3'])}]"
-        return text
-
-    def rate(value: float | None) -> str:
-        return "-" if value is None else f"{value:.0f}" if value >= 10 else f"{value:.2g}"
-
-    peak = r["peak_bytes"].get("xrnn f+b")
-    return [
-        r["size"],
-        r["dtype"],
-        med("xrnn fwd"),
-        med("xrnn bwd"),
-        med("xrnn f+b", spread=True),
-        med("generic f+b"),
-        med("naive f+b"),
-        med("torch f+b", spread=True),
-        format_time(r["floor_s"]),
-        format_ratio(r["ratios"]["xrnn/torch"]),
-        format_ratio(r["ratios"]["xrnn/floor"]),
-        format_ratio(r["ratios"]["xrnn/naive"]),
-        " / ".join(rate(v) for v in (r["gflops"]["xrnn"], r["gflops"]["torch"], r["gemm"]["gflops"])),
-        "-" if peak is None else f"{peak / r['activation_bytes']:.1f}",
-    ]
-
-
-def memory_rows(records: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    """Peak traced memory of one forward+backward against the hidden states' size."""
-    headers = ["size", "dtype", "hidden states", "xrnn peak", "xrnn peak / states", "naive peak"]
-    rows = []
-    for r in records:
-        states, peaks = r["activation_bytes"], r["peak_bytes"]
-        xrnn_peak, naive_peak = peaks.get("xrnn f+b"), peaks.get("naive f+b")
-        rows.append(
-            [
-                r["size"],
-                r["dtype"],
-                _mib(states),
-                _mib(xrnn_peak),
-                "-" if xrnn_peak is None else f"{xrnn_peak / states:.1f}",
-                _mib(naive_peak),
-            ]
-        )
-    return headers, rows
-
-
-def _mib(value: float | None) -> str:
-    return "-" if value is None else f"{value / 2**20:.3g} MiB"
-
-
 LEGEND = [
     "Forward+backward: `xrnn.rnn_forward` (hidden states, output layer and softmax, n_y = n_x) then "
     "`xrnn.rnn_backward(da, cache)`. Medians over interleaved rounds, [first-third quartile]: every "
@@ -529,66 +438,6 @@ def _flat(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             row = {key: r[key] for key in keys}
             flat.append(row | {"candidate": name} | s)
     return flat
-
-
-def _median_of(name: str, record: dict[str, Any]) -> float | None:
-    value = record["timings"].get(name)
-    return None if value is None else float(value["median"])
-
-
-def _floor_of(record: dict[str, Any]) -> float | None:
-    value = record["floor_s"]
-    return None if value is None else float(value)
-
-
-def plot(records: Sequence[dict[str, Any]], path: Path) -> str | None:
-    """Forward+backward medians per size, one panel per dtype and cell (records with a ``cell`` key are
-    the gated cells', the others the RNN's); returns why not, if it cannot."""
-    if importlib.util.find_spec("matplotlib") is None:
-        return "matplotlib is not installed; no plot"
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    dtypes = sorted({r["dtype"] for r in records})
-    cells = [c for c in ("rnn", *gated.CELLS) if any(r.get("cell", "rnn") == c for r in records)]
-    figure, axes = plt.subplots(len(cells), len(dtypes), figsize=(6 * len(dtypes), 4.5 * len(cells)), squeeze=False)
-    panels = [
-        (axis, cell, dtype)
-        for row, cell in zip(axes, cells, strict=True)
-        for axis, dtype in zip(row, dtypes, strict=True)
-    ]
-    for axis, cell, dtype in panels:
-        chosen = [r for r in records if r["dtype"] == dtype and r.get("cell", "rnn") == cell]
-        if not chosen:
-            axis.set_axis_off()
-            continue
-        labels = [r["size"] for r in chosen]
-        names = (
-            ("xrnn f+b", "generic f+b", "naive f+b", "torch f+b")
-            if cell == "rnn"
-            else ("xrnn f+b", "naive f+b", "torch f+b")
-        )
-        series: list[tuple[str, Callable[[dict[str, Any]], float | None]]] = [
-            (name, partial(_median_of, name)) for name in names
-        ]
-        series.append(("floor", _floor_of))
-        width = 0.8 / len(series)
-        for i, (name, value) in enumerate(series):
-            heights = [value(r) or 0.0 for r in chosen]
-            axis.bar([j + i * width for j in range(len(chosen))], heights, width, label=name)
-        axis.set_xticks([j + 0.4 - width / 2 for j in range(len(chosen))], labels, rotation=15)
-        axis.set_yscale("log")
-        axis.set_ylabel("forward+backward, median (s)")
-        title = f"{dtype} (n_x x n_a x m x T_x; n_y = n_x)"
-        axis.set_title(title if cells == ["rnn"] else f"{gated.TITLES[cell]}, {title}")
-        axis.legend(fontsize="small")
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -678,7 +527,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, error in record["errors"].items():
             log(f"error: {record['size']} {record['dtype']} {name}: {error}")
     if not args.no_plot:
-        why = plot(result["records"] + result.get("gated_records", []), args.output / "cpu.png")
+        why = ratio_plot(result, args.output / "cpu.png")
         result["plot"] = None if why else "cpu.png"
         log(why or f"plot: {args.output / 'cpu.png'}")
     write_json(args.output / "cpu.json", result)
@@ -691,8 +540,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.markdown is not None:
         from benchmarks.docs import write_page
 
-        write_page(result, args.markdown, image=args.output / "cpu.png" if result.get("plot") else None)
         write_json(args.markdown.with_suffix(".json"), result)
+        write_page(result, args.markdown, source=args.markdown.with_suffix(".json"))
         log(f"wrote {args.markdown} and {args.markdown.with_suffix('.json')}")
     return 0
 

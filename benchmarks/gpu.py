@@ -34,13 +34,13 @@ from benchmarks.harness import (
     Candidate,
     Stats,
     format_ratio,
-    format_time,
     log,
     machine_info,
     render_text,
     time_interleaved,
     write_json,
 )
+from benchmarks.report import gpu_summary_rows
 from benchmarks.workload import AGREEMENT, GRADIENT_KEYS, Size, make_problem, relative_errors, xrnn_flops
 
 N_A = (128, 512, 1760, 2048)
@@ -250,39 +250,6 @@ def _derive(record: dict[str, Any]) -> None:
     record["gflops"] = xrnn_flops(size) / ours / 1e9 if ours else None
 
 
-def summary_rows(records: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    headers = [
-        "dtype",
-        "n_a",
-        "m",
-        "xrnn-cupy",
-        "generic",
-        "cuDNN",
-        "numpy-cpu",
-        "xrnn/cuDNN",
-        "cpu/xrnn",
-        "generic/xrnn",
-        "xrnn TFLOP/s",
-    ]
-    rows = []
-    for r in records:
-        ratios = r.get("ratios", {})
-        t = r.get("timings", {})
-        rows.append(
-            [
-                r["dtype"],
-                str(r["n_a"]),
-                str(r["m"]),
-                *(format_time(t[k]["median"]) if k in t else "-" for k in ("xrnn", "generic", "cudnn", "numpy-cpu")),
-                format_ratio(ratios.get("xrnn/cudnn")),
-                format_ratio(ratios.get("cpu/xrnn")),
-                format_ratio(ratios.get("generic/xrnn")),
-                "-" if r.get("gflops") is None else f"{r['gflops'] / 1e3:.2f}",
-            ]
-        )
-    return headers, rows
-
-
 def check_targets(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     results = []
     for r in records:
@@ -357,7 +324,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         records[dtype, n_a, m] = record
         result["records"].append(record)
         _save(result, args)
-        _, rows = summary_rows([record])
+        _, rows = gpu_summary_rows([record])
         log("  " + " ".join(rows[0]) + (f"  errors: {record['errors']}" if record["errors"] else ""))
     # 2. the CPU baseline, the cases with a target first, while the budget lasts
     order = sorted(records, key=lambda k: (k[1] < 512, k[0] != "float32", k[1], k[2]))
@@ -372,11 +339,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Exception as error:
             record["errors"]["numpy-cpu"] = f"{type(error).__name__}: {error}"
         _save(result, args)
-        _, rows = summary_rows([record])
+        _, rows = gpu_summary_rows([record])
         log("  cpu: " + " ".join(rows[0]))
     result["wall_s"] = time.perf_counter() - started
     _save(result, args)
-    headers, rows = summary_rows(result["records"])
+    headers, rows = gpu_summary_rows(result["records"])
     log("")
     log(result["legend"][0])
     log(render_text(headers, rows))
@@ -391,7 +358,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.markdown is not None:
         from benchmarks.docs import write_page
 
-        write_page(result, args.markdown)
+        write_page(result, args.markdown, source=args.output / "gpu.json")
         log(f"wrote {args.markdown}")
     return 0
 

@@ -21,23 +21,37 @@ from benchmarks.cpu import _blas_threads, _parse_sizes
 from benchmarks.gated import CELLS, TITLES, backward, forward, forward_backward, torch_model
 from benchmarks.harness import Candidate, blas_threads, format_time, log, render_text, time_interleaved
 from benchmarks.workload import GATES, Size, make_gated_problem, xrnn_flops
+from xrnn.activations import softmax_unchecked
 from xrnn.backends import _numpy_gated
-from xrnn.cells import _gates, gru, lstm
+from xrnn.cells import get_cell
+from xrnn.cells._cell import OUTPUT
+from xrnn.cells._engine import logits
+from xrnn.cells._projected import weights
 
-# The gate stacking orders of xrnn.lstm and xrnn.gru.
-_STACKS = {"lstm": (lstm._STACK_W, lstm._STACK_B), "gru": (gru._WEIGHTS, gru._BIASES)}
+
+def _projection(inputs_rows: np.ndarray, w_x: np.ndarray, p: dict[str, Any], cell: str) -> np.ndarray:
+    """The input projection plus the stacked biases, as the engine makes it (in the cell's gate order)."""
+    biases = np.concatenate([p[block.bias] for block in _scan(cell).blocks], axis=0)
+    return inputs_rows @ w_x.T + biases.T
+
+
+def _joint_weight_gradient(dz_rows: np.ndarray, states_rows: np.ndarray, inputs_rows: np.ndarray) -> np.ndarray:
+    return np.concatenate([dz_rows.T @ states_rows, dz_rows.T @ inputs_rows], axis=1)
+
+
+def _scan(cell: str) -> Any:
+    return get_cell(cell).scan
 
 
 def _phases(cell: str, size: Size, dtype: str, torch: Any, budget: float) -> list[list[str]]:
     problem = make_gated_problem(size, cell, dtype)
     p, da = problem["parameters"], problem["da"]
     t_x, m, n_a, g = size.t_x, size.m, size.n_a, GATES[cell]
-    weights, biases = _STACKS[cell]
-    w_a, w_x = _gates.split_columns(np, p, weights, n_a)
+    w_a, w_x = weights(np, _scan(cell), p, n_a)
     _, cache = forward(xrnn, cell, problem)
     inputs_rows = np.asarray(cache.inputs).reshape(t_x * m, -1)
     states_rows = np.asarray(cache.states).reshape(t_x * m, n_a)
-    projection = _gates.input_projection(np, inputs_rows, w_x, p, biases).reshape(t_x, m, g * n_a)
+    projection = _projection(inputs_rows, w_x, p, cell).reshape(t_x, m, g * n_a)
     buffer = np.empty_like(projection)
     dstates = np.ascontiguousarray(da.transpose(2, 1, 0))
     a0_rows = problem["a0"].T
@@ -66,22 +80,22 @@ def _phases(cell: str, size: Size, dtype: str, torch: Any, budget: float) -> lis
     dz_rows = dz.reshape(t_x * m, g * n_a)
 
     def weight_gradients() -> object:
-        return _gates.joint_weight_gradient(np, dz_rows, states_rows, inputs_rows)
+        return _joint_weight_gradient(dz_rows, states_rows, inputs_rows)
 
     forward_steps, backward_steps = _step_products(cell, m, n_a, t_x, w_a)
     phases: list[tuple[str, Callable[[], object]]] = [
         ("total: forward + backward", lambda: forward_backward(xrnn, cell, problem)),
         ("forward (public function)", lambda: forward(xrnn, cell, problem)),
-        ("forward: input projection + biases", lambda: _gates.input_projection(np, inputs_rows, w_x, p, biases)),
+        ("forward: input projection + biases", lambda: _projection(inputs_rows, w_x, p, cell)),
         ("forward: scan (fast path, incl. a buffer copy)", forward_scan),
         ("forward: the scan's step products alone", forward_steps),
-        ("forward: output layer + softmax", lambda: _gates.output_rows(np, states_rows, p)),
+        ("forward: output layer + softmax", lambda: softmax_unchecked(np, logits(np, states_rows, p, OUTPUT), axis=1)),
         ("backward (public function)", lambda: backward(xrnn, cell, da, cache)),
         ("backward: scan (fast path)", backward_scan),
         ("backward: the scan's step products alone", backward_steps),
         (
             "backward: weight gradients (two products)",
-            lambda: _gates.joint_weight_gradient(np, dz_rows, states_rows, inputs_rows),
+            lambda: _joint_weight_gradient(dz_rows, states_rows, inputs_rows),
         ),
         ("backward: dx", lambda: dz_rows @ w_x),
         ("reference: buffer copy (T_x m g n_a)", lambda: np.copyto(buffer, projection)),

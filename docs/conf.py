@@ -1,8 +1,16 @@
-"""Sphinx configuration: MyST pages, numpydoc docstrings, the furo theme. Built by ``nox -s docs``."""
+"""Sphinx configuration: MyST pages, numpydoc docstrings, the furo theme, MathJax served with the site.
+
+Built by ``nox -s docs``; ``_ext/offline_mathjax`` fails the build if a page would load from the network.
+"""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import xrnn
+
+sys.path.insert(0, str(Path(__file__).parent / "_ext"))
 
 project = "xrnn"
 author = "xrnn developers"
@@ -13,11 +21,11 @@ extensions = [
     "numpydoc",
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
-    "sphinx.ext.mathjax",
+    "offline_mathjax",  # sphinx.ext.mathjax with MathJax copied into the site
 ]
 myst_enable_extensions = ["dollarmath", "amsmath"]
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}  # autosummary writes .rst stubs
-exclude_patterns = ["_build", "gpu", "benchmarks-cpu.md", "benchmarks-gpu.md"]  # included by benchmarks.md
+exclude_patterns = ["_build", "_ext", "gpu", "benchmarks-cpu.md", "benchmarks-gpu.md"]  # included by benchmarks.md
 
 autosummary_generate = True
 autodoc_typehints = "none"  # numpydoc gives the types in the docstrings

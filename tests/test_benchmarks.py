@@ -42,7 +42,8 @@ def test_cpu_quick_toy_writes_json_csv_and_page(tmp_path: Path, capsys: pytest.C
     assert result.get("plot") == ("cpu.png" if plotted else None)
     text = page.read_text(encoding="utf-8")
     assert "# CPU benchmarks" in text
-    assert "3x5x10x4" in text
+    assert "| 3x5x10x4 | float64 | " in text  # the ratios
+    assert f"[the results JSON]({page.with_suffix('.json').name})" in text
     assert "LSTM" not in text
     assert "gated_records" not in result
     assert json.loads(page.with_suffix(".json").read_text(encoding="utf-8"))["records"] == result["records"]
@@ -84,11 +85,12 @@ def test_cpu_quick_toy_lstm_and_gru(tmp_path: Path) -> None:
     assert "lstm,3x5x10x4" in gated_csv
     assert "gru,3x5x10x4" in gated_csv
     text = page.read_text(encoding="utf-8")
-    assert "## LSTM and GRU" in text
+    assert "**LSTM and GRU**" in text  # in the folded section
     assert "| LSTM | 3x5x10x4 | float32 |" in text
     assert "| GRU | 3x5x10x4 | float64 |" in text
     assert "| LSTM | fwd+bwd <= 1.0x naive | 3x5x10x4 |" in text
-    assert "## Peak memory" not in text  # no RNN records, no RNN tables
+    assert "Peak memory" not in text  # no RNN records, no RNN tables
+    assert (tmp_path / "page.png").exists() == (importlib.util.find_spec("matplotlib") is not None)
 
 
 def test_profile_gated_times_every_phase(capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from tests.helpers import TestBackend
+from xrnn import init_parameters
 from xrnn.backends import asarray
-from xrnn.cells.initializers import init_parameters
 from xrnn.train._npz import check_writable, write_npz
 from xrnn.train.checkpoint import load_checkpoint, save_checkpoint
 from xrnn.train.optimizers import Adam, optimizer_from_state

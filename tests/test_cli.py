@@ -351,7 +351,7 @@ def test_bad_sample_input_is_a_usage_error(
 
 
 def test_sample_rejects_a_checkpoint_not_written_by_train(capsys: pytest.CaptureFixture[str]) -> None:
-    from xrnn.cells.initializers import init_parameters
+    from xrnn import init_parameters
     from xrnn.train.checkpoint import save_checkpoint
 
     save_checkpoint("c.npz", init_parameters(3, 4, 3, seed=0))

@@ -111,7 +111,7 @@ def test_rnn_forward_and_backward_match(chunks: TestBackend, entry: str, m_chunk
     _assert_computed(chunks, lazy_y, y)
     assert lazy_a.chunks == ((N_A,), m_chunks, (T_X,))
     assert isinstance(lazy_caches, dask_arrays.DaskCache)
-    assert (len(lazy_caches), lazy_caches.shards) == (T_X, m_chunks)
+    assert (len(lazy_caches), len(lazy_caches[0]), lazy_caches.shards) == (2, T_X, m_chunks)
 
     lazy_grads = api.rnn_backward(_sharded(chunks, problem["da"], m_chunks), lazy_caches)
     _assert_tree_close(chunks, lazy_grads, grads)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from tests import reference_gated as reference
 from tests.helpers import TestBackend
-from xrnn.cells.gated_init import init_gru_parameters
+from xrnn import init_gru_parameters
 from xrnn.cells.gru import GRUCache, GRUCellCache, gru_backward, gru_cell_backward, gru_cell_forward, gru_forward
 from xrnn.gradcheck import numerical_gradient
 
@@ -53,7 +53,7 @@ def test_forward_matches_reference(backend: TestBackend, shape: tuple[int, ...])
     backend.assert_close(y, expected["y"])
     for gate in ("u", "r", "cct"):
         backend.assert_close(getattr(caches, gate), expected[gate])
-    assert len(caches) == shape[4]
+    assert (len(caches), len(caches[0])) == (2, shape[4])  # the spec's (per-step caches, x)
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -122,7 +122,7 @@ def test_cache_steps_replay_the_cell_functions(backend: TestBackend) -> None:
     backend.assert_close(caches.x, problem["x"], rtol=0)
     totals: dict[str, Any] = {}
     da_prev = 0 * data["a0"]
-    for t in reversed(range(len(caches))):
+    for t in reversed(range(len(caches[0]))):
         step = caches.step(t)
         assert isinstance(step, GRUCellCache)
         replay = gru_cell_forward(step.xt, step.a_prev, data["parameters"])[2]

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from tests import reference_gated as reference
 from tests.helpers import TestBackend
-from xrnn.cells.gated_init import init_lstm_parameters
+from xrnn import init_lstm_parameters
 from xrnn.cells.lstm import (
     LSTMCache,
     LSTMCellCache,
@@ -61,7 +61,7 @@ def test_forward_matches_reference(backend: TestBackend, shape: tuple[int, ...])
     backend.assert_close(c, expected["c"])
     for gate in ("f", "i", "cct", "o"):
         backend.assert_close(getattr(caches, gate), expected[gate])
-    assert len(caches) == shape[4]
+    assert (len(caches), len(caches[0])) == (2, shape[4])  # the spec's (per-step caches, x)
 
 
 def test_c0_defaults_to_zero(backend: TestBackend) -> None:
@@ -148,7 +148,7 @@ def test_cache_steps_replay_the_cell_functions(backend: TestBackend) -> None:
     backend.assert_close(caches.x, problem["x"], rtol=0)
     totals: dict[str, Any] = {}
     da_prev, dc_prev = 0 * data["a0"], 0 * data["a0"]
-    for t in reversed(range(len(caches))):
+    for t in reversed(range(len(caches[0]))):
         step = caches.step(t)
         assert isinstance(step, LSTMCellCache)
         replay = lstm_cell_forward(step.xt, step.a_prev, step.c_prev, data["parameters"])[3]

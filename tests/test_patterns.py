@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from tests.helpers import TestBackend
+from xrnn import init_parameters
 from xrnn.cells import get_cell
-from xrnn.cells.initializers import init_parameters
 from xrnn.cells.rnn import rnn_loss_and_gradients
 from xrnn.gradcheck import numerical_gradient, relative_error
 from xrnn.losses import softmax_cross_entropy

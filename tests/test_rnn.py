@@ -86,7 +86,7 @@ def test_forward_matches_reference(backend: TestBackend, shape: tuple[int, ...])
     expected_a, expected_y, _ = reference.forward(problem["x"], problem["a0"], problem["parameters"])
     backend.assert_close(a, expected_a)
     backend.assert_close(y_pred, expected_y)
-    assert len(caches) == shape[4]
+    assert (len(caches), len(caches[0])) == (2, shape[4])  # the spec's (per-step caches, x)
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -221,7 +221,7 @@ def test_cache_is_inspectable_and_steps_replay_the_spec(backend: TestBackend) ->
     backend.assert_close(caches.x, problem["x"], rtol=0)
     totals: dict[str, Any] = {}
     da_prev = 0 * data["a0"]
-    for t in reversed(range(len(caches))):
+    for t in reversed(range(len(caches[0]))):
         step = caches.step(t)
         backend.assert_close(step.a_next, backend.to_numpy(a[:, :, t]), rtol=0)
         cell = xrnn.rnn_cell_backward(data["da"][:, :, t] + da_prev, step)

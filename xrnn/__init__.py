@@ -13,13 +13,28 @@ import sys
 
 from xrnn import backends, cells, cli, gradcheck, layers, patterns, sampling, train
 from xrnn.activations import sigmoid, softmax
-from xrnn.cells.gated_init import init_gru_parameters, init_lstm_parameters
-from xrnn.cells.gru import GRUCache, GRUCellCache, gru_backward, gru_cell_backward, gru_cell_forward, gru_forward
-from xrnn.cells.initializers import init_parameters
-from xrnn.cells.lstm import LSTMCache, LSTMCellCache, lstm_backward, lstm_cell_backward, lstm_cell_forward, lstm_forward
+from xrnn.cells.gru import (
+    GRUCache,
+    GRUCellCache,
+    gru_backward,
+    gru_cell_backward,
+    gru_cell_forward,
+    gru_forward,
+    init_gru_parameters,
+)
+from xrnn.cells.lstm import (
+    LSTMCache,
+    LSTMCellCache,
+    init_lstm_parameters,
+    lstm_backward,
+    lstm_cell_backward,
+    lstm_cell_forward,
+    lstm_forward,
+)
 from xrnn.cells.rnn import (
     RNNCache,
     RNNCellCache,
+    init_parameters,
     rnn_backward,
     rnn_cell_backward,
     rnn_cell_forward,

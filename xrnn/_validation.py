@@ -13,8 +13,6 @@ import array_api_compat
 
 from xrnn._typing import Array
 
-RNN_KEYS = ("Wax", "Waa", "Wya", "ba", "by")
-
 
 def check_parameters(parameters: object, keys: Sequence[str]) -> Mapping[str, Array]:
     """``parameters`` must be a mapping holding every key in ``keys``."""
@@ -104,67 +102,26 @@ def expect_ndim(name: str, array: Array, symbols: Sequence[str]) -> None:
     """``array`` must have one axis per symbol, each at least 1 long."""
     shape = tuple(array.shape)
     if len(shape) != len(symbols):
-        raise ValueError(
-            f"{name} must be {len(symbols)}-D with shape ({', '.join(symbols)}), "
-            f"got shape {shape}{_bias_hint(symbols, shape)}"
-        )
+        raise ValueError(f"{name} must be {len(symbols)}-D with shape ({', '.join(symbols)}), got shape {shape}")
     if 0 in shape:
         raise ValueError(f"{name} must have shape ({', '.join(symbols)}) with every axis at least 1, got {shape}")
 
 
 def expect_shape(name: str, array: Array, symbols: Sequence[str], dims: Mapping[str, int]) -> None:
-    """``array.shape`` must equal ``symbols`` evaluated in ``dims`` (the symbol ``"1"`` stands for 1)."""
-    expected = tuple(1 if symbol == "1" else dims[symbol] for symbol in symbols)
+    """``array.shape`` must equal ``symbols`` evaluated in ``dims``."""
+    expected = tuple(dims[symbol] for symbol in symbols)
     shape = tuple(array.shape)
     if shape != expected:
-        raise ValueError(
-            f"{name} must have shape ({', '.join(symbols)}) = {expected}, got {shape}{_bias_hint(symbols, shape)}"
-        )
+        raise ValueError(f"{name} must have shape ({', '.join(symbols)}) = {expected}, got {shape}")
 
 
-def _bias_hint(symbols: Sequence[str], shape: tuple[int, ...]) -> str:
-    if len(symbols) == 2 and symbols[1] == "1" and len(shape) == 1:
-        return f"; a 1-D bias would broadcast along the batch axis, reshape it to ({shape[0]}, 1)"
-    return ""
-
-
-def rnn_dims(parameters: Mapping[str, Array], inputs: Mapping[str, Array]) -> dict[str, int]:
-    """Check the five RNN parameters against each other and against the data arrays.
-
-    ``inputs`` maps argument names (``x``, ``xt``, ``a0``, ``a_prev``) to arrays; each name fixes the
-    expected shape, e.g. ``x`` is ``(n_x, m, T_x)`` and ``a0`` is ``(n_a, m)``.
-    Returns the dimensions ``n_x, n_a, n_y, m`` (and ``T_x`` for sequences).
-    """
-    wax, wya = parameters["Wax"], parameters["Wya"]
-    expect_ndim("parameters['Wax']", wax, ("n_a", "n_x"))
-    expect_ndim("parameters['Wya']", wya, ("n_y", "n_a"))
-    dims = {"n_a": int(wax.shape[0]), "n_x": int(wax.shape[1]), "n_y": int(wya.shape[0])}
-    expect_shape("parameters['Waa']", parameters["Waa"], ("n_a", "n_a"), dims)
-    expect_shape("parameters['Wya']", wya, ("n_y", "n_a"), dims)
-    expect_shape("parameters['ba']", parameters["ba"], ("n_a", "1"), dims)
-    expect_shape("parameters['by']", parameters["by"], ("n_y", "1"), dims)
-    return check_data_shapes(inputs, dims)
-
-
-#: The shape of each data argument, by its name in the public functions.
-DATA_SYMBOLS = {
-    "x": ("n_x", "m", "T_x"),
-    "xt": ("n_x", "m"),
-    "a0": ("n_a", "m"),
-    "a_prev": ("n_a", "m"),
-    "c0": ("n_a", "m"),
-    "c_prev": ("n_a", "m"),
-}
-
-
-def check_data_shapes(inputs: Mapping[str, Array], dims: dict[str, int]) -> dict[str, int]:
-    """Check the data arrays against ``dims`` (from the parameters) and each other; return ``dims``
-    completed with ``m`` and ``T_x``, which the first data array defines."""
-    for name, array in inputs.items():
-        symbols = DATA_SYMBOLS[name]
+def check_data_shapes(inputs: Mapping[str, tuple[Array, Sequence[str]]], dims: dict[str, int]) -> dict[str, int]:
+    """Check each data array ``name -> (array, symbols)`` against ``dims`` (from the parameters) and the
+    arrays before it; return ``dims`` completed with ``m`` and ``T_x`` (and any other size the parameters
+    left open), which the first array that has them defines."""
+    for name, (array, symbols) in inputs.items():
         expect_ndim(name, array, symbols)
         for symbol, length in zip(symbols, array.shape, strict=True):
-            if symbol in ("m", "T_x"):
-                dims.setdefault(symbol, int(length))
+            dims.setdefault(symbol, int(length))
         expect_shape(name, array, symbols, dims)
     return dims

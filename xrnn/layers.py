@@ -1,13 +1,12 @@
-"""Layers built from the cells: stacked (deep) and bidirectional recurrences, with explicit backward passes.
+"""Layers built from any cell: stacked (deep) and bidirectional recurrences, with explicit backward passes.
 
-Both compose the existing sequence functions (:func:`xrnn.rnn_forward`, :func:`xrnn.lstm_forward`,
-:func:`xrnn.gru_forward` and their ``*_backward``) and add no maths of their own.
+Both run the cell's sequence engine once per layer (and direction) and add no maths of their own, so they
+work for every cell, built in or defined with :func:`xrnn.cells.define`, with any number of states.
 
-A layer's parameters are the cell's full parameter mapping (what :func:`xrnn.init_parameters`,
-:func:`xrnn.init_lstm_parameters` or :func:`xrnn.init_gru_parameters` return). These layers compute hidden
-states only: the output-layer keys (``Wya, by`` for ``"rnn"``, ``Wy, by`` for ``"lstm"`` and ``"gru"``)
-must be present, because the cells check them, but they are ignored and get no gradient. Apply an
-output layer to the returned hidden states yourself.
+A layer's parameters are the cell's parameter mapping (what :func:`xrnn.init_parameters`,
+:func:`xrnn.init_lstm_parameters`, :func:`xrnn.init_gru_parameters` or ``cell.init`` return). These layers
+compute hidden states only: output-layer keys (``Wya, by`` for ``"rnn"``, ``Wy, by`` for the others) may be
+present but are ignored and get no gradient. Apply an output layer to the returned hidden states yourself.
 
 Masks (``mask[i, t]`` is ``False`` at padding) follow the cells: at a padded step every layer carries its
 state unchanged and the step takes no part in the backward pass, so a padded batch gives what each
@@ -18,45 +17,25 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from types import ModuleType
-from typing import Any, NamedTuple
+from typing import Any
 
 import array_api_compat
 
 from xrnn._layout import from_rows, to_rows
 from xrnn._masking import mask_rows
 from xrnn._typing import Array
-from xrnn._validation import RNN_KEYS, check_parameters, common_namespace, expect_ndim, expect_shape, rnn_dims
-from xrnn.cells._gates import gated_dims
-from xrnn.cells.gru import GRU_KEYS, GRUCache, gru_backward, gru_forward
-from xrnn.cells.lstm import LSTM_KEYS, LSTMCache, lstm_backward, lstm_forward
-from xrnn.cells.rnn import RNNCache, rnn_backward, rnn_forward
+from xrnn._validation import check_parameters, common_namespace, expect_ndim, expect_shape
+from xrnn.cells import BUILTIN, Cell, SequenceCache, get_cell
+from xrnn.cells._door import SEQUENCE, STATE, Checked, check_parameter_shapes, fill_zeros
+from xrnn.cells._engine import run_backward, run_forward
+from xrnn.cells._shapes import describe
 
-#: The cells a layer can be built from.
-CELLS = ("gru", "lstm", "rnn")
+#: The cells xrnn ships; any cell made with :func:`xrnn.cells.define` (or ``"MODULE:NAME"``) works too.
+CELLS = tuple(sorted(BUILTIN))
 
-Cache = RNNCache | LSTMCache | GRUCache
-
-
-class _Cell(NamedTuple):
-    keys: tuple[str, ...]
-    first_weight: str  # the weight whose shape gives n_a and n_x
-    joint: bool  # gate weights are (n_a, n_a + n_x) rather than (n_a, n_x)
-    dims: Callable[[Mapping[str, Array]], dict[str, int]]  # checks the parameters against each other
-    backward: Callable[[Array, Any], dict[str, Array]]
-
-
-def _gated(keys: tuple[str, ...]) -> Callable[[Mapping[str, Array]], dict[str, int]]:
-    weights = tuple(key for key in keys if key.startswith("W") and key != "Wy")
-    biases = tuple(key for key in keys if key.startswith("b") and key != "by")
-    return lambda params: gated_dims(params, weights, biases, {})
-
-
-_CELLS = {
-    "rnn": _Cell(RNN_KEYS, "Wax", False, lambda params: rnn_dims(params, {}), rnn_backward),
-    "lstm": _Cell(LSTM_KEYS, "Wf", True, _gated(LSTM_KEYS), lstm_backward),
-    "gru": _Cell(GRU_KEYS, "Wu", True, _gated(GRU_KEYS), gru_backward),
-}
+Cache = SequenceCache
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,11 +45,11 @@ class StackedCache:
     Attributes
     ----------
     cell : str
-        ``"rnn"``, ``"lstm"`` or ``"gru"``.
+        The cell's name (``"rnn"``, ``"lstm"``, ``"gru"``, or a defined cell's).
     layers : tuple of caches
-        The cache of each layer, bottom first (:class:`xrnn.RNNCache`, :class:`xrnn.LSTMCache` or
-        :class:`xrnn.GRUCache`): ``layers[l].a`` are the hidden states ``(n_a, m, T_x)`` of layer ``l``
-        (and ``layers[l].c`` its cell states for the LSTM).
+        The cache of each layer, bottom first (:class:`xrnn.RNNCache`, :class:`xrnn.LSTMCache`,
+        :class:`xrnn.GRUCache`, or a defined cell's): ``layers[l].a`` are the hidden states
+        ``(n_a, m, T_x)`` of layer ``l`` (and ``layers[l].c`` its cell states for the LSTM).
     """
 
     cell: str
@@ -87,7 +66,7 @@ class BidirectionalCache:
     Attributes
     ----------
     cell : str
-        ``"rnn"``, ``"lstm"`` or ``"gru"``.
+        The cell's name.
     forward, backward : cache
         The caches of the two directions. ``backward`` holds the backward direction's own time order:
         its step ``t`` read the input step that each example's reversal puts at ``t``.
@@ -107,7 +86,7 @@ def stacked_forward(
     a0s: Sequence[Array],
     layers: Sequence[Mapping[str, Array]],
     *,
-    cell: str = "rnn",
+    cell: str | Cell = "rnn",
     c0s: Sequence[Array] | None = None,
     mask: Array | None = None,
 ) -> tuple[Array, StackedCache]:
@@ -117,17 +96,18 @@ def stacked_forward(
     ----------
     x : array, shape (n_x, m, T_x)
         Inputs of the bottom layer.
-    a0s : sequence of arrays, shapes (n_a[l], m)
-        Initial hidden state of each layer, bottom first.
+    a0s : sequence, one entry per layer
+        Initial state of each layer, bottom first: its hidden state ``(n_a[l], m)`` (the cell's other
+        states start at zero, unless ``c0s`` gives the LSTM's), or a tuple of every state of the cell.
     layers : sequence of mappings
         Parameters of each layer, bottom first, with the keys of ``cell`` (see :func:`xrnn.rnn_forward`,
         :func:`xrnn.lstm_forward`, :func:`xrnn.gru_forward`). Layer ``l`` has its own ``n_a[l]``; its
         input size is ``n_x`` for ``l = 0`` and ``n_a[l - 1]`` above. The output-layer keys must be
         present but are ignored.
-    cell : {"rnn", "lstm", "gru"}
-        The cell of every layer.
+    cell : str or Cell
+        The cell of every layer: ``"rnn"``, ``"lstm"``, ``"gru"``, a defined cell's name, or a Cell.
     c0s : sequence of arrays, shapes (n_a[l], m), optional
-        LSTM only: initial cell state of each layer; zeros when omitted.
+        For a cell with a state ``c`` (the LSTM): the initial ``c`` of each layer; zeros when omitted.
     mask : array of bool, shape (m, T_x), optional
         ``False`` at padded steps; passed to every layer.
 
@@ -145,7 +125,7 @@ def stacked_forward(
         a layer that is not a mapping, a non-boolean mask.
     ValueError
         An unknown ``cell``; no layers; a number of initial states other than one per layer; ``c0s`` for a
-        cell other than the LSTM; a layer whose input size is not the size of what it reads; shapes that
+        cell without a state ``c``; a layer whose input size is not the size of what it reads; shapes that
         disagree, missing keys, arrays on different devices (messages start with ``layers[l]:``).
 
     Examples
@@ -161,13 +141,14 @@ def stacked_forward(
     >>> grads["dx"].shape, grads["layers"][1]["dWax"].shape, grads["layers"][0]["da0"].shape
     ((3, 10, 7), (4, 5), (5, 10))
     """
-    _check(x, a0s, layers, cell, c0s, mask, stacked=True)
+    spec, checked, initial = _check(x, a0s, layers, cell, c0s, mask, stacked=True)
     caches = []
     inputs = x
-    for index, params in enumerate(layers):
-        inputs, cache = _run(cell, inputs, a0s[index], None if c0s is None else c0s[index], params, mask)
+    for record, states, params in zip(checked, initial, layers, strict=True):
+        cache = run_forward(spec, record, inputs, states, params)
+        inputs = _copy(record.xp, cache)
         caches.append(cache)
-    return inputs, StackedCache(cell, tuple(caches))
+    return inputs, StackedCache(spec.name, tuple(caches))
 
 
 def stacked_backward(da: Array, caches: StackedCache) -> dict[str, Any]:
@@ -200,10 +181,11 @@ def stacked_backward(da: Array, caches: StackedCache) -> dict[str, Any]:
     """
     if not isinstance(caches, StackedCache):
         raise TypeError(f"caches must be the StackedCache returned by stacked_forward, got {type(caches).__name__}")
-    backward = _CELLS[caches.cell].backward
+    top = caches.layers[-1]
+    xp = _check_gradient(da, top, ("n_a", "m", "T_x"), int(top.states.shape[2]))
     grads: list[dict[str, Array]] = []
     for cache in reversed(caches.layers):
-        layer = backward(da, cache)
+        layer = run_backward(cache, _time_major(xp, da))
         da = layer.pop("dx")
         grads.append(layer)
     return {"dx": da, "layers": grads[::-1]}
@@ -214,7 +196,7 @@ def bidirectional_forward(
     a0s: Sequence[Array],
     layers: Sequence[Mapping[str, Array]],
     *,
-    cell: str = "rnn",
+    cell: str | Cell = "rnn",
     c0s: Sequence[Array] | None = None,
     mask: Array | None = None,
 ) -> tuple[Array, BidirectionalCache]:
@@ -227,15 +209,16 @@ def bidirectional_forward(
     ----------
     x : array, shape (n_x, m, T_x)
         Inputs for every step.
-    a0s : sequence of two arrays, shapes (n_a_f, m) and (n_a_b, m)
-        Initial hidden states of the forward and of the backward direction.
+    a0s : sequence of two entries
+        Initial states of the forward and of the backward direction, as in :func:`stacked_forward`:
+        hidden states ``(n_a_f, m)`` and ``(n_a_b, m)``, or tuples of every state.
     layers : sequence of two mappings
         Parameters of the forward and of the backward direction, each with the keys of ``cell`` and input
         size ``n_x`` (usually ``n_a_f = n_a_b = n_a``). The output-layer keys must be present but are ignored.
-    cell : {"rnn", "lstm", "gru"}
-        The cell of both directions.
+    cell : str or Cell
+        The cell of both directions (as in :func:`stacked_forward`).
     c0s : sequence of two arrays, optional
-        LSTM only: initial cell states of the two directions; zeros when omitted.
+        For a cell with a state ``c`` (the LSTM): the initial ``c`` of the two directions; zeros when omitted.
     mask : array of bool, shape (m, T_x), optional
         ``False`` at padded steps (anywhere, usually at the end).
 
@@ -267,12 +250,13 @@ def bidirectional_forward(
     >>> grads["dx"].shape, grads["layers"][1]["dWu"].shape
     ((3, 2, 6), (5, 8))
     """
-    xp, keep = _check(x, a0s, layers, cell, c0s, mask, stacked=False)
-    c0_f, c0_b = (None, None) if c0s is None else c0s
-    order = None if keep is None else _reversal(xp, mask)
-    a_f, cache_f = _run(cell, x, a0s[0], c0_f, layers[0], mask)
-    a_b, cache_b = _run(cell, _reverse(xp, x, order), a0s[1], c0_b, layers[1], mask)
-    return xp.concat([a_f, _reverse(xp, a_b, order)], axis=0), BidirectionalCache(cell, cache_f, cache_b, order)
+    spec, (forward, backward), (initial_f, initial_b) = _check(x, a0s, layers, cell, c0s, mask, stacked=False)
+    xp = forward.xp
+    order = None if forward.keep is None else _reversal(xp, mask)
+    cache_f = run_forward(spec, forward, x, initial_f, layers[0])
+    cache_b = run_forward(spec, backward, _reverse(xp, x, order), initial_b, layers[1])
+    a = xp.concat([_copy(xp, cache_f), _reverse(xp, _copy(xp, cache_b), order)], axis=0)
+    return a, BidirectionalCache(spec.name, cache_f, cache_b, order)
 
 
 def bidirectional_backward(da: Array, caches: BidirectionalCache) -> dict[str, Any]:
@@ -307,27 +291,34 @@ def bidirectional_backward(da: Array, caches: BidirectionalCache) -> dict[str, A
         raise TypeError(
             f"caches must be the BidirectionalCache returned by bidirectional_forward, got {type(caches).__name__}"
         )
-    xp = common_namespace({"caches.forward.states": caches.forward.states, "da": da})
-    t_x, m, n_f = caches.forward.states.shape
+    n_f = int(caches.forward.states.shape[2])
     n_a = n_f + int(caches.backward.states.shape[2])
-    expect_shape("da", da, ("n_a_f + n_a_b", "m", "T_x"), {"n_a_f + n_a_b": n_a, "m": m, "T_x": t_x})
-    backward = _CELLS[caches.cell].backward
-    forward_grads = backward(da[:n_f, ...], caches.forward)
-    backward_grads = backward(_reverse(xp, da[n_f:, ...], caches.order), caches.backward)
+    xp = _check_gradient(da, caches.forward, ("n_a_f + n_a_b", "m", "T_x"), n_a, "caches.forward.states")
+    forward_grads = run_backward(caches.forward, _time_major(xp, da[:n_f, ...]))
+    backward_grads = run_backward(caches.backward, _time_major(xp, _reverse(xp, da[n_f:, ...], caches.order)))
     dx = forward_grads.pop("dx") + _reverse(xp, backward_grads.pop("dx"), caches.order)
     return {"dx": dx, "layers": [forward_grads, backward_grads]}
 
 
-def _run(
-    cell: str, x: Array, a0: Array, c0: Array | None, params: Mapping[str, Array], mask: Array | None
-) -> tuple[Array, Cache]:
-    """One layer's hidden states ``(n_a, m, T_x)`` (a new array) and cache."""
-    if cell == "lstm":
-        a, _, _, lstm_cache = lstm_forward(x, a0, params, c0=c0, mask=mask)
-        return a, lstm_cache
-    run = rnn_forward if cell == "rnn" else gru_forward
-    a, _, cache = run(x, a0, params, mask=mask)
-    return a, cache
+def _copy(xp: ModuleType, cache: SequenceCache) -> Array:
+    """A layer's hidden states ``(n_a, m, T_x)``, as a new array (the next layer's input)."""
+    return xp.asarray(cache.a, copy=True)
+
+
+def _time_major(xp: ModuleType, da: Array) -> Array:
+    """``da (n_a, m, T_x)`` as the engine's time-major ``(T_x, m, n_a)``."""
+    n_a, m, t_x = da.shape
+    return xp.reshape(to_rows(xp, da), (t_x, m, n_a))
+
+
+def _check_gradient(
+    da: Array, cache: SequenceCache, symbols: tuple[str, str, str], n_a: int, name: str = "caches.layers[-1].states"
+) -> ModuleType:
+    """``da`` must share the caches' library, dtype and device and have shape ``symbols``."""
+    xp = common_namespace({name: cache.states, "da": da})
+    t_x, m, _ = cache.states.shape
+    expect_shape("da", da, symbols, {symbols[0]: n_a, "m": m, "T_x": t_x})
+    return xp
 
 
 def _reverse(xp: ModuleType, values: Array, order: Array | None) -> Array:
@@ -357,18 +348,17 @@ def _reversal(xp: ModuleType, mask: Array) -> Array:
 
 def _check(
     x: Array,
-    a0s: Sequence[Array],
+    a0s: Sequence[Any],
     layers: Sequence[Mapping[str, Array]],
-    cell: str,
+    cell: str | Cell,
     c0s: Sequence[Array] | None,
     mask: Array | None,
     *,
     stacked: bool,
-) -> tuple[ModuleType, Array | None]:
-    """Every check of both layer kinds, before any work: returns the namespace and the time-major mask."""
-    if cell not in _CELLS:
-        raise ValueError(f"cell must be one of {list(CELLS)}, got {cell!r}")
-    spec = _CELLS[cell]
+) -> tuple[Cell, list[Checked], list[tuple[Array, ...]]]:
+    """Every check of both layer kinds, before any work: the cell, each layer's checked record (the
+    time-major mask in each) and each layer's initial state, zeros filled in."""
+    spec = _cell(cell)
     what = "one per layer" if stacked else "(forward, backward)"
     if isinstance(layers, Mapping) or not isinstance(layers, Sequence):
         raise TypeError(f"layers must be a sequence of parameter mappings, {what}, got {type(layers).__name__}")
@@ -376,8 +366,10 @@ def _check(
     if len(layers) != count or count == 0:
         expected = "at least one mapping" if stacked else "2 mappings (forward, backward)"
         raise ValueError(f"layers must hold {expected}, got {len(layers)}")
-    if c0s is not None and cell != "lstm":
-        raise ValueError(f"c0s (initial cell states) is only for cell='lstm', got cell={cell!r}")
+    if c0s is not None and "c" not in spec.state:
+        raise ValueError(
+            f"c0s (initial cell states) is only for cell='lstm', got cell={spec.name!r}, whose state is {spec.state}"
+        )
     for name, states in (("a0s", a0s), ("c0s", c0s)):
         if states is None:
             continue
@@ -385,33 +377,61 @@ def _check(
             raise TypeError(f"{name} must be a sequence of arrays, {what}, got {type(states).__name__}")
         if len(states) != count:
             raise ValueError(f"{name} must hold {count} initial states, {what}, got {len(states)}")
+    initial = [_initial_states(spec, index, a0s[index], c0s) for index in range(count)]
     arrays = {"x": x}
     for index, params in enumerate(layers):
         _prefixed(index, check_parameters, params, spec.keys)
-        arrays[f"a0s[{index}]"] = a0s[index]
-        if c0s is not None:
-            arrays[f"c0s[{index}]"] = c0s[index]
+        arrays.update({name: state for name, state in initial[index] if state is not None})
         arrays.update({f"layers[{index}]['{key}']": params[key] for key in spec.keys})
     xp = common_namespace(arrays)
-    expect_ndim("x", x, ("n_x", "m", "T_x"))
+    expect_ndim("x", x, SEQUENCE)
     n_x, m, t_x = (int(n) for n in x.shape)
+    keep = mask_rows(xp, mask, x, {"m": m, "T_x": t_x})
+    checked = []
     for index, params in enumerate(layers):
-        dims = _prefixed(index, spec.dims, params)
+        sizes, sources = _prefixed(index, partial(check_parameter_shapes, output=False), spec, params)
         reads = "x" if index == 0 or not stacked else f"the hidden states of layers[{index - 1}]"
-        if dims["n_x"] != n_x:
-            shape = tuple(params[spec.first_weight].shape)
-            columns = "n_a + n_x" if spec.joint else "n_x"
+        if sizes.setdefault("n_x", n_x) != n_x:
+            key = sources["n_x"]
             raise ValueError(
-                f"layers[{index}] reads {reads}, so its n_x must be {n_x}; got n_x = {dims['n_x']} from "
-                f"parameters['{spec.first_weight}'] of shape {shape} = (n_a, {columns})"
+                f"layers[{index}] reads {reads}, so its n_x must be {n_x}; got n_x = {sizes['n_x']} from "
+                f"parameters['{key}'] of shape {tuple(params[key].shape)} = {describe(spec.shapes[key])}"
             )
-        sizes = {"n_a": dims["n_a"], "m": m}
-        expect_shape(f"a0s[{index}]", a0s[index], ("n_a", "m"), sizes)
-        if c0s is not None:
-            expect_shape(f"c0s[{index}]", c0s[index], ("n_a", "m"), sizes)
+        for name, state in initial[index]:
+            if state is not None:
+                expect_shape(name, state, STATE, {"n_a": sizes["n_a"], "m": m})
+        checked.append(Checked(xp, {**sizes, "m": m, "T_x": t_x}, keep, sources))
         if stacked:
-            n_x = dims["n_a"]
-    return xp, mask_rows(xp, mask, x, {"m": m, "T_x": t_x})
+            n_x = sizes["n_a"]
+    states = [
+        fill_zeros(xp, [state for _, state in named], record, x) for named, record in zip(initial, checked, strict=True)
+    ]
+    return spec, checked, states
+
+
+def _cell(cell: str | Cell) -> Cell:
+    try:
+        return get_cell(cell)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"cell must be one of {list(CELLS)}, got {cell!r} (or a cell made by xrnn.cells.define, or MODULE:NAME)"
+        ) from None
+
+
+def _initial_states(spec: Cell, index: int, entry: Any, c0s: Sequence[Array] | None) -> list[tuple[str, Array | None]]:
+    """Layer ``index``'s initial states, named for messages (``a0s[0]``, ``c0s[0]``, ``a0s[0][1]``)."""
+    if isinstance(entry, tuple | list):
+        if len(entry) != len(spec.state):
+            raise ValueError(
+                f"a0s[{index}] must be a hidden state or a tuple of {len(spec.state)} states {spec.state}, "
+                f"got a {type(entry).__name__} of {len(entry)}"
+            )
+        named: list[tuple[str, Array | None]] = [(f"a0s[{index}][{k}]", state) for k, state in enumerate(entry)]
+    else:
+        named = [(f"a0s[{index}]", entry)] + [(f"a0s[{index}][{k}]", None) for k in range(1, len(spec.state))]
+    if c0s is not None:
+        named[spec.state.index("c")] = (f"c0s[{index}]", c0s[index])
+    return named
 
 
 def _prefixed(index: int, check: Callable[..., Any], *args: Any) -> Any:

@@ -12,9 +12,10 @@ Regression heads (a linear output scored by mean squared error, as the adding pr
 :func:`many_to_one_regression_loss_and_gradients` and :func:`many_to_one_regression_predict`.
 :func:`many_to_many_logits` gives every step's output for evaluation (accuracy, held-out loss).
 
-The cell is recognised from the parameter keys (see :func:`xrnn.cells.cell_of`). The output layer
-is ``Wya, by`` for the RNN and ``Wy, by`` for the gated cells; gradients come back as ``"d" + key``
-for every parameter, plus ``dx (n_x, m, T_x)``, the input of :class:`xrnn.optimizers.Optimizer`.
+Every function works for every cell: pass ``cell=`` (a name or a :class:`xrnn.cells.Cell`), or let the
+parameter keys say which built-in cell it is (see :func:`xrnn.cells.cell_of`). The output layer is
+``Wya, by`` for the RNN and ``Wy, by`` for the others; gradients come back as ``"d" + key`` for every
+parameter, plus ``dx (n_x, m, T_x)``, the input of :class:`xrnn.train.Optimizer`.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ from types import ModuleType
 
 import array_api_compat
 
-from xrnn._layout import from_rows, to_rows
 from xrnn._typing import Array
 from xrnn._validation import common_namespace, expect_ndim, library_name
 from xrnn.activations import softmax
-from xrnn.cells import Cell, State, cell_of
-from xrnn.losses import cross_entropy_rows, expect_loss_dtype, squared_error_unchecked, target_rows
+from xrnn.cells import Cell, State, resolve
+from xrnn.cells._engine import loss_and_gradients
+from xrnn._layout import from_rows, to_rows
+from xrnn.losses import cross_entropy_rows, expect_loss_dtype, squared_error_unchecked
 
 
 def one_hot(indices: Array, n: int, *, dtype: object) -> Array:
@@ -60,7 +62,13 @@ def one_hot(indices: Array, n: int, *, dtype: object) -> Array:
 
 
 def many_to_many_loss_and_gradients(
-    x: Array, labels: Array, parameters: Mapping[str, Array], *, state: State | None = None, cell: Cell | None = None
+    x: Array,
+    labels: Array,
+    parameters: Mapping[str, Array],
+    *,
+    state: State | None = None,
+    mask: Array | None = None,
+    cell: str | Cell | None = None,
 ) -> tuple[Array, dict[str, Array]]:
     """Mean cross-entropy of an output at every step, and every gradient.
 
@@ -71,23 +79,25 @@ def many_to_many_loss_and_gradients(
     labels : array
         Integer classes ``(m, T_x)``, or targets ``(n_y, m, T_x)``, as in :func:`xrnn.softmax_cross_entropy`.
     parameters : mapping
-        An RNN's, LSTM's or GRU's parameters.
+        The cell's parameters, output layer included.
     state : tuple of arrays (n_a, m), optional
         Initial state, ``(a0,)`` or ``(a0, c0)`` for the LSTM; zeros when omitted.
-    cell : Cell, optional
-        The parameters' cell (:func:`xrnn.cells.get_cell`); by default recognised from their keys.
+    mask : array of bool, shape (m, T_x), optional
+        ``False`` at padded steps: the mean then runs over the real steps only.
+    cell : str or Cell, optional
+        The cell; by default the one the parameter keys identify.
 
     Returns
     -------
     loss : array, shape ()
-        Mean over ``m * T_x`` terms.
+        Mean over ``m * T_x`` terms (the real steps under a mask).
     gradients : dict
-        ``"d" + key`` for every parameter, ``dx``, ``da0`` (and ``dc0`` for the LSTM).
+        ``"d" + key`` for every parameter, ``dx``, ``da0`` (and ``dc0`` for the LSTM: one per state).
 
     Examples
     --------
     >>> import numpy as np
-    >>> from xrnn.cells.gated_init import init_gru_parameters
+    >>> from xrnn import init_gru_parameters
     >>> from xrnn.patterns import many_to_many_loss_and_gradients, one_hot
     >>> p = init_gru_parameters(4, 8, 4, seed=0)
     >>> tokens = np.array([[0, 1, 2, 3, 0]])  # m=1: learn to predict the next token
@@ -96,22 +106,9 @@ def many_to_many_loss_and_gradients(
     >>> round(float(loss), 3), grads["dWu"].shape, grads["dWy"].shape  # about log(4) at the start
     (1.386, (8, 12), (4, 8))
     """
-    cell = cell_of(parameters) if cell is None else cell
-    w_key, b_key = cell.output_keys
-    xp = common_namespace({"x": x, f"parameters[{w_key!r}]": parameters[w_key]})
-    expect_ndim("x", x, ("n_x", "m", "T_x"))
-    _, m, t_x = (int(n) for n in x.shape)
-    n_y = int(parameters[w_key].shape[0])
-    state = cell.zero_state(parameters, m) if state is None else state
-    a, cache = cell.forward(x, state, parameters)
-    targets = target_rows(xp, labels, x, {"n_y": n_y, "m": m, "T_x": t_x})
-    states_rows = to_rows(xp, a)
-    logits = xp.matmul(states_rows, parameters[w_key].T) + parameters[b_key].T
-    loss, dlogits = cross_entropy_rows(xp, logits, targets)
-    gradients = cell.backward(from_rows(xp, xp.matmul(dlogits, parameters[w_key]), m), cache)
-    gradients["d" + w_key] = xp.matmul(dlogits.T, states_rows)
-    gradients["d" + b_key] = xp.reshape(xp.sum(dlogits, axis=0), (-1, 1))
-    return loss, gradients
+    spec = resolve(cell, parameters)
+    initial = (None,) * len(spec.state) if state is None else state
+    return loss_and_gradients(spec, x, initial, labels, parameters, mask=mask)
 
 
 def last_valid_state(a: Array, mask: Array | None = None) -> Array:
@@ -150,7 +147,12 @@ def last_valid_state(a: Array, mask: Array | None = None) -> Array:
 
 
 def many_to_one_predict(
-    x: Array, parameters: Mapping[str, Array], *, state: State | None = None, mask: Array | None = None
+    x: Array,
+    parameters: Mapping[str, Array],
+    *,
+    state: State | None = None,
+    mask: Array | None = None,
+    cell: str | Cell | None = None,
 ) -> Array:
     """Class probabilities from each example's last valid state.
 
@@ -169,14 +171,13 @@ def many_to_one_predict(
     >>> many_to_one_predict(np.ones((3, 4, 1)), p).shape  # T_x = 1: one-to-one
     (2, 4)
     """
-    cell = cell_of(parameters)
-    w_key, b_key = cell.output_keys
+    spec = resolve(cell, parameters)
+    w_key, b_key = spec.output_keys
     xp = common_namespace({"x": x, f"parameters[{w_key!r}]": parameters[w_key]})
     expect_ndim("x", x, ("n_x", "m", "T_x"))
     if mask is not None:
         _selector(xp, mask, x)  # checks the mask before any work
-    state = cell.zero_state(parameters, int(x.shape[1])) if state is None else state
-    a, _ = cell.forward(x, state, parameters, mask)
+    a, _ = spec.forward(x, state, parameters, mask)
     last = last_valid_state(a, mask)
     return softmax(xp.matmul(parameters[w_key], last) + parameters[b_key], axis=0)
 
@@ -188,6 +189,7 @@ def many_to_one_loss_and_gradients(
     *,
     state: State | None = None,
     mask: Array | None = None,
+    cell: str | Cell | None = None,
 ) -> tuple[Array, dict[str, Array]]:
     """Cross-entropy of one output per sequence, read at each example's last valid step.
 
@@ -198,25 +200,25 @@ def many_to_one_loss_and_gradients(
     labels : integer array, shape (m,)
         The class of each sequence, in ``[0, n_y)``.
     parameters : mapping
-        An RNN's, LSTM's or GRU's parameters.
+        The cell's parameters, output layer included.
     state : tuple of arrays (n_a, m), optional
         Initial state; zeros when omitted.
     mask : bool array, shape (m, T_x), optional
-        ``True`` at real steps. The LSTM and GRU take any mask (padded steps carry the state). The
-        plain RNN has no mask of its own, so there the mask must mark padding at the end only
-        (``True`` then ``False`` along each row): the last valid state then depends on valid steps only.
+        ``True`` at real steps, anywhere (padded steps carry the state).
+    cell : str or Cell, optional
+        The cell; by default the one the parameter keys identify.
 
     Returns
     -------
     loss : array, shape ()
         Mean over the ``m`` examples.
     gradients : dict
-        ``"d" + key`` for every parameter, ``dx`` (zero at padded steps for the RNN), ``da0``.
+        ``"d" + key`` for every parameter, ``dx`` (zero at padded steps), ``da0`` (one per state).
 
     Raises
     ------
     ValueError
-        Bad shapes, labels out of range, a mask with an empty row, or (RNN) padding before a valid step.
+        Bad shapes, labels out of range, a mask with an empty row.
     TypeError
         Labels that are not integers, or a mask that is not boolean.
 
@@ -233,16 +235,15 @@ def many_to_one_loss_and_gradients(
     >>> round(float(loss), 3), float(abs(grads["dx"][:, 1, 1:]).max())  # about log(3); no gradient to padding
     (1.099, 0.0)
     """
-    cell = cell_of(parameters)
-    w_key, b_key = cell.output_keys
+    spec = resolve(cell, parameters)
+    w_key, b_key = spec.output_keys
     xp = common_namespace({"x": x, f"parameters[{w_key!r}]": parameters[w_key]})
     expect_ndim("x", x, ("n_x", "m", "T_x"))
     m = int(x.shape[1])
     n_y = int(parameters[w_key].shape[0])
     _check_labels(xp, labels, x, m, n_y)
     selector = None if mask is None else _selector(xp, mask, x)
-    state = cell.zero_state(parameters, m) if state is None else state
-    a, cache = cell.forward(x, state, parameters, mask)
+    a, cache = spec.forward(x, state, parameters, mask)
     last = a[..., -1] if selector is None else xp.sum(a * selector[None, ...], axis=2)
     logits = xp.matmul(last.T, parameters[w_key].T) + parameters[b_key].T  # (m, n_y)
     classes = xp.arange(n_y, dtype=labels.dtype, device=array_api_compat.device(labels))
@@ -253,7 +254,7 @@ def many_to_one_loss_and_gradients(
         t_x = int(x.shape[2])
         position = xp.arange(t_x, device=array_api_compat.device(x))
         selector = xp.astype(xp.broadcast_to(position[None, :] == t_x - 1, (m, t_x)), x.dtype)
-    gradients = cell.backward(dlast[:, :, None] * selector[None, ...], cache)
+    gradients = spec.backward(dlast[:, :, None] * selector[None, ...], cache)
     gradients["d" + w_key] = xp.matmul(dlogits.T, last.T)
     gradients["d" + b_key] = xp.reshape(xp.sum(dlogits, axis=0), (-1, 1))
     return loss, gradients
@@ -288,11 +289,11 @@ def _check_labels(xp: ModuleType, labels: Array, like: Array, m: int, n_y: int) 
         raise ValueError(f"labels must be class indices in [0, n_y) = [0, {n_y}), got values from {low} to {high}")
 
 
-# -- regression heads and evaluation: a cell may be passed (user-defined cells have no keys to recognise)
+# -- regression heads and evaluation
 
 
 def many_to_many_logits(
-    x: Array, parameters: Mapping[str, Array], *, state: State | None = None, cell: Cell | None = None
+    x: Array, parameters: Mapping[str, Array], *, state: State | None = None, cell: str | Cell | None = None
 ) -> Array:
     """The output layer's logits at every step, for evaluation (no gradients, no cache kept).
 
@@ -304,8 +305,8 @@ def many_to_many_logits(
         A cell's parameters with its output layer.
     state : tuple of arrays (n_a, m), optional
         Initial state; zeros when omitted.
-    cell : Cell, optional
-        The parameters' cell (:func:`xrnn.cells.get_cell`); by default recognised from their keys.
+    cell : str or Cell, optional
+        The cell; by default the one the parameter keys identify.
 
     Returns
     -------
@@ -323,12 +324,12 @@ def many_to_many_logits(
     >>> logits.shape, bool(np.isclose(loss, many_to_many_loss_and_gradients(x, labels, p)[0]))
     ((3, 2, 5), True)
     """
-    cell = cell_of(parameters) if cell is None else cell
-    w_key, b_key = cell.output_keys
+    spec = resolve(cell, parameters)
+    w_key, b_key = spec.output_keys
     xp = common_namespace({"x": x, f"parameters[{w_key!r}]": parameters[w_key]})
     expect_ndim("x", x, ("n_x", "m", "T_x"))
     m = int(x.shape[1])
-    a, _ = cell.forward(x, cell.zero_state(parameters, m) if state is None else state, parameters)
+    a, _ = spec.forward(x, state, parameters)
     return from_rows(xp, xp.matmul(to_rows(xp, a), parameters[w_key].T) + parameters[b_key].T, m)
 
 
@@ -338,7 +339,7 @@ def many_to_one_regression_predict(
     *,
     state: State | None = None,
     mask: Array | None = None,
-    cell: Cell | None = None,
+    cell: str | Cell | None = None,
 ) -> Array:
     """The linear output ``W a<last> + b`` read at each example's last valid step.
 
@@ -357,13 +358,13 @@ def many_to_one_regression_predict(
     >>> many_to_one_regression_predict(np.ones((2, 5, 30)), p).shape  # the adding problem's shapes
     (1, 5)
     """
-    cell = cell_of(parameters) if cell is None else cell
-    w_key, b_key = cell.output_keys
+    spec = resolve(cell, parameters)
+    w_key, b_key = spec.output_keys
     xp = common_namespace({"x": x, f"parameters[{w_key!r}]": parameters[w_key]})
     expect_ndim("x", x, ("n_x", "m", "T_x"))
     if mask is not None:
         _selector(xp, mask, x)  # checks the mask before any work
-    a, _ = cell.forward(x, cell.zero_state(parameters, int(x.shape[1])) if state is None else state, parameters, mask)
+    a, _ = spec.forward(x, state, parameters, mask)
     return xp.matmul(parameters[w_key], last_valid_state(a, mask)) + parameters[b_key]
 
 
@@ -374,7 +375,7 @@ def many_to_one_regression_loss_and_gradients(
     *,
     state: State | None = None,
     mask: Array | None = None,
-    cell: Cell | None = None,
+    cell: str | Cell | None = None,
 ) -> tuple[Array, dict[str, Array]]:
     """Mean squared error of one linear output per sequence, read at each example's last valid step.
 
@@ -394,8 +395,8 @@ def many_to_one_regression_loss_and_gradients(
     mask : bool array, shape (m, T_x), optional
         ``True`` at real steps, as in :func:`many_to_one_loss_and_gradients` (the plain RNN: padding
         at the end only).
-    cell : Cell, optional
-        The parameters' cell (:func:`xrnn.cells.get_cell`); by default recognised from their keys.
+    cell : str or Cell, optional
+        The cell; by default the one the parameter keys identify.
 
     Returns
     -------
@@ -421,8 +422,8 @@ def many_to_one_regression_loss_and_gradients(
     >>> round(float(loss), 3), grads["dWya"].shape, grads["dx"].shape  # about (0 - 1)**2 at the start
     (1.0, (1, 4), (2, 3, 6))
     """
-    cell = cell_of(parameters) if cell is None else cell
-    w_key, b_key = cell.output_keys
+    spec = resolve(cell, parameters)
+    w_key, b_key = spec.output_keys
     xp = common_namespace({"x": x, "targets": targets, f"parameters[{w_key!r}]": parameters[w_key]})
     expect_loss_dtype(xp, "x", x)
     expect_ndim("x", x, ("n_x", "m", "T_x"))
@@ -430,11 +431,11 @@ def many_to_one_regression_loss_and_gradients(
     if tuple(targets.shape) != expected:
         raise ValueError(f"targets must have shape (n_y, m) = {expected}, got {tuple(targets.shape)}")
     selector = _last_step_selector(xp, mask, x)
-    a, cache = cell.forward(x, cell.zero_state(parameters, expected[1]) if state is None else state, parameters, mask)
+    a, cache = spec.forward(x, state, parameters, mask)
     last = last_valid_state(a, mask)
     loss, dpredictions = squared_error_unchecked(xp, xp.matmul(parameters[w_key], last) + parameters[b_key], targets)
     dlast = xp.matmul(parameters[w_key].T, dpredictions)  # (n_a, m)
-    gradients = cell.backward(dlast[:, :, None] * selector[None, ...], cache)
+    gradients = spec.backward(dlast[:, :, None] * selector[None, ...], cache)
     gradients["d" + w_key] = xp.matmul(dpredictions, last.T)
     gradients["d" + b_key] = xp.sum(dpredictions, axis=1, keepdims=True)
     return loss, gradients

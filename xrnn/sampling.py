@@ -15,7 +15,7 @@ import array_api_compat
 
 from xrnn._typing import Array
 from xrnn.backends import to_numpy
-from xrnn.cells import cell_of
+from xrnn.cells import Cell, resolve
 
 
 def sample(
@@ -25,8 +25,9 @@ def sample(
     prime: Sequence[int] = (),
     temperature: float = 1.0,
     seed: int | None = None,
+    cell: str | Cell | None = None,
 ) -> list[int]:
-    """Draw ``length`` tokens from an RNN, LSTM or GRU language model.
+    """Draw ``length`` tokens from a language model of any cell.
 
     Parameters
     ----------
@@ -43,6 +44,8 @@ def sample(
         (``1e-300``) samples greedily: the most likely token, or one of those tied for it.
     seed : int, optional
         Seed of the draws; the same seed gives the same tokens.
+    cell : str or Cell, optional
+        The model's cell; by default the built-in cell the parameter keys identify.
 
     Returns
     -------
@@ -63,11 +66,11 @@ def sample(
     >>> len(tokens), all(0 <= t < 5 for t in tokens), tokens == sample(p, 10, prime=[1, 2], seed=3)
     (10, True, True)
     """
-    cell = cell_of(parameters)
-    w_key, b_key = cell.output_keys
+    spec = resolve(cell, parameters)
+    w_key, b_key = spec.output_keys
     weight, bias = parameters[w_key], parameters[b_key]
-    n_y = int(weight.shape[0])
-    n_x = _input_size(parameters, cell.hidden_size(parameters))
+    sizes = spec.sizes(parameters)
+    n_x, n_y = sizes["n_x"], sizes["n_y"]
     if n_x != n_y:
         raise ValueError(f"sampling feeds each output back as input, so n_x must equal n_y; got {n_x} and {n_y}")
     if isinstance(length, bool) or not isinstance(length, int) or length < 0:
@@ -85,24 +88,17 @@ def sample(
         return xp.astype(classes == token, weight.dtype)
 
     rng = random.Random(seed)
-    state = cell.zero_state(parameters, 1)
+    state = spec.zero_state(parameters, 1)
     for xt in [one_hot(int(t)) for t in prime] or [xp.zeros((n_x, 1), dtype=weight.dtype, device=device)]:
-        state = cell.step(xt, state, parameters)
+        state = spec.step(xt, state, parameters)
     tokens: list[int] = []
     population = range(n_y)
     for _ in range(length):
         logits = to_numpy(xp.matmul(weight, state[0]) + bias)[:, 0].tolist()
         token = rng.choices(population, weights=_tempered_weights(logits, temperature))[0]
         tokens.append(token)
-        state = cell.step(one_hot(token), state, parameters)
+        state = spec.step(one_hot(token), state, parameters)
     return tokens
-
-
-def _input_size(parameters: Mapping[str, Array], n_a: int) -> int:
-    if "Wax" in parameters:
-        return int(parameters["Wax"].shape[1])
-    gate = "Wf" if "Wf" in parameters else "Wu"
-    return int(parameters[gate].shape[1]) - n_a
 
 
 def _tempered_weights(logits: list[float], temperature: float) -> list[float]:

@@ -64,6 +64,12 @@ class ArrayBackend(ABC):
     def standard_normal(self, shape: tuple[int, ...], *, seed: int | None, dtype: Any, device: Any) -> Array:
         """Seeded standard-normal samples, generated where the array will live."""
 
+    @abstractmethod
+    def uniform(
+        self, shape: tuple[int, ...], *, seed: int | None, dtype: Any, device: Any, low: float, high: float
+    ) -> Array:
+        """Seeded samples uniform on ``[low, high)``, generated where the array will live."""
+
     @staticmethod
     def unavailable_reason() -> str | None:
         """Why the library imports but cannot run here, or ``None`` when it can."""

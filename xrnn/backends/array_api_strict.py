@@ -36,6 +36,12 @@ class ArrayApiStrictBackend(ArrayBackend):
         samples = np.random.default_rng(seed).standard_normal(shape)
         return self.asarray(samples, dtype=dtype, device=device)
 
+    def uniform(
+        self, shape: tuple[int, ...], *, seed: int | None, dtype: Any, device: Any, low: float, high: float
+    ) -> Any:
+        samples = np.random.default_rng(seed).uniform(low, high, shape)
+        return self.asarray(samples, dtype=dtype, device=device)
+
     def default_device(self) -> Any:
         return _HOST
 

@@ -233,6 +233,13 @@ class CupyBackend(ArrayBackend):
         with _device(device):
             return cp.random.default_rng(seed).standard_normal(shape, dtype=self.resolve_dtype(dtype))
 
+    def uniform(
+        self, shape: tuple[int, ...], *, seed: int | None, dtype: Any, device: Any, low: float, high: float
+    ) -> cp.ndarray:
+        with _device(device):
+            samples = cp.random.default_rng(seed).random(shape, dtype=self.resolve_dtype(dtype))
+            return samples * (high - low) + low
+
     def synchronize(self) -> None:
         cp.cuda.Device().synchronize()
 

@@ -144,6 +144,12 @@ class NumpyBackend(ArrayBackend):
         samples = np.random.default_rng(seed).standard_normal(shape)
         return self.asarray(samples, dtype=dtype, device=device)
 
+    def uniform(
+        self, shape: tuple[int, ...], *, seed: int | None, dtype: Any, device: Any, low: float, high: float
+    ) -> np.ndarray:
+        samples = np.random.default_rng(seed).uniform(low, high, shape)
+        return self.asarray(samples, dtype=dtype, device=device)
+
     def default_device(self) -> str:
         return "cpu"
 

@@ -1,40 +1,191 @@
-"""What the RNN, LSTM and GRU sequence caches share: time-major arrays seen in the spec's layout."""
+"""Sequence caches: what a forward pass keeps for its backward pass, seen as the spec's ``(caches, x)``.
+
+The spec's ``rnn_forward`` returns ``caches = (list of per-step caches, x)``. Every sequence cache here
+behaves as that 2-tuple (``per_step, x = caches``; ``caches[0][t]`` is step ``t``'s cache, as the cell's step
+forward would have made it; ``caches[1]`` is ``x`` in the spec's layout) while storing each activation
+once, time-major: the per-step caches are built on access, as views.
+"""
 
 from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, overload
 
 from xrnn._layout import from_rows
 from xrnn._typing import Array
 from xrnn._validation import namespace_of
 
+if TYPE_CHECKING:
+    from xrnn.cells._spec import CellSpec
 
-class TimeMajorCache:
-    """Mixin for the sequence caches, which hold ``states`` and ``inputs`` time-major, one row per example.
 
-    The subclasses are frozen dataclasses with at least the fields ``states (T_x, m, n_a)``,
-    ``inputs (T_x, m, n_x)`` and ``a0 (n_a, m)``.
+class SequenceCache(ABC):
+    """What every sequence cache offers: the spec's 2-tuple, the hidden states, and each step's cache.
+
+    Subclasses hold ``states (T_x, m, n_a)`` (the hidden states, time-major: ``states[t]`` is ``a<t+1>``
+    transposed), ``parameters`` and ``mask`` (time-major ``(T_x, m, 1)`` or ``None``).
     """
 
     states: Array
-    inputs: Array
-    a0: Array
+    parameters: Mapping[str, Array]
+    mask: Array | None
 
-    def _spec(self, rows: Array) -> Array:
-        """A time-major ``(T_x, m, n)`` array as a view in the spec's ``(n, m, T_x)`` layout."""
-        return from_rows(namespace_of(rows), rows, self.a0.shape[1])
+    @property
+    @abstractmethod
+    def cell(self) -> CellSpec:
+        """The cell whose forward pass made this cache."""
+
+    @property
+    @abstractmethod
+    def initial(self) -> tuple[Array, ...]:
+        """The initial states ``(a0, ...)``, each ``(n_a, m)``."""
+
+    @property
+    @abstractmethod
+    def x(self) -> Array:
+        """The inputs in the spec's layout ``(n_x, m, T_x)``."""
+
+    @abstractmethod
+    def _step(self, t: int) -> Any:
+        """Step ``t``'s cache, ``0 <= t < T_x``."""
 
     @property
     def a(self) -> Array:
         """Hidden states in the spec's layout ``(n_a, m, T_x)`` (a view of :attr:`states`)."""
-        return self._spec(self.states)
+        return self.in_spec_layout(self.states)
+
+    def history(self, index: int) -> Array:
+        """Every step's value of state ``index`` (0: the hidden state), time-major ``(T_x, m, n_a)``."""
+        if index != 0:
+            raise IndexError(f"cell {self.cell.name!r} keeps no state {index} in this cache")
+        return self.states
+
+    def step(self, t: int) -> Any:
+        """The cache of step ``t`` (0-based), as the cell's step forward would have made it."""
+        if not 0 <= t < self.steps:
+            raise IndexError(f"step t must be in [0, T_x) = [0, {self.steps}), got {t}")
+        return self._step(t)
+
+    @property
+    def steps(self) -> int:
+        """``T_x``, the number of steps."""
+        return int(self.states.shape[0])
+
+    def in_spec_layout(self, rows: Array) -> Array:
+        """A time-major ``(T_x, m, n)`` array as a view in the spec's ``(n, m, T_x)`` layout."""
+        return from_rows(namespace_of(rows), rows, self.states.shape[1])
+
+    # -- the spec's (caches, x) ---------------------------------------------------------------------
+    def __len__(self) -> int:
+        return 2
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Any, ...]: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        return (StepCaches(self), self.x)[index]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((StepCaches(self), self.x))
+
+
+class StepCaches(Sequence[Any]):
+    """The per-step caches of a sequence cache, ``caches[0]``: ``T_x`` of them, each built when read."""
+
+    def __init__(self, cache: SequenceCache) -> None:
+        self._cache = cache
+
+    def __len__(self) -> int:
+        return self._cache.steps
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Any]: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return [self._cache.step(t) for t in range(len(self))[index]]
+        t = index + len(self) if index < 0 else index
+        if not 0 <= t < len(self):
+            raise IndexError(f"step {index} is out of range for T_x = {len(self)}")
+        return self._cache.step(t)
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} step caches of {self._cache.cell.name!r}>"
+
+
+@dataclass(frozen=True, eq=False)
+class StepLoopCache(SequenceCache):
+    """The cache of a cell run step by step (a cell without a declared sequence optimisation).
+
+    Attributes
+    ----------
+    cell_spec : CellSpec
+        The cell.
+    step_caches : tuple
+        What the cell's step forward returned as its cache at each step.
+    states : array, shape (T_x, m, n_a)
+        The hidden states, time-major.
+    state_histories : tuple of arrays, shape (T_x, m, n_a)
+        Every state of every step, time-major, in the cell's state order (the first is ``states``).
+    inputs_spec : array, shape (n_x, m, T_x)
+        The caller's ``x``.
+    initial_states : tuple of arrays, shape (n_a, m)
+        The initial states.
+    parameters : mapping
+        The parameters used (the caller's mapping, not a copy).
+    mask : array of bool, shape (T_x, m, 1), or None
+        Time-major mask.
+    """
+
+    cell_spec: CellSpec
+    step_caches: tuple[Any, ...]
+    states: Array
+    state_histories: tuple[Array, ...]
+    inputs_spec: Array
+    initial_states: tuple[Array, ...]
+    parameters: Mapping[str, Array]
+    mask: Array | None = None
+
+    @property
+    def cell(self) -> CellSpec:
+        return self.cell_spec
+
+    @property
+    def initial(self) -> tuple[Array, ...]:
+        return self.initial_states
+
+    @property
+    def a0(self) -> Array:
+        """The initial hidden state ``(n_a, m)``."""
+        return self.initial_states[0]
+
+    @property
+    def x(self) -> Array:
+        return self.inputs_spec
+
+    def history(self, index: int) -> Array:
+        return self.state_histories[index]
+
+    def _step(self, t: int) -> Any:
+        return self.step_caches[t]
+
+
+class ScanCache(SequenceCache):
+    """Base of the caches a :class:`~xrnn.cells._spec.ProjectedScan` builds: the inputs are kept time-major
+    (``inputs (T_x, m, n_x)``) and the initial states as fields named ``a0``, ``c0``, ..."""
+
+    inputs: Array
+    a0: Array
+
+    @property
+    def initial(self) -> tuple[Array, ...]:
+        return tuple(getattr(self, name) for name in self.cell.initial_names)
 
     @property
     def x(self) -> Array:
         """The inputs in the spec's layout ``(n_x, m, T_x)`` (a view of :attr:`inputs`)."""
-        return self._spec(self.inputs)
-
-    def __len__(self) -> int:
-        return int(self.states.shape[0])
-
-    def _check_step(self, t: int) -> None:
-        if not 0 <= t < len(self):
-            raise IndexError(f"step t must be in [0, T_x) = [0, {len(self)}), got {t}")
+        return self.in_spec_layout(self.inputs)

@@ -1,11 +1,12 @@
 """The LSTM and GRU recurrences and their backward, written once against the Array API standard.
 
-These are the generic twins of the gated fast paths in ``xrnn.backends`` (``xrnn._scan`` holds the
-RNN's); the dispatchers at the end pick the fast path for the arrays' library when it has one and
-there is no mask.
+These are the generic twins of the gated fast paths in ``xrnn.backends`` (``_scan`` holds the RNN's);
+the cells' declared :class:`~xrnn.cells._spec.ProjectedScan` name them, and
+``xrnn.cells._projected.run_scan`` picks the fast path for the arrays' library when it has one.
 
 Layout is time-major with one row per example, as in ``xrnn._scan``. The gates of a step sit side by
-side in one ``(m, g n_a)`` block, in the orders :data:`LSTM_GATES` and :data:`GRU_GATES`. ``w_a`` is
+side in one ``(m, g n_a)`` block, in the orders the cells declare (LSTM ``o, f, i, cc``: the three sigmoid
+gates first; GRU ``u, r, cc``; see their ``ProjectedScan`` blocks). ``w_a`` is
 the state columns of the gate weights stacked in the same order, ``(g n_a, n_a)``, and
 ``projection`` the input projection plus bias of every step, ``(T_x, m, g n_a)``.
 """
@@ -18,13 +19,6 @@ from xrnn._blocks import gate_blocks, previous_rows
 from xrnn._masking import carry, zero_masked
 from xrnn._typing import Array
 from xrnn.activations import sigmoid_unchecked
-from xrnn.cells._scan import run_scan
-
-#: Column blocks of the LSTM's stacked gates: the three sigmoid gates first (one sigmoid covers them),
-#: and the three that the cell gradient reaches last (one product with ``dc`` covers them).
-LSTM_GATES = ("o", "f", "i", "cc")
-#: Column blocks of the GRU's stacked gates: update, reset, candidate.
-GRU_GATES = ("u", "r", "cc")
 
 
 def generic_lstm_forward_scan(
@@ -140,44 +134,3 @@ def generic_gru_backward_scan(
         da_next = carry(xp, None if keep is None else keep[t, ...], da_prev, g)
         reversed_dz.append(xp.concat([dz_gates, dzc], axis=1))
     return xp.stack(reversed_dz[::-1]), da_next
-
-
-def lstm_forward_scan(
-    xp: ModuleType, projection: Array, w_a: Array, a0_rows: Array, c0_rows: Array, keep: Array | None = None
-) -> tuple[Array, Array, Array]:
-    """The fast path if the library has one, else the generic twin.
-
-    ``projection`` must be a buffer that xrnn allocated: fast paths overwrite it.
-    """
-    arrays = (projection, w_a, a0_rows, c0_rows)
-    gates, states, cells = run_scan(xp, "lstm_forward_scan", generic_lstm_forward_scan, *arrays, keep=keep)
-    return gates, states, cells
-
-
-def lstm_backward_scan(
-    xp: ModuleType, dstates: Array, gates: Array, cells: Array, c0_rows: Array, w_a: Array, keep: Array | None = None
-) -> tuple[Array, Array, Array]:
-    """The fast path if the library has one, else the generic twin; reads its inputs only."""
-    arrays = (dstates, gates, cells, c0_rows, w_a)
-    dz, da0_rows, dc0_rows = run_scan(xp, "lstm_backward_scan", generic_lstm_backward_scan, *arrays, keep=keep)
-    return dz, da0_rows, dc0_rows
-
-
-def gru_forward_scan(
-    xp: ModuleType, projection: Array, w_a: Array, a0_rows: Array, keep: Array | None = None
-) -> tuple[Array, Array]:
-    """The fast path if the library has one, else the generic twin.
-
-    ``projection`` must be a buffer that xrnn allocated: fast paths overwrite it.
-    """
-    gates, states = run_scan(xp, "gru_forward_scan", generic_gru_forward_scan, projection, w_a, a0_rows, keep=keep)
-    return gates, states
-
-
-def gru_backward_scan(
-    xp: ModuleType, dstates: Array, gates: Array, states: Array, a0_rows: Array, w_a: Array, keep: Array | None = None
-) -> tuple[Array, Array]:
-    """The fast path if the library has one, else the generic twin; reads its inputs only."""
-    arrays = (dstates, gates, states, a0_rows, w_a)
-    dz, da0_rows = run_scan(xp, "gru_backward_scan", generic_gru_backward_scan, *arrays, keep=keep)
-    return dz, da0_rows

@@ -1,7 +1,8 @@
 """The tanh recurrence and its backward, written once against the Array API standard.
 
-These are the generic twins of the fast paths in ``xrnn.backends``; :func:`forward_scan` and
-:func:`backward_scan` pick the fast path for the arrays' library when it has one.
+These are the generic twins of the fast paths in ``xrnn.backends``; the RNN's declared
+:class:`~xrnn.cells._spec.ProjectedScan` names both, and ``xrnn.cells._projected.run_scan`` picks the
+fast path for the arrays' library when it has one.
 
 Layout is time-major with one row per example: ``states[t]`` is ``a<t+1>`` transposed, of shape
 ``(m, n_a)``, so every step reads and writes one contiguous block.
@@ -9,13 +10,10 @@ Layout is time-major with one row per example: ``states[t]`` is ``a<t+1>`` trans
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from types import ModuleType
-from typing import Any
 
 from xrnn._masking import carry, zero_masked
 from xrnn._typing import Array
-from xrnn.backends import fast_path
 
 
 def generic_forward_scan(
@@ -57,29 +55,3 @@ def generic_backward_scan(
             through = carry(xp, keep[t, ...], through, incoming)
         reversed_dz.append(dz)
     return xp.stack(reversed_dz[::-1]), through
-
-
-def run_scan(xp: ModuleType, kernel: str, generic: Callable[..., Any], *arrays: Array, keep: Array | None) -> Any:
-    """``fast(*arrays, keep)``, the library's fast path ``kernel``, if it has one (and, with a mask, one
-    that takes masks); else the generic twin ``generic(xp, *arrays, keep)``. Every scan goes through here."""
-    fast = fast_path(xp, kernel, masked=keep is not None)
-    if fast is not None:
-        return fast(*arrays, keep)
-    return generic(xp, *arrays, keep)
-
-
-def forward_scan(xp: ModuleType, preactivation: Array, waa: Array, a0_rows: Array, keep: Array | None = None) -> Array:
-    """Run the fast path if the library has one, else the generic twin.
-
-    ``preactivation`` must be a buffer that xrnn allocated: fast paths overwrite it.
-    """
-    states: Array = run_scan(xp, "rnn_forward_scan", generic_forward_scan, preactivation, waa, a0_rows, keep=keep)
-    return states
-
-
-def backward_scan(
-    xp: ModuleType, dstates: Array, states: Array, waa: Array, keep: Array | None = None
-) -> tuple[Array, Array]:
-    """Run the fast path if the library has one, else the generic twin. Reads its inputs only."""
-    dz, da0_rows = run_scan(xp, "rnn_backward_scan", generic_backward_scan, dstates, states, waa, keep=keep)
-    return dz, da0_rows

@@ -15,44 +15,33 @@ Parameters: ``Wu, Wr, Wc`` of shape ``(n_a, n_a + n_x)``, ``bu, br, bc`` of shap
 The sequence functions work on time-major rows (see ``xrnn._layout``). The input projection of all
 three gates is one product before the loop. Because the candidate needs the reset gate of the same
 step, each step does two recurrent products: one ``2 n_a`` wide for the two gates, one ``n_a`` wide
-for the candidate (the scans in ``xrnn._gated_scans``, with a NumPy fast path). ``dx`` and the weight
-gradients are single products after the loop.
+for the candidate (the scans in ``xrnn.cells._gated_scans``, with a NumPy fast path). ``dx`` and the
+weight gradients are single products after the loop. That optimisation is the cell's declared
+:class:`~xrnn.cells._spec.ProjectedScan`; the step functions here are the reference it is held equal to.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import ModuleType
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
-import array_api_compat
-
-from xrnn._blocks import gate_blocks, previous_rows
-from xrnn._layout import from_rows, to_rows
-from xrnn._masking import mask_rows
+from xrnn._blocks import gate_blocks
 from xrnn._typing import Array
-from xrnn._validation import check_parameters, common_namespace, expect_shape
-from xrnn.activations import sigmoid, softmax
-from xrnn.cells._caches import TimeMajorCache
-from xrnn.cells._gated_scans import gru_backward_scan, gru_forward_scan
-from xrnn.cells._gates import (
-    gated_dims,
-    input_projection,
-    joint_weight_gradient,
-    named_arrays,
-    output_rows,
-    split_columns,
-    split_gradient,
-)
+from xrnn._validation import namespace_of
+from xrnn.activations import sigmoid_unchecked, softmax_unchecked
+from xrnn.cells import _engine
+from xrnn.cells._caches import ScanCache
+from xrnn.cells._cell import Cell, check_made_by, register_builtin
+from xrnn.cells._door import check_step, check_step_gradients
+from xrnn.cells._gated_scans import generic_gru_backward_scan, generic_gru_forward_scan
+from xrnn.cells._init import small_normal
+from xrnn.cells._shapes import parse_shapes
+from xrnn.cells._spec import Block, CellSpec, ProjectedScan, State
 
-if TYPE_CHECKING:
-    from xrnn.parallel.dask_arrays import DaskCache
-
-#: The parameter keys.
-GRU_KEYS = ("Wu", "bu", "Wr", "br", "Wc", "bc", "Wy", "by")
-_WEIGHTS = ("Wu", "Wr", "Wc")
-_BIASES = ("bu", "br", "bc")
+#: The gates in the order of the fused gate block: update, reset, candidate. The candidate's state weight
+#: reads ``r * a_prev``, so its gradient takes the reset gate's rows as its operand.
+GATES = (Block("u", "Wu", "Wu", "bu"), Block("r", "Wr", "Wr", "br"), Block("cc", "Wc", "Wc", "bc", operand="reset"))
 
 
 class GRUCellCache(NamedTuple):
@@ -80,7 +69,7 @@ class GRUCellCache(NamedTuple):
 
 
 @dataclass(frozen=True, eq=False)
-class GRUCache(TimeMajorCache):
+class GRUCache(ScanCache):
     """What :func:`gru_forward` keeps for :func:`gru_backward`: every state and gate, time-major.
 
     Attributes
@@ -102,11 +91,11 @@ class GRUCache(TimeMajorCache):
     Examples
     --------
     >>> import numpy as np
-    >>> from xrnn.cells.gru import gru_forward
-    >>> from xrnn.cells.gated_init import init_gru_parameters
+    >>> from xrnn import gru_forward
+    >>> from xrnn import init_gru_parameters
     >>> a, y, caches = gru_forward(np.ones((3, 4, 2)), np.zeros((5, 4)), init_gru_parameters(3, 5, 2, seed=0))
-    >>> len(caches), caches.u.shape, caches.step(1).a_prev.shape
-    (2, (5, 4, 2), (5, 4))
+    >>> len(caches), len(caches[0]), caches.u.shape, caches.step(1).a_prev.shape
+    (2, 2, (5, 4, 2), (5, 4))
     """
 
     states: Array
@@ -117,38 +106,43 @@ class GRUCache(TimeMajorCache):
     mask: Array | None = None
 
     @property
+    def cell(self) -> CellSpec:
+        return GRU
+
+    def _gate(self, name: str) -> Array:
+        return gate_blocks(self.gates, len(GATES))[[block.gate for block in GATES].index(name)]
+
+    @property
     def update(self) -> Array:
         """Update gates ``(T_x, m, n_a)``, time-major (a view of :attr:`gates`)."""
-        return gate_blocks(self.gates, 3)[0]
+        return self._gate("u")
 
     @property
     def reset(self) -> Array:
         """Reset gates ``(T_x, m, n_a)``, time-major."""
-        return gate_blocks(self.gates, 3)[1]
+        return self._gate("r")
 
     @property
     def candidate(self) -> Array:
         """Candidates ``(T_x, m, n_a)``, time-major."""
-        return gate_blocks(self.gates, 3)[2]
+        return self._gate("cc")
 
     @property
     def u(self) -> Array:
         """Update gates ``(n_a, m, T_x)``."""
-        return self._spec(self.update)
+        return self.in_spec_layout(self.update)
 
     @property
     def r(self) -> Array:
         """Reset gates ``(n_a, m, T_x)``."""
-        return self._spec(self.reset)
+        return self.in_spec_layout(self.reset)
 
     @property
     def cct(self) -> Array:
         """Candidates ``(n_a, m, T_x)``."""
-        return self._spec(self.candidate)
+        return self.in_spec_layout(self.candidate)
 
-    def step(self, t: int) -> GRUCellCache:
-        """The cell cache of step ``t`` (0-based), as :func:`gru_cell_forward` would have made it."""
-        self._check_step(t)
+    def _step(self, t: int) -> GRUCellCache:
         a_prev = self.a0 if t == 0 else self.states[t - 1, ...].T
         return GRUCellCache(
             self.states[t, ...].T,
@@ -159,6 +153,102 @@ class GRUCache(TimeMajorCache):
             self.candidate[t, ...].T,
             self.parameters,
         )
+
+
+def _step_forward(xt: Array, state: State, p: Mapping[str, Array]) -> tuple[State, GRUCellCache]:
+    xp = namespace_of(xt)
+    (a_prev,) = state
+    joint = xp.concat([a_prev, xt], axis=0)
+    ut = sigmoid_unchecked(xp, xp.matmul(p["Wu"], joint) + p["bu"])
+    rt = sigmoid_unchecked(xp, xp.matmul(p["Wr"], joint) + p["br"])
+    cct = xp.tanh(xp.matmul(p["Wc"], xp.concat([rt * a_prev, xt], axis=0)) + p["bc"])
+    a_next = ut * cct + (1 - ut) * a_prev
+    return (a_next,), GRUCellCache(a_next, a_prev, xt, ut, rt, cct, p)
+
+
+def _step_backward(dstate: State, cache: GRUCellCache) -> tuple[Array, State, dict[str, Array]]:
+    a_next, a_prev, xt, ut, rt, cct, p = cache
+    (da_next,) = dstate
+    xp = namespace_of(a_next)
+    n_a = int(a_next.shape[0])
+    dzu = da_next * (cct - a_prev) * ut * (1 - ut)
+    dzc = da_next * ut * (1 - cct * cct)
+    dcandidate_input = xp.matmul(p["Wc"].T, dzc)  # gradient of [r * a_prev; xt]
+    dreset_state = dcandidate_input[:n_a, ...]
+    dzr = dreset_state * a_prev * rt * (1 - rt)
+    joint_t = xp.concat([a_prev, xt], axis=0).T
+    djoint = xp.matmul(p["Wu"].T, dzu) + xp.matmul(p["Wr"].T, dzr)
+    gradients = {
+        "dWu": xp.matmul(dzu, joint_t),
+        "dbu": xp.sum(dzu, axis=1, keepdims=True),
+        "dWr": xp.matmul(dzr, joint_t),
+        "dbr": xp.sum(dzr, axis=1, keepdims=True),
+        "dWc": xp.matmul(dzc, xp.concat([rt * a_prev, xt], axis=0).T),
+        "dbc": xp.sum(dzc, axis=1, keepdims=True),
+    }
+    da_prev = da_next * (1 - ut) + dreset_state * rt + djoint[:n_a, ...]
+    return djoint[n_a:, ...] + dcandidate_input[n_a:, ...], (da_prev,), gradients
+
+
+_SHAPES = parse_shapes(
+    {key: ("n_a", "n_a + n_x") if key[0] == "W" else ("n_a", 1) for key in ("Wu", "bu", "Wr", "br", "Wc", "bc")}
+)
+_WITH_OUTPUT = {**_SHAPES, **parse_shapes({"Wy": ("n_y", "n_a"), "by": ("n_y", 1)})}
+
+
+def init_gru_parameters(
+    n_x: int,
+    n_a: int,
+    n_y: int,
+    *,
+    backend: str = "numpy",
+    dtype: object = "float64",
+    seed: int | None = None,
+    scale: float = 0.01,
+    device: object = None,
+) -> dict[str, Array]:
+    """Random GRU parameters: standard normal weights times ``scale``, zero biases.
+
+    Parameters are as in :func:`init_lstm_parameters`.
+
+    Returns
+    -------
+    dict
+        ``Wu, Wr, Wc (n_a, n_a + n_x)``, ``bu, br, bc (n_a, 1)``, ``Wy (n_y, n_a)``, ``by (n_y, 1)``.
+
+    Examples
+    --------
+    >>> from xrnn import init_gru_parameters
+    >>> p = init_gru_parameters(3, 5, 2, seed=0)
+    >>> sorted(p)
+    ['Wc', 'Wr', 'Wu', 'Wy', 'bc', 'br', 'bu', 'by']
+    """
+    return small_normal(
+        _WITH_OUTPUT, n_x, n_a, n_y, scale=scale, backend=backend, dtype=dtype, seed=seed, device=device
+    )
+
+
+#: The GRU of the lectures.
+GRU = register_builtin(
+    Cell(
+        name="gru",
+        shapes=_SHAPES,
+        state=("a",),
+        step_forward=_step_forward,
+        step_backward=_step_backward,
+        init_parameters=init_gru_parameters,
+        scan=ProjectedScan(
+            blocks=GATES,
+            stored=("gates", "states"),
+            reads=("gates", "states", "a0"),
+            forward_kernel="gru_forward_scan",
+            forward_twin=generic_gru_forward_scan,
+            backward_kernel="gru_backward_scan",
+            backward_twin=generic_gru_backward_scan,
+            cache_type=GRUCache,
+        ),
+    )
+)
 
 
 def gru_cell_forward(xt: Array, a_prev: Array, parameters: Mapping[str, Array]) -> tuple[Array, Array, GRUCellCache]:
@@ -192,23 +282,17 @@ def gru_cell_forward(xt: Array, a_prev: Array, parameters: Mapping[str, Array]) 
     Examples
     --------
     >>> import numpy as np
-    >>> from xrnn.cells.gru import gru_cell_forward
-    >>> from xrnn.cells.gated_init import init_gru_parameters
+    >>> from xrnn import gru_cell_forward
+    >>> from xrnn import init_gru_parameters
     >>> p = init_gru_parameters(3, 5, 2, seed=1)
     >>> a_next, yt_pred, cache = gru_cell_forward(np.ones((3, 10)), np.zeros((5, 10)), p)
     >>> a_next.shape, yt_pred.shape, cache.rt.shape
     ((5, 10), (2, 10), (5, 10))
     """
-    params = check_parameters(parameters, GRU_KEYS)
-    xp = common_namespace(named_arrays(params, GRU_KEYS, xt=xt, a_prev=a_prev))
-    gated_dims(params, _WEIGHTS, _BIASES, {"xt": xt, "a_prev": a_prev})
-    joint = xp.concat([a_prev, xt], axis=0)
-    ut = sigmoid(xp.matmul(params["Wu"], joint) + params["bu"])
-    rt = sigmoid(xp.matmul(params["Wr"], joint) + params["br"])
-    cct = xp.tanh(xp.matmul(params["Wc"], xp.concat([rt * a_prev, xt], axis=0)) + params["bc"])
-    a_next = ut * cct + (1 - ut) * a_prev
-    yt_pred = softmax(xp.matmul(params["Wy"], a_next) + params["by"], axis=0)
-    return a_next, yt_pred, GRUCellCache(a_next, a_prev, xt, ut, rt, cct, params)
+    checked = check_step(GRU, xt, (a_prev,), parameters, output=True)
+    (a_next,), cache = _step_forward(xt, (a_prev,), parameters)
+    logits = checked.xp.matmul(parameters["Wy"], a_next) + parameters["by"]
+    return a_next, softmax_unchecked(checked.xp, logits, axis=0), cache
 
 
 def gru_cell_backward(da_next: Array, cache: GRUCellCache) -> dict[str, Array]:
@@ -229,8 +313,8 @@ def gru_cell_backward(da_next: Array, cache: GRUCellCache) -> dict[str, Array]:
     Examples
     --------
     >>> import numpy as np
-    >>> from xrnn.cells.gru import gru_cell_backward, gru_cell_forward
-    >>> from xrnn.cells.gated_init import init_gru_parameters
+    >>> from xrnn import gru_cell_backward, gru_cell_forward
+    >>> from xrnn import init_gru_parameters
     >>> p = init_gru_parameters(3, 5, 2, seed=1)
     >>> _, _, cache = gru_cell_forward(np.ones((3, 10)), np.zeros((5, 10)), p)
     >>> grads = gru_cell_backward(np.ones((5, 10)), cache)
@@ -239,27 +323,9 @@ def gru_cell_backward(da_next: Array, cache: GRUCellCache) -> dict[str, Array]:
     """
     if not isinstance(cache, GRUCellCache):
         raise TypeError(f"cache must be the GRUCellCache returned by gru_cell_forward, got {type(cache).__name__}")
-    a_next, a_prev, xt, ut, rt, cct, params = cache
-    xp = common_namespace({"cache.a_next": a_next, "da_next": da_next})
-    n_a = int(a_next.shape[0])
-    expect_shape("da_next", da_next, ("n_a", "m"), {"n_a": n_a, "m": int(a_next.shape[1])})
-    dzu = da_next * (cct - a_prev) * ut * (1 - ut)
-    dzc = da_next * ut * (1 - cct * cct)
-    dcandidate_input = xp.matmul(params["Wc"].T, dzc)  # gradient of [r * a_prev; xt]
-    dreset_state = dcandidate_input[:n_a, ...]
-    dzr = dreset_state * a_prev * rt * (1 - rt)
-    joint_t = xp.concat([a_prev, xt], axis=0).T
-    djoint = xp.matmul(params["Wu"].T, dzu) + xp.matmul(params["Wr"].T, dzr)
-    return {
-        "dxt": djoint[n_a:, ...] + dcandidate_input[n_a:, ...],
-        "da_prev": da_next * (1 - ut) + dreset_state * rt + djoint[:n_a, ...],
-        "dWu": xp.matmul(dzu, joint_t),
-        "dbu": xp.sum(dzu, axis=1, keepdims=True),
-        "dWr": xp.matmul(dzr, joint_t),
-        "dbr": xp.sum(dzr, axis=1, keepdims=True),
-        "dWc": xp.matmul(dzc, xp.concat([rt * a_prev, xt], axis=0).T),
-        "dbc": xp.sum(dzc, axis=1, keepdims=True),
-    }
+    check_step_gradients(("cache.a_next", cache.a_next), {"da_next": da_next})
+    dxt, (da_prev,), gradients = _step_backward((da_next,), cache)
+    return {"dxt": dxt, "da_prev": da_prev, **gradients}
 
 
 def gru_forward(
@@ -300,30 +366,19 @@ def gru_forward(
     Examples
     --------
     >>> import numpy as np
-    >>> from xrnn.cells.gru import gru_forward
-    >>> from xrnn.cells.gated_init import init_gru_parameters
+    >>> from xrnn import gru_forward
+    >>> from xrnn import init_gru_parameters
     >>> rng = np.random.default_rng(1)
     >>> p = init_gru_parameters(3, 5, 2, seed=1)
     >>> a, y_pred, caches = gru_forward(rng.standard_normal((3, 10, 4)), np.zeros((5, 10)), p)
     >>> a.shape, y_pred.shape, caches.r.shape
     ((5, 10, 4), (2, 10, 4), (5, 10, 4))
     """
-    if any(array_api_compat.is_dask_array(array) for array in (x, a0, mask)):
-        from xrnn.parallel import dask_arrays
-
-        # Dask inputs return a DaskCache, which the annotation (for every other library) does not name.
-        return dask_arrays.gru_forward(x, a0, parameters, mask=mask)  # type: ignore[return-value]
-    params = check_parameters(parameters, GRU_KEYS)
-    xp = common_namespace(named_arrays(params, GRU_KEYS, x=x, a0=a0))
-    dims = gated_dims(params, _WEIGHTS, _BIASES, {"x": x, "a0": a0})
-    keep = mask_rows(xp, mask, x, dims)
-    cache = _forward(xp, x, a0, params, keep, dims["n_a"])
-    t_x, m, n_a = cache.states.shape
-    y_rows = output_rows(xp, xp.reshape(cache.states, (t_x * m, n_a)), params)
-    return xp.asarray(cache.a, copy=True), from_rows(xp, y_rows, m), cache
+    (a,), y_pred, cache = _engine.forward(GRU, x, (a0,), parameters, mask=mask, output=True)
+    return a, y_pred, cache
 
 
-def gru_backward(da: Array, caches: GRUCache | DaskCache) -> dict[str, Array]:
+def gru_backward(da: Array, caches: GRUCache) -> dict[str, Array]:
     """Backpropagation through time for the GRU.
 
     Parameters
@@ -342,65 +397,13 @@ def gru_backward(da: Array, caches: GRUCache | DaskCache) -> dict[str, Array]:
     Examples
     --------
     >>> import numpy as np
-    >>> from xrnn.cells.gru import gru_backward, gru_forward
-    >>> from xrnn.cells.gated_init import init_gru_parameters
+    >>> from xrnn import gru_backward, gru_forward
+    >>> from xrnn import init_gru_parameters
     >>> p = init_gru_parameters(3, 5, 2, seed=1)
     >>> a, _, caches = gru_forward(np.ones((3, 10, 4)), np.zeros((5, 10)), p)
     >>> grads = gru_backward(np.ones_like(a), caches)
     >>> grads["dx"].shape, grads["da0"].shape, grads["dWc"].shape, grads["dbu"].shape
     ((3, 10, 4), (5, 10), (5, 8), (5, 1))
     """
-    if not isinstance(caches, GRUCache):
-        from xrnn.parallel import dask_arrays
-
-        if not isinstance(caches, dask_arrays.DaskCache):
-            raise TypeError(f"caches must be the GRUCache returned by gru_forward, got {type(caches).__name__}")
-        return dask_arrays.gru_backward(da, caches)
-    xp = common_namespace({"caches.states": caches.states, "da": da})
-    t_x, m, n_a = caches.states.shape
-    expect_shape("da", da, ("n_a", "m", "T_x"), {"n_a": n_a, "m": m, "T_x": t_x})
-    return _backward(xp, xp.reshape(to_rows(xp, da), (t_x, m, n_a)), caches)
-
-
-def _forward(
-    xp: ModuleType, x: Array, a0: Array, params: Mapping[str, Array], keep: Array | None, n_a: int
-) -> GRUCache:
-    """Every state and gate, with the input projection of all three gates as one product."""
-    _, m, t_x = x.shape
-    w_a, w_x = split_columns(xp, params, _WEIGHTS, n_a)
-    inputs_rows = to_rows(xp, x)
-    projection = input_projection(xp, inputs_rows, w_x, params, _BIASES)
-    gates, states = gru_forward_scan(xp, xp.reshape(projection, (t_x, m, 3 * n_a)), w_a, a0.T, keep)
-    return GRUCache(
-        states=states,
-        gates=gates,
-        inputs=xp.reshape(inputs_rows, (t_x, m, -1)),
-        a0=a0,
-        parameters=params,
-        mask=keep,
-    )
-
-
-def _backward(xp: ModuleType, dstates: Array, cache: GRUCache) -> dict[str, Array]:
-    """BPTT from the gradient reaching each hidden state; the products that need no step are hoisted."""
-    t_x, m, n_a = cache.states.shape
-    w_a, w_x = split_columns(xp, cache.parameters, _WEIGHTS, n_a)
-    dz, da0_rows = gru_backward_scan(xp, dstates, cache.gates, cache.states, cache.a0.T, w_a, cache.mask)
-    dz_rows = xp.reshape(dz, (t_x * m, 3 * n_a))
-    inputs_rows = xp.reshape(cache.inputs, (t_x * m, -1))
-    a_prev_rows = xp.reshape(previous_rows(xp, cache.a0.T, cache.states), (t_x * m, n_a))
-    reset_rows = xp.reshape(cache.reset, (t_x * m, n_a))
-    # The gates act on [a_prev; x], the candidate on [r * a_prev; x].
-    dw = split_gradient(joint_weight_gradient(xp, dz_rows[:, : 2 * n_a], a_prev_rows, inputs_rows), _WEIGHTS[:2], n_a)
-    dwc = joint_weight_gradient(xp, dz_rows[:, 2 * n_a :], reset_rows * a_prev_rows, inputs_rows)
-    db = split_gradient(xp.reshape(xp.sum(dz_rows, axis=0), (-1, 1)), _BIASES, n_a)
-    return {
-        "dx": from_rows(xp, xp.matmul(dz_rows, w_x), m),
-        "da0": da0_rows.T,
-        "dWu": dw["dWu"],
-        "dbu": db["dbu"],
-        "dWr": dw["dWr"],
-        "dbr": db["dbr"],
-        "dWc": dwc,
-        "dbc": db["dbc"],
-    }
+    check_made_by(caches, GRU, "GRUCache")
+    return _engine.backward(da, caches)

@@ -16,47 +16,38 @@ Parameters: ``Wf, Wi, Wc, Wo`` of shape ``(n_a, n_a + n_x)``, ``bf, bi, bc, bo``
 The sequence functions work on time-major rows (see ``xrnn._layout``). The four gates are stacked
 into one ``4 n_a``-wide weight, whose input columns give the input projection of every step as one
 product before the loop; each step does one recurrent product and elementwise updates (the scans in
-``xrnn._gated_scans``, with a NumPy fast path); ``dx`` and the weight gradients are single products
-after the loop.
+``xrnn.cells._gated_scans``, with a NumPy fast path); ``dx`` and the weight gradients are single
+products after the loop. That optimisation is the cell's declared :class:`~xrnn.cells._spec.ProjectedScan`;
+the step functions here are the reference it is held equal to.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import ModuleType
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
-import array_api_compat
-
-from xrnn._blocks import gate_blocks, previous_rows
-from xrnn._layout import from_rows, to_rows
-from xrnn._masking import mask_rows
+from xrnn._blocks import gate_blocks
 from xrnn._typing import Array
-from xrnn._validation import check_parameters, common_namespace, expect_shape
-from xrnn.activations import sigmoid, softmax
-from xrnn.cells._caches import TimeMajorCache
-from xrnn.cells._gated_scans import lstm_backward_scan, lstm_forward_scan
-from xrnn.cells._gates import (
-    gated_dims,
-    input_projection,
-    joint_weight_gradient,
-    named_arrays,
-    output_rows,
-    split_columns,
-    split_gradient,
+from xrnn._validation import namespace_of
+from xrnn.activations import sigmoid_unchecked, softmax_unchecked
+from xrnn.cells import _engine
+from xrnn.cells._caches import ScanCache
+from xrnn.cells._cell import Cell, check_made_by, register_builtin
+from xrnn.cells._door import check_step, check_step_gradients
+from xrnn.cells._gated_scans import generic_lstm_backward_scan, generic_lstm_forward_scan
+from xrnn.cells._init import small_normal
+from xrnn.cells._shapes import parse_shapes
+from xrnn.cells._spec import Block, CellSpec, ProjectedScan, State
+
+#: The gates in the order of the fused gate block: the three sigmoid gates first (one sigmoid covers
+#: them), and the three that the cell gradient reaches last (one product with ``dc`` covers them).
+GATES = (
+    Block("o", "Wo", "Wo", "bo"),
+    Block("f", "Wf", "Wf", "bf"),
+    Block("i", "Wi", "Wi", "bi"),
+    Block("cc", "Wc", "Wc", "bc"),
 )
-
-if TYPE_CHECKING:
-    from xrnn.parallel.dask_arrays import DaskCache
-
-#: The parameter keys, in the spec's order.
-LSTM_KEYS = ("Wf", "bf", "Wi", "bi", "Wc", "bc", "Wo", "bo", "Wy", "by")
-_WEIGHTS = ("Wf", "Wi", "Wc", "Wo")
-_BIASES = ("bf", "bi", "bc", "bo")
-# Internal stacking order, that of the scans' gate blocks (xrnn._gated_scans.LSTM_GATES).
-_STACK_W = ("Wo", "Wf", "Wi", "Wc")
-_STACK_B = ("bo", "bf", "bi", "bc")
 
 
 class LSTMCellCache(NamedTuple):
@@ -89,7 +80,7 @@ class LSTMCellCache(NamedTuple):
 
 
 @dataclass(frozen=True, eq=False)
-class LSTMCache(TimeMajorCache):
+class LSTMCache(ScanCache):
     """What :func:`lstm_forward` keeps for :func:`lstm_backward`: every state and gate, time-major.
 
     Attributes
@@ -111,12 +102,12 @@ class LSTMCache(TimeMajorCache):
     Examples
     --------
     >>> import numpy as np
-    >>> from xrnn.cells.lstm import lstm_forward
-    >>> from xrnn.cells.gated_init import init_lstm_parameters
+    >>> from xrnn import lstm_forward
+    >>> from xrnn import init_lstm_parameters
     >>> p = init_lstm_parameters(3, 5, 2, seed=0)
     >>> a, y, c, caches = lstm_forward(np.ones((3, 4, 2)), np.zeros((5, 4)), p)
-    >>> len(caches), caches.f.shape, caches.step(1).c_prev.shape
-    (2, (5, 4, 2), (5, 4))
+    >>> len(caches[0]), len(caches[0][1]), caches.f.shape, caches.step(1).c_prev.shape
+    (2, 10, (5, 4, 2), (5, 4))
     """
 
     states: Array
@@ -129,56 +120,62 @@ class LSTMCache(TimeMajorCache):
     mask: Array | None = None
 
     @property
+    def cell(self) -> CellSpec:
+        return LSTM
+
+    def _gate(self, name: str) -> Array:
+        return gate_blocks(self.gates, len(GATES))[[block.gate for block in GATES].index(name)]
+
+    @property
     def output(self) -> Array:
         """Output gates ``(T_x, m, n_a)``, time-major (a view of :attr:`gates`)."""
-        return gate_blocks(self.gates, 4)[0]
+        return self._gate("o")
 
     @property
     def forget(self) -> Array:
         """Forget gates ``(T_x, m, n_a)``, time-major."""
-        return gate_blocks(self.gates, 4)[1]
+        return self._gate("f")
 
     @property
     def update(self) -> Array:
         """Update gates ``(T_x, m, n_a)``, time-major."""
-        return gate_blocks(self.gates, 4)[2]
+        return self._gate("i")
 
     @property
     def candidate(self) -> Array:
         """Candidate cells ``(T_x, m, n_a)``, time-major."""
-        return gate_blocks(self.gates, 4)[3]
+        return self._gate("cc")
 
     @property
     def c(self) -> Array:
         """Cell states ``(n_a, m, T_x)`` (a view of :attr:`cells`)."""
-        return self._spec(self.cells)
+        return self.in_spec_layout(self.cells)
 
     @property
     def f(self) -> Array:
         """Forget gates ``(n_a, m, T_x)``."""
-        return self._spec(self.forget)
+        return self.in_spec_layout(self.forget)
 
     @property
     def i(self) -> Array:
         """Update gates ``(n_a, m, T_x)``."""
-        return self._spec(self.update)
+        return self.in_spec_layout(self.update)
 
     @property
     def cct(self) -> Array:
         """Candidate cells ``(n_a, m, T_x)``."""
-        return self._spec(self.candidate)
+        return self.in_spec_layout(self.candidate)
 
     @property
     def o(self) -> Array:
         """Output gates ``(n_a, m, T_x)``."""
-        return self._spec(self.output)
+        return self.in_spec_layout(self.output)
 
-    def step(self, t: int) -> LSTMCellCache:
-        """The cell cache of step ``t`` (0-based), as :func:`lstm_cell_forward` would have made it.
+    def history(self, index: int) -> Array:
+        return self.cells if index == 1 else super().history(index)
 
-        Under a mask, a padded step's states are the carried ones and its gates are not used.
-        """
-        self._check_step(t)
+    def _step(self, t: int) -> LSTMCellCache:
+        """Under a mask, a padded step's states are the carried ones and its gates are not used."""
         a_prev = self.a0 if t == 0 else self.states[t - 1, ...].T
         c_prev = self.c0 if t == 0 else self.cells[t - 1, ...].T
         return LSTMCellCache(
@@ -193,6 +190,113 @@ class LSTMCache(TimeMajorCache):
             self.inputs[t, ...].T,
             self.parameters,
         )
+
+
+def _step_forward(xt: Array, state: State, p: Mapping[str, Array]) -> tuple[State, LSTMCellCache]:
+    xp = namespace_of(xt)
+    a_prev, c_prev = state
+    joint = xp.concat([a_prev, xt], axis=0)
+    ft = sigmoid_unchecked(xp, xp.matmul(p["Wf"], joint) + p["bf"])
+    it = sigmoid_unchecked(xp, xp.matmul(p["Wi"], joint) + p["bi"])
+    cct = xp.tanh(xp.matmul(p["Wc"], joint) + p["bc"])
+    ot = sigmoid_unchecked(xp, xp.matmul(p["Wo"], joint) + p["bo"])
+    c_next = ft * c_prev + it * cct
+    a_next = ot * xp.tanh(c_next)
+    return (a_next, c_next), LSTMCellCache(a_next, c_next, a_prev, c_prev, ft, it, cct, ot, xt, p)
+
+
+def _step_backward(dstate: State, cache: LSTMCellCache) -> tuple[Array, State, dict[str, Array]]:
+    """``dstate = (da_next, dc_next)``: ``dc_next`` only from later steps; the path through ``a_next`` is
+    added here."""
+    a_next, c_next, a_prev, c_prev, ft, it, cct, ot, xt, p = cache
+    da_next, dc_next = dstate
+    xp = namespace_of(a_next)
+    n_a = int(a_next.shape[0])
+    tanh_c = xp.tanh(c_next)
+    dc = dc_next + da_next * ot * (1 - tanh_c * tanh_c)
+    dz = {
+        "f": dc * c_prev * ft * (1 - ft),
+        "i": dc * cct * it * (1 - it),
+        "c": dc * it * (1 - cct * cct),
+        "o": da_next * tanh_c * ot * (1 - ot),
+    }
+    joint_t = xp.concat([a_prev, xt], axis=0).T
+    djoint = sum(xp.matmul(p["W" + gate].T, dz_gate) for gate, dz_gate in dz.items())
+    gradients = {}
+    for gate in ("f", "i", "c", "o"):
+        gradients["dW" + gate] = xp.matmul(dz[gate], joint_t)
+        gradients["db" + gate] = xp.sum(dz[gate], axis=1, keepdims=True)
+    return djoint[n_a:, ...], (djoint[:n_a, ...], dc * ft), gradients
+
+
+_SHAPES = parse_shapes(
+    {
+        key: ("n_a", "n_a + n_x") if key[0] == "W" else ("n_a", 1)
+        for key in ("Wf", "bf", "Wi", "bi", "Wc", "bc", "Wo", "bo")
+    }
+)
+_WITH_OUTPUT = {**_SHAPES, **parse_shapes({"Wy": ("n_y", "n_a"), "by": ("n_y", 1)})}
+
+
+def init_lstm_parameters(
+    n_x: int,
+    n_a: int,
+    n_y: int,
+    *,
+    backend: str = "numpy",
+    dtype: object = "float64",
+    seed: int | None = None,
+    scale: float = 0.01,
+    device: object = None,
+) -> dict[str, Array]:
+    """Random LSTM parameters: standard normal weights times ``scale``, zero biases.
+
+    Parameters
+    ----------
+    n_x, n_a, n_y : int
+        Input, hidden and output sizes (each at least 1).
+    backend, dtype, seed, device
+        As in :func:`xrnn.init_parameters`.
+    scale : float
+        Standard deviation of the weights.
+
+    Returns
+    -------
+    dict
+        ``Wf, Wi, Wc, Wo (n_a, n_a + n_x)``, ``bf, bi, bc, bo (n_a, 1)``, ``Wy (n_y, n_a)``, ``by (n_y, 1)``.
+
+    Examples
+    --------
+    >>> from xrnn import init_lstm_parameters
+    >>> p = init_lstm_parameters(3, 5, 2, seed=0, dtype="float32")
+    >>> p["Wf"].shape, p["bo"].shape, str(p["Wy"].dtype)
+    ((5, 8), (5, 1), 'float32')
+    """
+    options = {"backend": backend, "dtype": dtype, "seed": seed, "device": device}
+    return small_normal(_WITH_OUTPUT, n_x, n_a, n_y, scale=scale, **options)
+
+
+#: The LSTM of the spec's tutorial series.
+LSTM = register_builtin(
+    Cell(
+        name="lstm",
+        shapes=_SHAPES,
+        state=("a", "c"),
+        step_forward=_step_forward,
+        step_backward=_step_backward,
+        init_parameters=init_lstm_parameters,
+        scan=ProjectedScan(
+            blocks=GATES,
+            stored=("gates", "states", "cells"),
+            reads=("gates", "cells", "c0"),
+            forward_kernel="lstm_forward_scan",
+            forward_twin=generic_lstm_forward_scan,
+            backward_kernel="lstm_backward_scan",
+            backward_twin=generic_lstm_backward_scan,
+            cache_type=LSTMCache,
+        ),
+    )
+)
 
 
 def lstm_cell_forward(
@@ -228,26 +332,18 @@ def lstm_cell_forward(
     Examples
     --------
     >>> import numpy as np
-    >>> from xrnn.cells.lstm import lstm_cell_forward
-    >>> from xrnn.cells.gated_init import init_lstm_parameters
+    >>> from xrnn import lstm_cell_forward
+    >>> from xrnn import init_lstm_parameters
     >>> p = init_lstm_parameters(3, 5, 2, seed=1)
     >>> a_next, c_next, yt_pred, cache = lstm_cell_forward(np.ones((3, 10)), np.zeros((5, 10)),
     ...                                                          np.zeros((5, 10)), p)
     >>> a_next.shape, c_next.shape, yt_pred.shape, bool(np.allclose(yt_pred.sum(axis=0), 1))
     ((5, 10), (5, 10), (2, 10), True)
     """
-    params = check_parameters(parameters, LSTM_KEYS)
-    xp = common_namespace(named_arrays(params, LSTM_KEYS, xt=xt, a_prev=a_prev, c_prev=c_prev))
-    gated_dims(params, _WEIGHTS, _BIASES, {"xt": xt, "a_prev": a_prev, "c_prev": c_prev})
-    joint = xp.concat([a_prev, xt], axis=0)
-    ft = sigmoid(xp.matmul(params["Wf"], joint) + params["bf"])
-    it = sigmoid(xp.matmul(params["Wi"], joint) + params["bi"])
-    cct = xp.tanh(xp.matmul(params["Wc"], joint) + params["bc"])
-    ot = sigmoid(xp.matmul(params["Wo"], joint) + params["bo"])
-    c_next = ft * c_prev + it * cct
-    a_next = ot * xp.tanh(c_next)
-    yt_pred = softmax(xp.matmul(params["Wy"], a_next) + params["by"], axis=0)
-    return a_next, c_next, yt_pred, LSTMCellCache(a_next, c_next, a_prev, c_prev, ft, it, cct, ot, xt, params)
+    checked = check_step(LSTM, xt, (a_prev, c_prev), parameters, output=True)
+    (a_next, c_next), cache = _step_forward(xt, (a_prev, c_prev), parameters)
+    logits = checked.xp.matmul(parameters["Wy"], a_next) + parameters["by"]
+    return a_next, c_next, softmax_unchecked(checked.xp, logits, axis=0), cache
 
 
 def lstm_cell_backward(da_next: Array, dc_next: Array, cache: LSTMCellCache) -> dict[str, Array]:
@@ -270,8 +366,8 @@ def lstm_cell_backward(da_next: Array, dc_next: Array, cache: LSTMCellCache) -> 
     Examples
     --------
     >>> import numpy as np
-    >>> from xrnn.cells.lstm import lstm_cell_backward, lstm_cell_forward
-    >>> from xrnn.cells.gated_init import init_lstm_parameters
+    >>> from xrnn import lstm_cell_backward, lstm_cell_forward
+    >>> from xrnn import init_lstm_parameters
     >>> p = init_lstm_parameters(3, 5, 2, seed=1)
     >>> *_, cache = lstm_cell_forward(np.ones((3, 10)), np.zeros((5, 10)), np.zeros((5, 10)), p)
     >>> grads = lstm_cell_backward(np.ones((5, 10)), np.zeros((5, 10)), cache)
@@ -280,27 +376,9 @@ def lstm_cell_backward(da_next: Array, dc_next: Array, cache: LSTMCellCache) -> 
     """
     if not isinstance(cache, LSTMCellCache):
         raise TypeError(f"cache must be the LSTMCellCache returned by lstm_cell_forward, got {type(cache).__name__}")
-    a_next, c_next, a_prev, c_prev, ft, it, cct, ot, xt, params = cache
-    xp = common_namespace({"cache.a_next": a_next, "da_next": da_next, "dc_next": dc_next})
-    dims = {"n_a": int(a_next.shape[0]), "m": int(a_next.shape[1])}
-    expect_shape("da_next", da_next, ("n_a", "m"), dims)
-    expect_shape("dc_next", dc_next, ("n_a", "m"), dims)
-    n_a = dims["n_a"]
-    tanh_c = xp.tanh(c_next)
-    dc = dc_next + da_next * ot * (1 - tanh_c * tanh_c)
-    dz = {
-        "f": dc * c_prev * ft * (1 - ft),
-        "i": dc * cct * it * (1 - it),
-        "c": dc * it * (1 - cct * cct),
-        "o": da_next * tanh_c * ot * (1 - ot),
-    }
-    joint_t = xp.concat([a_prev, xt], axis=0).T
-    djoint = sum(xp.matmul(params["W" + gate].T, dz_gate) for gate, dz_gate in dz.items())
-    grads = {"dxt": djoint[n_a:, ...], "da_prev": djoint[:n_a, ...], "dc_prev": dc * ft}
-    for gate, dz_gate in dz.items():
-        grads["dW" + gate] = xp.matmul(dz_gate, joint_t)
-        grads["db" + gate] = xp.sum(dz_gate, axis=1, keepdims=True)
-    return grads
+    check_step_gradients(("cache.a_next", cache.a_next), {"da_next": da_next, "dc_next": dc_next})
+    dxt, (da_prev, dc_prev), gradients = _step_backward((da_next, dc_next), cache)
+    return {"dxt": dxt, "da_prev": da_prev, "dc_prev": dc_prev, **gradients}
 
 
 def lstm_forward(
@@ -350,35 +428,19 @@ def lstm_forward(
     Examples
     --------
     >>> import numpy as np
-    >>> from xrnn.cells.lstm import lstm_forward
-    >>> from xrnn.cells.gated_init import init_lstm_parameters
+    >>> from xrnn import lstm_forward
+    >>> from xrnn import init_lstm_parameters
     >>> rng = np.random.default_rng(1)
     >>> p = init_lstm_parameters(3, 5, 2, seed=1)
     >>> a, y, c, caches = lstm_forward(rng.standard_normal((3, 10, 4)), np.zeros((5, 10)), p)
     >>> a.shape, y.shape, c.shape, caches.o.shape
     ((5, 10, 4), (2, 10, 4), (5, 10, 4), (5, 10, 4))
     """
-    if any(array_api_compat.is_dask_array(array) for array in (x, a0, c0, mask)):
-        from xrnn.parallel import dask_arrays
-
-        # Dask inputs return a DaskCache, which the annotation (for every other library) does not name.
-        return dask_arrays.lstm_forward(x, a0, parameters, c0=c0, mask=mask)  # type: ignore[return-value]
-    params = check_parameters(parameters, LSTM_KEYS)
-    data = {"x": x, "a0": a0} if c0 is None else {"x": x, "a0": a0, "c0": c0}
-    xp = common_namespace(named_arrays(params, LSTM_KEYS, **data))
-    dims = gated_dims(params, _WEIGHTS, _BIASES, data)
-    keep = mask_rows(xp, mask, x, dims)
-    if c0 is None:
-        c0 = xp.zeros_like(a0)
-    cache = _forward(xp, x, a0, c0, params, keep, dims["n_a"])
-    t_x, m, n_a = cache.states.shape
-    y_rows = output_rows(xp, xp.reshape(cache.states, (t_x * m, n_a)), params)
-    a = xp.asarray(cache.a, copy=True)
-    c = xp.asarray(cache.c, copy=True)
-    return a, from_rows(xp, y_rows, m), c, cache
+    (a, c), y, cache = _engine.forward(LSTM, x, (a0, c0), parameters, mask=mask, output=True, states=2)
+    return a, y, c, cache
 
 
-def lstm_backward(da: Array, caches: LSTMCache | DaskCache) -> dict[str, Array]:
+def lstm_backward(da: Array, caches: LSTMCache) -> dict[str, Array]:
     """Backpropagation through time for the LSTM.
 
     Parameters
@@ -398,58 +460,13 @@ def lstm_backward(da: Array, caches: LSTMCache | DaskCache) -> dict[str, Array]:
     Examples
     --------
     >>> import numpy as np
-    >>> from xrnn.cells.lstm import lstm_backward, lstm_forward
-    >>> from xrnn.cells.gated_init import init_lstm_parameters
+    >>> from xrnn import lstm_backward, lstm_forward
+    >>> from xrnn import init_lstm_parameters
     >>> p = init_lstm_parameters(3, 5, 2, seed=1)
     >>> a, y, c, caches = lstm_forward(np.ones((3, 10, 4)), np.zeros((5, 10)), p)
     >>> grads = lstm_backward(np.ones_like(a), caches)
     >>> grads["dx"].shape, grads["da0"].shape, grads["dWc"].shape, grads["dbo"].shape
     ((3, 10, 4), (5, 10), (5, 8), (5, 1))
     """
-    if not isinstance(caches, LSTMCache):
-        from xrnn.parallel import dask_arrays
-
-        if not isinstance(caches, dask_arrays.DaskCache):
-            raise TypeError(f"caches must be the LSTMCache returned by lstm_forward, got {type(caches).__name__}")
-        return dask_arrays.lstm_backward(da, caches)
-    xp = common_namespace({"caches.states": caches.states, "da": da})
-    t_x, m, n_a = caches.states.shape
-    expect_shape("da", da, ("n_a", "m", "T_x"), {"n_a": n_a, "m": m, "T_x": t_x})
-    return _backward(xp, xp.reshape(to_rows(xp, da), (t_x, m, n_a)), caches)
-
-
-def _forward(
-    xp: ModuleType, x: Array, a0: Array, c0: Array, params: Mapping[str, Array], keep: Array | None, n_a: int
-) -> LSTMCache:
-    """Every state and gate, with the input projection of all four gates as one product."""
-    _, m, t_x = x.shape
-    w_a, w_x = split_columns(xp, params, _STACK_W, n_a)
-    inputs_rows = to_rows(xp, x)
-    projection = input_projection(xp, inputs_rows, w_x, params, _STACK_B)
-    gates, states, cells = lstm_forward_scan(xp, xp.reshape(projection, (t_x, m, 4 * n_a)), w_a, a0.T, c0.T, keep)
-    return LSTMCache(
-        states=states,
-        cells=cells,
-        gates=gates,
-        inputs=xp.reshape(inputs_rows, (t_x, m, -1)),
-        a0=a0,
-        c0=c0,
-        parameters=params,
-        mask=keep,
-    )
-
-
-def _backward(xp: ModuleType, dstates: Array, cache: LSTMCache) -> dict[str, Array]:
-    """BPTT from the gradient reaching each hidden state; the products that need no step are hoisted."""
-    t_x, m, n_a = cache.states.shape
-    w_a, w_x = split_columns(xp, cache.parameters, _STACK_W, n_a)
-    dz, da0_rows, dc0_rows = lstm_backward_scan(xp, dstates, cache.gates, cache.cells, cache.c0.T, w_a, cache.mask)
-    dz_rows = xp.reshape(dz, (t_x * m, 4 * n_a))
-    previous = xp.reshape(previous_rows(xp, cache.a0.T, cache.states), (t_x * m, n_a))
-    inputs_rows = xp.reshape(cache.inputs, (t_x * m, -1))
-    weights = split_gradient(joint_weight_gradient(xp, dz_rows, previous, inputs_rows), _STACK_W, n_a)
-    biases = split_gradient(xp.reshape(xp.sum(dz_rows, axis=0), (-1, 1)), _STACK_B, n_a)
-    grads = {"dx": from_rows(xp, xp.matmul(dz_rows, w_x), m), "da0": da0_rows.T, "dc0": dc0_rows.T}
-    for w, b in zip(_WEIGHTS, _BIASES, strict=True):
-        grads["d" + w], grads["d" + b] = weights["d" + w], biases["d" + b]
-    return grads
+    check_made_by(caches, LSTM, "LSTMCache")
+    return _engine.backward(da, caches)

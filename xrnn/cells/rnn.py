@@ -14,24 +14,24 @@ loop, which holds one recurrent product and one elementwise update per step.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import ModuleType
-from typing import TYPE_CHECKING, NamedTuple
+from typing import Any, NamedTuple
 
-import array_api_compat
-
-from xrnn._layout import from_rows, to_rows
-from xrnn._masking import mask_rows
 from xrnn._typing import Array
-from xrnn._validation import RNN_KEYS, check_parameters, common_namespace, expect_shape, rnn_dims
-from xrnn.activations import softmax, softmax_unchecked
-from xrnn.cells._caches import TimeMajorCache
-from xrnn.cells._scan import backward_scan, forward_scan
-from xrnn.losses import cross_entropy_rows, target_rows
+from xrnn._validation import namespace_of
+from xrnn.activations import softmax_unchecked
+from xrnn.cells import _engine
+from xrnn.cells._caches import ScanCache
+from xrnn.cells._cell import Cell, check_made_by, register_builtin
+from xrnn.cells._door import check_step, check_step_gradients
+from xrnn.cells._init import normal_parameters
+from xrnn.cells._scan import generic_backward_scan, generic_forward_scan
+from xrnn.cells._shapes import parse_shapes
+from xrnn.cells._spec import Block, CellSpec, ProjectedScan, State
 
-if TYPE_CHECKING:
-    from xrnn.parallel.dask_arrays import DaskCache
+SCHEMES = ("small", "glorot")
 
 
 class RNNCellCache(NamedTuple):
@@ -56,7 +56,7 @@ class RNNCellCache(NamedTuple):
 
 
 @dataclass(frozen=True, eq=False)
-class RNNCache(TimeMajorCache):
+class RNNCache(ScanCache):
     """What :func:`rnn_forward` keeps for :func:`rnn_backward`: each activation once, no per-step copies.
 
     Attributes
@@ -88,11 +88,125 @@ class RNNCache(TimeMajorCache):
     parameters: Mapping[str, Array]
     mask: Array | None = None
 
-    def step(self, t: int) -> RNNCellCache:
-        """The cell cache of step ``t`` (0-based), as :func:`rnn_cell_forward` would have made it."""
-        self._check_step(t)
+    @property
+    def cell(self) -> CellSpec:
+        return RNN
+
+    def _step(self, t: int) -> RNNCellCache:
         a_prev = self.a0 if t == 0 else self.states[t - 1, ...].T
         return RNNCellCache(self.states[t, ...].T, a_prev, self.inputs[t, ...].T, self.parameters)
+
+
+def _step_forward(xt: Array, state: State, p: Mapping[str, Array]) -> tuple[State, RNNCellCache]:
+    """``a<t> = tanh(Wax x<t> + Waa a<t-1> + ba)``."""
+    xp = namespace_of(xt)
+    (a_prev,) = state
+    a_next = xp.tanh(xp.matmul(p["Wax"], xt) + xp.matmul(p["Waa"], a_prev) + p["ba"])
+    return (a_next,), RNNCellCache(a_next, a_prev, xt, p)
+
+
+def _step_backward(dstate: State, cache: RNNCellCache) -> tuple[Array, State, dict[str, Array]]:
+    a_next, a_prev, xt, p = cache
+    xp = namespace_of(a_next)
+    dz = (1 - a_next * a_next) * dstate[0]
+    gradients = {
+        "dWax": xp.matmul(dz, xt.T),
+        "dWaa": xp.matmul(dz, a_prev.T),
+        "dba": xp.sum(dz, axis=1, keepdims=True),
+    }
+    return xp.matmul(p["Wax"].T, dz), (xp.matmul(p["Waa"].T, dz),), gradients
+
+
+def init_parameters(
+    n_x: int,
+    n_a: int,
+    n_y: int,
+    *,
+    backend: str = "numpy",
+    dtype: object = "float64",
+    seed: int | None = None,
+    scheme: str = "small",
+    scale: float = 0.01,
+    device: object = None,
+) -> dict[str, Array]:
+    """Random RNN parameters ``Wax, Waa, Wya, ba, by`` with zero biases.
+
+    Parameters
+    ----------
+    n_x, n_a, n_y : int
+        Input, hidden and output sizes (each at least 1).
+    backend : str
+        Where the arrays live: ``"numpy"``, ``"cupy"``, ``"array_api_strict"``.
+    dtype : str or dtype
+        ``"float32"`` or ``"float64"`` (or a dtype of the backend).
+    seed : int, optional
+        Seed of the backend's own generator (NumPy's PCG64 on the host, CuPy's on the GPU), so a seed
+        gives the same numbers on NumPy and array-api-strict, and other numbers on CuPy.
+    scheme : {"small", "glorot"}
+        ``"small"``: standard normal times ``scale`` (the spec tutorial's ``randn * 0.01``).
+        ``"glorot"``: Glorot-normal ``Wax`` and ``Wya``, and an orthogonal ``Waa`` that keeps the
+        recurrence from shrinking or blowing up gradients at the start of training.
+    scale : float
+        Standard deviation for ``scheme="small"``.
+    device : optional
+        Target device in the backend's terms (``None``: its default).
+
+    Returns
+    -------
+    dict
+        ``Wax (n_a, n_x)``, ``Waa (n_a, n_a)``, ``Wya (n_y, n_a)``, ``ba (n_a, 1)``, ``by (n_y, 1)``.
+
+    Examples
+    --------
+    >>> import xrnn
+    >>> p = xrnn.init_parameters(3, 5, 2, seed=0, dtype="float32")
+    >>> {k: (v.shape, str(v.dtype)) for k, v in p.items()}["Waa"]
+    ((5, 5), 'float32')
+    """
+    if scheme not in SCHEMES:
+        raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
+    shapes = {**RNN.shapes, **_OUTPUT_SHAPES}
+    xp, parameters = normal_parameters(shapes, n_x, n_a, n_y, backend=backend, dtype=dtype, seed=seed, device=device)
+    if scheme == "small":
+        return {key: value * scale if key in _MATRICES else value for key, value in parameters.items()}
+    parameters["Wax"] = parameters["Wax"] * math.sqrt(2.0 / (n_a + n_x))
+    parameters["Wya"] = parameters["Wya"] * math.sqrt(2.0 / (n_y + n_a))
+    parameters["Waa"] = _orthogonal(xp, parameters["Waa"])
+    return parameters
+
+
+def _orthogonal(xp: Any, gaussian: Array) -> Array:
+    """The Q of a QR decomposition, signs fixed so that it is uniformly (Haar) distributed."""
+    q, r = xp.linalg.qr(gaussian)
+    signs = xp.sign(xp.linalg.diagonal(r))
+    return q * signs[None, :]
+
+
+_MATRICES = ("Wax", "Waa", "Wya")
+_OUTPUT_SHAPES = parse_shapes({"Wya": ("n_y", "n_a"), "by": ("n_y", 1)})
+
+#: The spec's tanh RNN.
+RNN = register_builtin(
+    Cell(
+        name="rnn",
+        shapes=parse_shapes({"Wax": ("n_a", "n_x"), "Waa": ("n_a", "n_a"), "ba": ("n_a", 1)}),
+        state=("a",),
+        step_forward=_step_forward,
+        step_backward=_step_backward,
+        init_parameters=init_parameters,
+        output=("Wya", "by"),
+        scan=ProjectedScan(
+            blocks=(Block("a", state_weight="Waa", input_weight="Wax", bias="ba"),),
+            stored=("states",),
+            reads=("states",),
+            forward_kernel="rnn_forward_scan",
+            forward_twin=generic_forward_scan,
+            backward_kernel="rnn_backward_scan",
+            backward_twin=generic_backward_scan,
+            cache_type=RNNCache,
+        ),
+    )
+)
 
 
 def rnn_cell_forward(xt: Array, a_prev: Array, parameters: Mapping[str, Array]) -> tuple[Array, Array, RNNCellCache]:
@@ -131,13 +245,10 @@ def rnn_cell_forward(xt: Array, a_prev: Array, parameters: Mapping[str, Array]) 
     >>> a_next.shape, yt_pred.shape, bool(np.allclose(yt_pred.sum(axis=0), 1))
     ((5, 10), (2, 10), True)
     """
-    params = check_parameters(parameters, RNN_KEYS)
-    xp = common_namespace(_named_arrays(params, xt=xt, a_prev=a_prev))
-    rnn_dims(params, {"xt": xt, "a_prev": a_prev})
-    wax, waa, wya, ba, by = (params[key] for key in RNN_KEYS)
-    a_next = xp.tanh(xp.matmul(wax, xt) + xp.matmul(waa, a_prev) + ba)
-    yt_pred = softmax(xp.matmul(wya, a_next) + by, axis=0)
-    return a_next, yt_pred, RNNCellCache(a_next, a_prev, xt, params)
+    checked = check_step(RNN, xt, (a_prev,), parameters, output=True)
+    (a_next,), cache = _step_forward(xt, (a_prev,), parameters)
+    logits = checked.xp.matmul(parameters["Wya"], a_next) + parameters["by"]
+    return a_next, softmax_unchecked(checked.xp, logits, axis=0), cache
 
 
 def rnn_cell_backward(da_next: Array, cache: RNNCellCache) -> dict[str, Array]:
@@ -165,17 +276,9 @@ def rnn_cell_backward(da_next: Array, cache: RNNCellCache) -> dict[str, Array]:
     """
     if not isinstance(cache, RNNCellCache):
         raise TypeError(f"cache must be the RNNCellCache returned by rnn_cell_forward, got {type(cache).__name__}")
-    a_next, a_prev, xt, params = cache
-    xp = common_namespace({"cache.a_next": a_next, "da_next": da_next})
-    expect_shape("da_next", da_next, ("n_a", "m"), {"n_a": a_next.shape[0], "m": a_next.shape[1]})
-    dz = (1 - a_next * a_next) * da_next
-    return {
-        "dxt": xp.matmul(params["Wax"].T, dz),
-        "da_prev": xp.matmul(params["Waa"].T, dz),
-        "dWax": xp.matmul(dz, xt.T),
-        "dWaa": xp.matmul(dz, a_prev.T),
-        "dba": xp.sum(dz, axis=1, keepdims=True),
-    }
+    check_step_gradients(("cache.a_next", cache.a_next), {"da_next": da_next})
+    dxt, (da_prev,), gradients = _step_backward((da_next,), cache)
+    return {"dxt": dxt, "da_prev": da_prev, **gradients}
 
 
 def rnn_forward(
@@ -204,7 +307,8 @@ def rnn_forward(
     y_pred : array, shape (n_y, m, T_x)
         Softmax outputs for every step (meaningless at padded steps).
     caches : RNNCache
-        For :func:`rnn_backward`.
+        For :func:`rnn_backward`. It is also the spec's ``(caches, x)``: ``caches[0][t]`` is step ``t``'s
+        :class:`RNNCellCache` and ``caches[1]`` is ``x``.
 
     Raises
     ------
@@ -219,26 +323,14 @@ def rnn_forward(
     >>> rng = np.random.default_rng(1)
     >>> p = xrnn.init_parameters(3, 5, 2, seed=1)
     >>> a, y_pred, caches = xrnn.rnn_forward(rng.standard_normal((3, 10, 4)), np.zeros((5, 10)), p)
-    >>> a.shape, y_pred.shape, len(caches)
+    >>> a.shape, y_pred.shape, len(caches[0])  # caches = (per-step caches, x), as in the spec
     ((5, 10, 4), (2, 10, 4), 4)
     """
-    if any(array_api_compat.is_dask_array(array) for array in (x, a0, mask)):
-        from xrnn.parallel import dask_arrays
-
-        # Dask inputs return a DaskCache, which the annotation (for every other library) does not name.
-        return dask_arrays.rnn_forward(x, a0, parameters, mask=mask)  # type: ignore[return-value]
-    params = check_parameters(parameters, RNN_KEYS)
-    xp = common_namespace(_named_arrays(params, x=x, a0=a0))
-    dims = rnn_dims(params, {"x": x, "a0": a0})
-    cache = _hidden_states(xp, x, a0, params, mask_rows(xp, mask, x, dims))
-    m = x.shape[1]
-    states_rows = xp.reshape(cache.states, (-1, cache.states.shape[2]))
-    y_rows = softmax_unchecked(xp, _output_logits(xp, states_rows, params), axis=1)
-    a = xp.asarray(cache.a, copy=True)
-    return a, from_rows(xp, y_rows, m), cache
+    (a,), y_pred, cache = _engine.forward(RNN, x, (a0,), parameters, mask=mask, output=True)
+    return a, y_pred, cache
 
 
-def rnn_backward(da: Array, caches: RNNCache | DaskCache) -> dict[str, Array]:
+def rnn_backward(da: Array, caches: RNNCache) -> dict[str, Array]:
     """Backpropagation through time.
 
     Parameters
@@ -264,17 +356,8 @@ def rnn_backward(da: Array, caches: RNNCache | DaskCache) -> dict[str, Array]:
     >>> grads["dx"].shape, grads["da0"].shape, grads["dWaa"].shape
     ((3, 10, 4), (5, 10), (5, 5))
     """
-    if not isinstance(caches, RNNCache):
-        from xrnn.parallel import dask_arrays
-
-        if not isinstance(caches, dask_arrays.DaskCache):
-            raise TypeError(f"caches must be the RNNCache returned by rnn_forward, got {type(caches).__name__}")
-        return dask_arrays.rnn_backward(da, caches)
-    xp = common_namespace({"caches.states": caches.states, "da": da})
-    t_x, m, n_a = caches.states.shape
-    expect_shape("da", da, ("n_a", "m", "T_x"), {"n_a": n_a, "m": m, "T_x": t_x})
-    dstates = xp.reshape(to_rows(xp, da), (t_x, m, n_a))
-    return _backpropagate(xp, dstates, caches)
+    check_made_by(caches, RNN, "RNNCache")
+    return _engine.backward(da, caches)
 
 
 def rnn_loss_and_gradients(
@@ -319,66 +402,4 @@ def rnn_loss_and_gradients(
     >>> sorted(grads)
     ['dWaa', 'dWax', 'dWya', 'da0', 'dba', 'dby', 'dx']
     """
-    if any(array_api_compat.is_dask_array(array) for array in (x, a0, labels, mask)):
-        from xrnn.parallel import dask_arrays
-
-        return dask_arrays.rnn_loss_and_gradients(x, a0, labels, parameters, mask=mask)
-    params = check_parameters(parameters, RNN_KEYS)
-    xp = common_namespace(_named_arrays(params, x=x, a0=a0))
-    dims = rnn_dims(params, {"x": x, "a0": a0})
-    targets = target_rows(xp, labels, x, dims)
-    keep = mask_rows(xp, mask, x, dims)
-    cache = _hidden_states(xp, x, a0, params, keep)
-    t_x, m, n_a = cache.states.shape
-    states_rows = xp.reshape(cache.states, (t_x * m, n_a))
-    keep_rows = None if keep is None else xp.reshape(keep, (t_x * m,))
-    loss, dlogits = cross_entropy_rows(xp, _output_logits(xp, states_rows, params), targets, keep_rows)
-    dstates = xp.reshape(xp.matmul(dlogits, params["Wya"]), (t_x, m, n_a))
-    gradients = _backpropagate(xp, dstates, cache)
-    gradients["dWya"] = xp.matmul(dlogits.T, states_rows)
-    gradients["dby"] = xp.reshape(xp.sum(dlogits, axis=0), (-1, 1))
-    return loss, gradients
-
-
-def _named_arrays(params: Mapping[str, Array], **data: Array) -> dict[str, Array]:
-    return {**data, **{f"parameters['{key}']": params[key] for key in RNN_KEYS}}
-
-
-def _hidden_states(
-    xp: ModuleType, x: Array, a0: Array, params: Mapping[str, Array], keep: Array | None = None
-) -> RNNCache:
-    """The hidden states of every step, with the input projection as one product."""
-    _, m, t_x = x.shape
-    inputs_rows = to_rows(xp, x)
-    preactivation = xp.matmul(inputs_rows, params["Wax"].T)
-    preactivation += params["ba"].T  # in place: the product is a buffer xrnn owns
-    n_a = preactivation.shape[1]
-    states = forward_scan(xp, xp.reshape(preactivation, (t_x, m, n_a)), params["Waa"], a0.T, keep)
-    return RNNCache(states, xp.reshape(inputs_rows, (t_x, m, -1)), a0, params, keep)
-
-
-def _output_logits(xp: ModuleType, states_rows: Array, params: Mapping[str, Array]) -> Array:
-    """``Wya a<t> + by`` for every step as one product, as rows ``(T_x * m, n_y)``."""
-    logits = xp.matmul(states_rows, params["Wya"].T)
-    logits += params["by"].T  # in place: the product is a buffer xrnn owns
-    return logits
-
-
-def _backpropagate(xp: ModuleType, dstates: Array, cache: RNNCache) -> dict[str, Array]:
-    """BPTT from the gradient reaching each state; the weight gradients and ``dx`` are single products."""
-    params = cache.parameters
-    t_x, m, n_a = cache.states.shape
-    dz, da0_rows = backward_scan(xp, dstates, cache.states, params["Waa"], cache.mask)
-    dz_rows = xp.reshape(dz, (t_x * m, n_a))
-    states_rows = xp.reshape(cache.states, (t_x * m, n_a))
-    inputs_rows = xp.reshape(cache.inputs, (t_x * m, -1))
-    dwaa = xp.matmul(dz[0, ...].T, cache.a0.T)
-    if t_x > 1:  # a<t-1> for t >= 2 are the states of steps 1 .. T_x-1
-        dwaa = dwaa + xp.matmul(dz_rows[m:, ...].T, states_rows[: (t_x - 1) * m, ...])
-    return {
-        "dx": from_rows(xp, xp.matmul(dz_rows, params["Wax"]), m),
-        "da0": da0_rows.T,
-        "dWax": xp.matmul(dz_rows.T, inputs_rows),
-        "dWaa": dwaa,
-        "dba": xp.reshape(xp.sum(dz_rows, axis=0), (-1, 1)),
-    }
+    return _engine.loss_and_gradients(RNN, x, (a0,), labels, parameters, mask=mask)

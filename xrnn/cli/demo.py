@@ -9,8 +9,7 @@ from __future__ import annotations
 import random
 
 from xrnn.backends import asarray, available_backends, backend_names, unavailable_reason
-from xrnn.cells.initializers import init_parameters
-from xrnn.cells.rnn import rnn_backward, rnn_forward, rnn_loss_and_gradients
+from xrnn.cells.rnn import init_parameters, rnn_backward, rnn_forward, rnn_loss_and_gradients
 from xrnn.gradcheck import check_rnn_gradients
 
 # The spec's example sizes: n_x=3, n_a=5, n_y=2, m=10, T_x=4.

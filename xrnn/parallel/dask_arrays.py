@@ -1,23 +1,25 @@
-"""Dask arrays sharded along the batch axis ``m``: each shard runs the ordinary xrnn function.
+"""Dask arrays sharded along the batch axis ``m``: each shard runs the ordinary xrnn engine.
 
-The sequence functions of :mod:`xrnn.rnn`, :mod:`xrnn.lstm` and :mod:`xrnn.gru` send Dask inputs here.
-Every chunk of the batch axis ``m`` is one *shard*; a shard is one task that calls the ordinary xrnn
-function on its NumPy (or CuPy) chunk, so the time loop runs inside the task and the graph grows with
-the number of shards, never with ``T_x``. What is per example (``a``, ``y``, ``c``, ``dx``, ``da0``,
-``dc0``) stays chunked like the input; the parameter gradients (and the loss) are summed over the
-shards with a tree reduction (``split_every`` shards per level).
+When this module is imported (``import xrnn`` imports it) it registers itself with the sequence engine as
+the handler of Dask arrays, so every sequence function of every cell (``xrnn.rnn_forward``,
+``cell.forward``, the loss helpers, ...) sends Dask inputs here. Every chunk of the batch axis ``m`` is one
+*shard*; a shard is one task that runs the engine on its NumPy (or CuPy) chunk, so the time loop runs inside
+the task and the graph grows with the number of shards, never with ``T_x``. What is per example (the
+states, ``y``, ``dx``, the initial states' gradients) stays chunked like the input; the parameter gradients
+(and the loss) are summed over the shards with a tree reduction (``split_every`` shards per level).
 
 * ``n_x``, ``n_a``, ``n_y`` and ``T_x`` are never split: an input chunked along them is rechunked to one
-  chunk there. The chunks of ``x`` along ``m`` decide the shards; ``a0``, ``c0``, ``mask``, ``labels``
-  and ``da`` are rechunked to them. Parameters are NumPy/CuPy arrays or Dask arrays, which are
-  rechunked to one chunk each; every task reads the same parameter keys.
+  chunk there. The chunks of ``x`` along ``m`` decide the shards; the initial states, ``mask``, ``labels``
+  and ``da`` are rechunked to them. Parameters are NumPy/CuPy arrays or Dask arrays, which are rechunked
+  to one chunk each; every task reads the same parameter keys.
 * The cache of a Dask forward pass keeps its inputs, not the activations: the backward pass runs the
   forward pass of each shard again inside the same task (recompute, as in gradient checkpointing). It
   costs one more forward pass per backward and saves holding every activation of the batch between
-  the two calls. :func:`rnn_loss_and_gradients` runs forward and backward in one task and recomputes
-  nothing.
+  the two calls. The loss helpers run forward and backward in one task and recompute nothing.
 * The loss is the mean over all ``m * T_x`` terms: each shard contributes its sum, and the total is
   divided once by the global count, so uneven shards weigh by their size.
+* A cell defined with :func:`xrnn.cells.define` works too; on a distributed cluster, the workers must be
+  able to import the module that defines it (the tasks carry the cell by reference to its functions).
 
 Nothing here imports NumPy or CuPy; ``dask`` is imported on first use, so xrnn imports without it.
 Examples are in ``docs/dask.md``.
@@ -37,9 +39,15 @@ from typing import Any
 import array_api_compat
 
 from xrnn._typing import Array
-from xrnn._validation import RNN_KEYS, check_parameters, expect_shape, library_name, rnn_dims
-from xrnn.cells import gru, lstm, rnn
-from xrnn.cells._gates import gated_dims
+from xrnn._validation import check_parameters, expect_shape, library_name
+from xrnn.cells import GRU, LSTM, RNN, CellSpec
+from xrnn.cells._cell import check_made_by
+from xrnn.cells._door import SEQUENCE, STATE, check_shapes, initial_data, parameter_shapes
+from xrnn.cells._engine import Forward, register_handler
+from xrnn.cells._engine import backward as engine_backward
+from xrnn.cells._engine import forward as engine_forward
+from xrnn.cells._engine import loss_and_gradients as engine_loss
+from xrnn.parallel._shards import flatten, split_flat
 
 __all__ = [
     "DaskCache",
@@ -56,30 +64,6 @@ __all__ = [
 #: Libraries a Dask chunk may come from (both follow NumPy's array protocols, which Dask needs).
 CHUNK_LIBRARIES = ("numpy", "cupy")
 
-# Per cell: parameter keys, and the keys whose gradients the backward pass returns (not the output layer).
-_KEYS = {"rnn": RNN_KEYS, "lstm": lstm.LSTM_KEYS, "gru": gru.GRU_KEYS}
-_GRADIENT_KEYS = {
-    "rnn": ("Wax", "Waa", "ba"),
-    "lstm": ("Wf", "Wi", "Wc", "Wo", "bf", "bi", "bc", "bo"),
-    "gru": ("Wu", "Wr", "Wc", "bu", "br", "bc"),
-}
-_LOSS_GRADIENT_KEYS = ("Wax", "Waa", "Wya", "ba", "by")
-_OUTPUT_SYMBOLS = {
-    "a": ("n_a", "m", "T_x"),
-    "y": ("n_y", "m", "T_x"),
-    "c": ("n_a", "m", "T_x"),
-    "dx": ("n_x", "m", "T_x"),
-    "da0": ("n_a", "m"),
-    "dc0": ("n_a", "m"),
-}
-_GATES = {  # gate weights and biases, as gated_dims wants them
-    "lstm": (("Wf", "Wi", "Wc", "Wo"), ("bf", "bi", "bc", "bo")),
-    "gru": (("Wu", "Wr", "Wc"), ("bu", "br", "bc")),
-}
-#: The batch axis of each data argument: ``(n, m, T_x)`` and ``(n, m)`` have it at 1, ``(m, T_x)`` at 0.
-_M_AXIS = {"x": 1, "a0": 1, "c0": 1, "da": 1, "targets": 1, "mask": 0, "labels": 0}
-_FORWARD_NAMES = {"rnn": "rnn_forward", "lstm": "lstm_forward", "gru": "gru_forward"}
-
 
 def is_dask_array(x: object) -> bool:
     """Whether ``x`` is a Dask array (checked without importing Dask).
@@ -94,22 +78,38 @@ def is_dask_array(x: object) -> bool:
     return bool(array_api_compat.is_dask_array(x))
 
 
+class DaskStepCaches:
+    """``caches[0]`` of a :class:`DaskCache`: ``T_x`` long, but its steps are not kept (reading one raises)."""
+
+    def __init__(self, steps: int) -> None:
+        self._steps = steps
+
+    def __len__(self) -> int:
+        return self._steps
+
+    def __getitem__(self, index: object) -> Any:
+        raise TypeError(
+            "a Dask cache keeps its inputs, not per-step caches: building step caches would compute the whole "
+            "forward pass. Compute the inputs (x.compute(), ...) and run the forward pass on them to read steps"
+        )
+
+
 @dataclass(frozen=True, eq=False)
 class DaskCache:
     """What a Dask forward pass keeps for the backward pass: its inputs, not its activations.
 
-    The backward pass recomputes each shard's forward pass in the task that runs its backward pass.
+    The backward pass recomputes each shard's forward pass in the task that runs its backward pass. Like
+    every sequence cache it is the spec's ``(caches, x)``: ``caches[1]`` is ``x``; ``caches[0]`` has ``T_x``
+    entries, but reading one raises (it would compute the forward pass).
 
     Attributes
     ----------
-    cell : str
-        ``"rnn"``, ``"lstm"`` or ``"gru"``: the forward function that made the cache.
+    cell : Cell
+        The cell whose forward pass made the cache.
     x : dask array, shape (n_x, m, T_x)
         The inputs, one chunk per shard along ``m``.
-    a0 : dask array, shape (n_a, m)
-        The initial hidden state, chunked like ``x`` along ``m``.
-    c0 : dask array, shape (n_a, m), or None
-        The LSTM's initial cell state (``None``: zeros, or not an LSTM).
+    initial : tuple of dask arrays, shape (n_a, m), or None
+        The initial states, chunked like ``x`` along ``m`` (``None``: zeros).
     mask : dask array of bool, shape (m, T_x), or None
         The forward pass's ``mask``.
     a : dask array, shape (n_a, m, T_x)
@@ -118,20 +118,33 @@ class DaskCache:
         The caller's parameters (not a copy). Update them only after the backward pass has been computed:
         the recompute reads them when the backward graph runs.
     shard_parameters : tuple of dask arrays
-        The parameters as single-chunk Dask arrays, in the cell's key order; every task reads these keys.
+        The cell's own parameters as single-chunk Dask arrays, in its key order; every task reads these keys.
+    split_every : int or None
+        Shards summed per task in the backward pass's tree reduction (Dask's default if ``None``).
     """
 
-    cell: str
+    cell: CellSpec
     x: Array
-    a0: Array
-    c0: Array | None
+    initial: tuple[Array | None, ...]
     mask: Array | None
     a: Array
     parameters: Mapping[str, Array]
     shard_parameters: tuple[Array, ...]
+    split_every: int | None = None
 
     def __len__(self) -> int:
-        return int(self.x.shape[2])
+        return 2
+
+    def __getitem__(self, index: int) -> Any:
+        return (DaskStepCaches(int(self.x.shape[2])), self.x)[index]
+
+    def __iter__(self) -> Any:
+        return iter((self[0], self[1]))
+
+    @property
+    def a0(self) -> Array | None:
+        """The initial hidden state (``None``: zeros)."""
+        return self.initial[0]
 
     @property
     def shards(self) -> tuple[int, ...]:
@@ -185,7 +198,7 @@ def rnn_forward(
     >>> a.chunks, caches.shards
     (((5,), (3, 7), (4,)), (3, 7))
     """
-    a, y_pred, caches = _forward("rnn", x, a0, None, parameters, mask)
+    (a,), y_pred, caches = forward(RNN, x, (a0,), parameters, mask, output=True)
     return a, y_pred, caches
 
 
@@ -218,7 +231,7 @@ def rnn_backward(da: Array, caches: DaskCache, *, split_every: int | None = None
     >>> grads["dx"].chunks[1], grads["dWaa"].compute().shape
     ((5, 5), (5, 5))
     """
-    return _backward("rnn", da, caches, split_every)
+    return _backward_of(RNN, da, caches, split_every)
 
 
 def rnn_loss_and_gradients(
@@ -269,38 +282,7 @@ def rnn_loss_and_gradients(
     >>> bool(abs(float(loss.compute()) - np.log(2)) < 1e-3)
     True
     """
-    params = check_parameters(parameters, RNN_KEYS)
-    _check_known_chunks({"x": x, "a0": a0, "labels": labels})
-    dims = rnn_dims(params, {"x": x, "a0": a0})
-    _check_libraries({"x": x, "a0": a0, "labels": labels, **_named(params, RNN_KEYS)})
-    _check_dtypes({"x": x, "a0": a0, **_named(params, RNN_KEYS)})
-    if not _is_array(labels):
-        raise TypeError(f"labels must be an array, got {type(labels).__name__}")
-    if _kind(labels) in ("i", "u"):
-        expect_shape("labels", labels, ("m", "T_x"), dims)
-    elif _kind(labels) == "f":
-        if labels.dtype != x.dtype:
-            raise TypeError(f"labels has dtype {labels.dtype} but the data have {x.dtype}; they must match")
-        expect_shape("labels", labels, ("n_y", "m", "T_x"), dims)
-    else:
-        raise TypeError(
-            "labels must be integer class indices of shape (m, T_x) or floating targets of shape "
-            f"(n_y, m, T_x), got dtype {labels.dtype}"
-        )
-    shards = _shards(x, a0)
-    x_s, a0_s = _sharded(x, "x", shards), _sharded(a0, "a0", shards)
-    labels_s = _sharded(labels, "labels" if labels.ndim == 2 else "targets", shards)
-    mask_s = None if mask is None else _sharded(mask, "mask", shards)
-    shard_params = _shard_parameters(params, RNN_KEYS)
-    task = partial(_loss_shard, RNN_KEYS, _LOSS_GRADIENT_KEYS)
-    label_name = "labels" if labels.ndim == 2 else "targets"
-    inputs = [("x", x_s), ("a0", a0_s), (label_name, labels_s), ("mask", mask_s)]
-    graph, shard_name = _shard_graph("xrnn-rnn-loss", task, inputs, shard_params, len(shards))
-    outputs = _chunked_outputs(graph, shard_name, ("dx", "da0"), x_s, dims)
-    shapes = [("count", ()), ("loss", ()), *_gradient_shapes(params, _LOSS_GRADIENT_KEYS)]
-    pieces = _split(_tree_sum(_reduced(graph, shard_name, x_s, shapes), split_every), shapes)
-    count = _dask_array().maximum(pieces.pop("count"), 1)  # all padding: a zero loss, not 0/0
-    return pieces.pop("loss") / count, {key: value / count for key, value in {**pieces, **outputs}.items()}
+    return loss_and_gradients(RNN, x, (a0,), labels, parameters, mask, split_every=split_every)
 
 
 def lstm_forward(
@@ -344,10 +326,10 @@ def lstm_forward(
     >>> p = xrnn.init_lstm_parameters(3, 5, 2, seed=1)
     >>> x = da.ones((3, 10, 4), chunks=(3, 4, 4))
     >>> a, y, c, caches = xrnn.dask_arrays.lstm_forward(x, np.zeros((5, 10)), p)
-    >>> c.chunks[1], len(caches)
+    >>> c.chunks[1], len(caches[0])
     ((4, 4, 2), 4)
     """
-    a, y, c, caches = _forward("lstm", x, a0, c0, parameters, mask)
+    (a, c), y, caches = forward(LSTM, x, (a0, c0), parameters, mask, output=True, states=2)
     return a, y, c, caches
 
 
@@ -379,7 +361,7 @@ def lstm_backward(da: Array, caches: DaskCache, *, split_every: int | None = Non
     >>> grads["dc0"].chunks, grads["dWc"].compute().shape
     (((5,), (5, 5)), (5, 8))
     """
-    return _backward("lstm", da, caches, split_every)
+    return _backward_of(LSTM, da, caches, split_every)
 
 
 def gru_forward(
@@ -416,7 +398,7 @@ def gru_forward(
     >>> y_pred.shape, y_pred.chunks[1]
     ((2, 10, 4), (5, 5))
     """
-    a, y_pred, caches = _forward("gru", x, a0, None, parameters, mask)
+    (a,), y_pred, caches = forward(GRU, x, (a0,), parameters, mask, output=True)
     return a, y_pred, caches
 
 
@@ -447,7 +429,178 @@ def gru_backward(da: Array, caches: DaskCache, *, split_every: int | None = None
     >>> sorted(xrnn.dask_arrays.gru_backward(da.ones_like(a), caches))
     ['dWc', 'dWr', 'dWu', 'da0', 'dbc', 'dbr', 'dbu', 'dx']
     """
-    return _backward("gru", da, caches, split_every)
+    return _backward_of(GRU, da, caches, split_every)
+
+
+def _backward_of(cell: CellSpec, da: Array, caches: DaskCache, split_every: int | None) -> dict[str, Array]:
+    if not isinstance(caches, DaskCache):
+        raise TypeError(
+            f"caches must be the DaskCache returned by {cell.name}_forward with Dask inputs, "
+            f"got {type(caches).__name__}"
+        )
+    check_made_by(caches, cell, "DaskCache")
+    return backward(da, caches, split_every=split_every)
+
+
+# ---------------------------------------------------------------------------- the engine's handler, any cell
+
+
+def forward(
+    cell: CellSpec,
+    x: Array,
+    initial: Sequence[Array | None],
+    parameters: Mapping[str, Array],
+    mask: Array | None = None,
+    *,
+    output: bool = False,
+    states: int = 1,
+    split_every: int | None = None,
+) -> Forward:
+    """Any cell's forward pass on Dask arrays: the states asked for and the outputs (lazy), and the cache."""
+    data = {"x": (x, SEQUENCE), **initial_data(cell, initial)}
+    sizes, params = _check(cell, parameters, data, mask, output=output)
+    shards = _shards(x, initial)
+    x_s = _sharded(x, "x", shards)
+    initial_s = tuple(None if s is None else _sharded(s, "state", shards) for s in initial)
+    mask_s = None if mask is None else _sharded(mask, "mask", shards)
+    keys = tuple(parameter_shapes(cell, output=output))
+    shard_params = _shard_parameters(params, keys)
+    fields = [f"state-{name}" for name in cell.state[:states]] + (["y"] if output else [])
+    task = partial(_forward_shard, cell, keys, len(initial), output, states)
+    inputs = [("x", x_s), *(("state", s) for s in initial_s), ("mask", mask_s)]
+    graph, shard_name = _shard_graph(f"xrnn-{cell.name}-forward", task, inputs, shard_params, len(shards))
+    outputs = _chunked_outputs(graph, shard_name, fields, x_s, sizes)
+    own = _shard_parameters(params, cell.keys)
+    first = outputs["state-" + cell.state[0]]
+    cache = DaskCache(cell, x_s, initial_s, mask_s, first, params, own, split_every)
+    chosen = tuple(outputs[f"state-{name}"] for name in cell.state[:states])
+    return Forward(chosen, outputs.get("y"), cache)
+
+
+def backward(da: Array, caches: DaskCache, *, split_every: int | None = None) -> dict[str, Array]:
+    """BPTT on Dask arrays: each shard recomputes its forward pass, then runs its backward pass."""
+    cell, x_s = caches.cell, caches.x
+    n_a, m, t_x = (int(n) for n in caches.a.shape)
+    _check_known_chunks({"da": da})
+    expect_shape("da", da, ("n_a", "m", "T_x"), {"n_a": n_a, "m": m, "T_x": t_x})
+    _check_libraries({"caches.x": x_s, "da": da})
+    _check_dtypes({"caches.x": x_s, "da": da})
+    da_s = _sharded(da, "da", x_s.chunks[1])
+    task = partial(_backward_shard, cell, len(caches.initial))
+    inputs = [("x", x_s), *(("state", s) for s in caches.initial), ("mask", caches.mask), ("da", da_s)]
+    name = f"xrnn-{cell.name}-backward"
+    graph, shard_name = _shard_graph(name, task, inputs, caches.shard_parameters, len(caches.shards))
+    sizes = {"n_x": int(x_s.shape[0]), "n_a": n_a, "m": m, "T_x": t_x}
+    fields = ["dx", *(f"d{name}" for name in cell.initial_names)]
+    outputs = _chunked_outputs(graph, shard_name, fields, x_s, sizes)
+    shapes = _gradient_shapes(dict(zip(cell.keys, caches.shard_parameters, strict=True)), cell.keys)
+    every = caches.split_every if split_every is None else split_every
+    summed = _tree_sum(_reduced(graph, shard_name, x_s, shapes), every)
+    return {**outputs, **split_flat(summed, shapes)}
+
+
+def loss_and_gradients(
+    cell: CellSpec,
+    x: Array,
+    initial: Sequence[Array | None],
+    labels: Array,
+    parameters: Mapping[str, Array],
+    mask: Array | None = None,
+    *,
+    split_every: int | None = None,
+) -> tuple[Array, dict[str, Array]]:
+    """Any cell's loss helper on Dask arrays: one task per shard, forward and backward.
+
+    The loss is the mean over all real steps (``m * T_x`` without a mask): each shard's sum and its
+    number of real steps, summed over the shards in one tree reduction, then one division.
+    """
+    data = {"x": (x, SEQUENCE), **initial_data(cell, initial)}
+    _check_known_chunks({"labels": labels})
+    sizes, params = _check(cell, parameters, data, mask, output=True, labels=labels)
+    label_name = _label_name(labels, sizes)
+    shards = _shards(x, initial)
+    x_s = _sharded(x, "x", shards)
+    initial_s = [None if s is None else _sharded(s, "state", shards) for s in initial]
+    labels_s = _sharded(labels, label_name, shards)
+    mask_s = None if mask is None else _sharded(mask, "mask", shards)
+    keys = tuple(parameter_shapes(cell, output=True))
+    shard_params = _shard_parameters(params, keys)
+    task = partial(_loss_shard, cell, keys, len(initial))
+    inputs = [("x", x_s), *(("state", s) for s in initial_s), (label_name, labels_s), ("mask", mask_s)]
+    graph, shard_name = _shard_graph(f"xrnn-{cell.name}-loss", task, inputs, shard_params, len(shards))
+    outputs = _chunked_outputs(graph, shard_name, ["dx", *(f"d{name}" for name in cell.initial_names)], x_s, sizes)
+    shapes = [("count", ()), ("loss", ()), *_gradient_shapes(params, keys)]
+    pieces = split_flat(_tree_sum(_reduced(graph, shard_name, x_s, shapes), split_every), shapes)
+    count = _dask_array().maximum(pieces.pop("count"), 1)  # all padding: a zero loss, not 0/0
+    return pieces.pop("loss") / count, {key: value / count for key, value in {**pieces, **outputs}.items()}
+
+
+class _DaskHandler:
+    """The engine's handler of Dask arrays and caches."""
+
+    def owns(self, value: object) -> bool:
+        return is_dask_array(value) or isinstance(value, DaskCache)
+
+    forward = staticmethod(forward)
+    backward = staticmethod(backward)
+    loss_and_gradients = staticmethod(loss_and_gradients)
+
+
+register_handler(_DaskHandler())
+
+
+# --------------------------------------------------------------------------------------------- the checks
+
+
+def _check(
+    cell: CellSpec,
+    parameters: Mapping[str, Array],
+    data: Mapping[str, tuple[Array, Sequence[str]]],
+    mask: Array | None,
+    *,
+    output: bool,
+    labels: Array | None = None,
+) -> tuple[dict[str, int], Mapping[str, Array]]:
+    """The engine door's checks, on what a Dask array tells without computing: shapes, chunks, dtypes."""
+    shapes = parameter_shapes(cell, output=output)
+    params = check_parameters(parameters, tuple(shapes))
+    arrays = {name: array for name, (array, _) in data.items()}
+    _check_known_chunks({**arrays, **({} if mask is None else {"mask": mask})})
+    sizes, _ = check_shapes(shapes, params, data)
+    named = {f"parameters['{key}']": params[key] for key in shapes}
+    extra = {**({} if mask is None else {"mask": mask}), **({} if labels is None else {"labels": labels})}
+    _check_libraries({**arrays, **extra, **named})
+    _check_dtypes({**arrays, **named})
+    if mask is not None:
+        if not _is_array(mask):
+            raise TypeError(f"mask must be a boolean array of shape (m, T_x), got {type(mask).__name__}")
+        if _kind(mask) != "b":
+            raise TypeError(f"mask must have dtype bool, got {mask.dtype}")
+        expect_shape("mask", mask, ("m", "T_x"), sizes)
+    if labels is not None:
+        _check_labels(labels, arrays["x"], sizes)
+    return sizes, params
+
+
+def _check_labels(labels: Array, x: Array, sizes: Mapping[str, int]) -> None:
+    """Class indices ``(m, T_x)`` or targets ``(n_y, m, T_x)``; class ranges are checked when the shards run."""
+    if not _is_array(labels):
+        raise TypeError(f"labels must be an array, got {type(labels).__name__}")
+    if _kind(labels) in ("i", "u"):
+        expect_shape("labels", labels, ("m", "T_x"), sizes)
+    elif _kind(labels) == "f":
+        if labels.dtype != x.dtype:
+            raise TypeError(f"labels has dtype {labels.dtype} but the data have {x.dtype}; they must match")
+        expect_shape("labels", labels, ("n_y", "m", "T_x"), sizes)
+    else:
+        raise TypeError(
+            "labels must be integer class indices of shape (m, T_x) or floating targets of shape "
+            f"(n_y, m, T_x), got dtype {labels.dtype}"
+        )
+
+
+def _label_name(labels: Array, sizes: Mapping[str, int]) -> str:
+    return "labels" if labels.ndim == 2 else "targets"
 
 
 # ------------------------------------------------------------------------------------------- graph building
@@ -461,80 +614,23 @@ def _dask_array() -> ModuleType:
         raise ImportError("Dask arrays need dask: pip install 'xrnn[dask]' (or 'dask[array]>=2024.1')") from error
 
 
-def _forward(
-    cell: str, x: Array, a0: Array, c0: Array | None, parameters: Mapping[str, Array], mask: Array | None
-) -> tuple[Any, ...]:
-    keys = _KEYS[cell]
-    params = check_parameters(parameters, keys)
-    data = {"x": x, "a0": a0} if c0 is None else {"x": x, "a0": a0, "c0": c0}
-    _check_known_chunks({**data, **({} if mask is None else {"mask": mask})})
-    dims = rnn_dims(params, data) if cell == "rnn" else gated_dims(params, *_GATES[cell], data)
-    _check_libraries({**data, **({} if mask is None else {"mask": mask}), **_named(params, keys)})
-    _check_dtypes({**data, **_named(params, keys)})
-    if mask is not None:
-        if not _is_array(mask):
-            raise TypeError(f"mask must be a boolean array of shape (m, T_x), got {type(mask).__name__}")
-        if _kind(mask) != "b":
-            raise TypeError(f"mask must have dtype bool, got {mask.dtype}")
-        expect_shape("mask", mask, ("m", "T_x"), dims)
-    shards = _shards(x, a0)
-    x_s, a0_s = _sharded(x, "x", shards), _sharded(a0, "a0", shards)
-    c0_s = None if c0 is None else _sharded(c0, "c0", shards)
-    mask_s = None if mask is None else _sharded(mask, "mask", shards)
-    shard_params = _shard_parameters(params, keys)
-    task = partial(_forward_shard, cell, keys)
-    inputs = [("x", x_s), ("a0", a0_s), ("c0", c0_s), ("mask", mask_s)]
-    graph, shard_name = _shard_graph(f"xrnn-{cell}-forward", task, inputs, shard_params, len(shards))
-    fields = ("a", "y", "c") if cell == "lstm" else ("a", "y")
-    outputs = _chunked_outputs(graph, shard_name, fields, x_s, dims)
-    cache = DaskCache(cell, x_s, a0_s, c0_s, mask_s, outputs["a"], params, shard_params)
-    return (*(outputs[field] for field in fields), cache)
+def _m_axis(name: str) -> int:
+    """The batch axis of a data argument: ``(n, m, T_x)`` and ``(n, m)`` have it at 1, ``(m, T_x)`` at 0."""
+    return 0 if name in ("mask", "labels") else 1
 
 
-def _backward(cell: str, da: Array, caches: DaskCache, split_every: int | None) -> dict[str, Array]:
-    if not isinstance(caches, DaskCache):
-        raise TypeError(
-            f"caches must be the DaskCache returned by {_FORWARD_NAMES[cell]} with Dask inputs, "
-            f"got {type(caches).__name__}"
-        )
-    if caches.cell != cell:
-        raise TypeError(
-            f"caches was made by {_FORWARD_NAMES[caches.cell]}, but this backward pass needs the cache of "
-            f"{_FORWARD_NAMES[cell]}"
-        )
-    x_s = caches.x
-    n_a, m, t_x = (int(n) for n in caches.a.shape)
-    _check_known_chunks({"da": da})
-    expect_shape("da", da, ("n_a", "m", "T_x"), {"n_a": n_a, "m": m, "T_x": t_x})
-    _check_libraries({"caches.x": x_s, "da": da})
-    _check_dtypes({"caches.x": x_s, "da": da})
-    da_s = _sharded(da, "da", x_s.chunks[1])
-    keys = _KEYS[cell]
-    task = partial(_backward_shard, cell, keys, _GRADIENT_KEYS[cell])
-    inputs = [("x", x_s), ("a0", caches.a0), ("c0", caches.c0), ("mask", caches.mask), ("da", da_s)]
-    graph, shard_name = _shard_graph(f"xrnn-{cell}-backward", task, inputs, caches.shard_parameters, len(caches.shards))
-    dims = {"n_x": int(x_s.shape[0]), "n_a": n_a, "m": m, "T_x": t_x}
-    fields = ("dx", "da0", "dc0") if cell == "lstm" else ("dx", "da0")
-    outputs = _chunked_outputs(graph, shard_name, fields, x_s, dims)
-    params = dict(zip(keys, caches.shard_parameters, strict=True))
-    shapes = _gradient_shapes(params, _GRADIENT_KEYS[cell])
-    summed = _tree_sum(_reduced(graph, shard_name, x_s, shapes), split_every)
-    return {**outputs, **_split(summed, shapes)}
-
-
-def _shards(x: Array, a0: Array) -> tuple[int, ...]:
-    """The batch size of each shard: the chunks of ``x`` along ``m`` (of ``a0`` if only it is Dask)."""
-    if is_dask_array(x):
-        return tuple(int(n) for n in x.chunks[1])
-    if is_dask_array(a0):
-        return tuple(int(n) for n in a0.chunks[1])
+def _shards(x: Array, initial: Sequence[Array | None]) -> tuple[int, ...]:
+    """The batch size of each shard: the chunks of ``x`` along ``m`` (of an initial state if only it is Dask)."""
+    for array in (x, *initial):
+        if array is not None and is_dask_array(array):
+            return tuple(int(n) for n in array.chunks[1])
     return (int(x.shape[1]),)
 
 
 def _sharded(array: Array, name: str, shards: tuple[int, ...]) -> Array:
     """``array`` as a Dask array with ``shards`` along its ``m`` axis and one chunk on every other axis."""
     dask_array = _dask_array()
-    m_axis = _M_AXIS[name]
+    m_axis = _m_axis(name)
     chunks = tuple(shards if axis == m_axis else (int(n),) for axis, n in enumerate(array.shape))
     if not is_dask_array(array):
         return dask_array.from_array(array, chunks=chunks, asarray=False)
@@ -564,7 +660,7 @@ def _shard_graph(
     """One task per shard calling ``task(*input_chunks, *parameters)``; returns the graph and its layer name.
 
     ``inputs`` pairs each sharded array (or ``None``, passed on as ``None``) with its argument name,
-    which fixes its ``m`` axis (see :data:`_M_AXIS`).
+    which fixes its ``m`` axis (see :func:`_m_axis`).
     """
     highlevelgraph = import_module("dask.highlevelgraph")
     tokenize = import_module("dask.base").tokenize
@@ -573,7 +669,7 @@ def _shard_graph(
     parameter_keys = [(p.name, *(0,) * p.ndim) for p in params]
     layer = {}
     for shard in range(n_shards):
-        chunk_keys = [None if array is None else _block_key(array, _M_AXIS[arg], shard) for arg, array in inputs]
+        chunk_keys = [None if array is None else _block_key(array, _m_axis(arg), shard) for arg, array in inputs]
         layer[(name, shard)] = (task, *chunk_keys, *parameter_keys)
     graph = highlevelgraph.HighLevelGraph.from_collections(name, layer, dependencies=[*present, *params])
     return graph, name
@@ -591,6 +687,13 @@ def _with_layer(graph: Any, name: str, layer: dict[Any, Any], shard_name: str) -
     return highlevelgraph.HighLevelGraph(layers, dependencies)
 
 
+def _symbols(field: str) -> tuple[str, ...]:
+    """The shape of a per-example result: a state (``state-a``), ``y``, ``dx`` or an initial state's gradient."""
+    if field.startswith("state-"):
+        return ("n_a", "m", "T_x")
+    return {"y": ("n_y", "m", "T_x"), "dx": ("n_x", "m", "T_x")}.get(field, STATE)
+
+
 def _chunked_outputs(
     graph: Any, shard_name: str, fields: Sequence[str], like: Array, dims: Mapping[str, int]
 ) -> dict[str, Array]:
@@ -600,7 +703,7 @@ def _chunked_outputs(
     shards = like.chunks[1]
     outputs = {}
     for field in fields:
-        symbols = _OUTPUT_SYMBOLS[field]
+        symbols = _symbols(field)
         name = f"{field}-{shard_name}"
         layer = {
             (name, 0, shard, *(0,) * (len(symbols) - 2)): (operator.getitem, (shard_name, shard), field)
@@ -630,17 +733,6 @@ def _tree_sum(stacked: Array, split_every: int | None) -> Array:
     return stacked.sum(axis=0, split_every=split_every)
 
 
-def _split(flat: Array, shapes: Sequence[tuple[str, tuple[int, ...]]]) -> dict[str, Array]:
-    """Cut the reduced flat vector back into named arrays (``()`` for the loss)."""
-    pieces = {}
-    offset = 0
-    for key, shape in shapes:
-        size = math.prod(shape)
-        pieces[key] = flat[offset : offset + size].reshape(shape)
-        offset += size
-    return pieces
-
-
 def _gradient_shapes(params: Mapping[str, Array], keys: Sequence[str]) -> list[tuple[str, tuple[int, ...]]]:
     return [("d" + key, tuple(int(n) for n in params[key].shape)) for key in keys]
 
@@ -649,73 +741,40 @@ def _gradient_shapes(params: Mapping[str, Array], keys: Sequence[str]) -> list[t
 
 
 def _forward_shard(
-    cell: str, keys: Sequence[str], x: Array, a0: Array, c0: Array | None, mask: Array | None, *params: Array
+    cell: CellSpec, keys: Sequence[str], n_states: int, output: bool, states: int, x: Array, *rest: Array
 ) -> dict[str, Array]:
-    """One shard's forward pass with the ordinary xrnn function."""
-    parameters = dict(zip(keys, params, strict=True))
-    if cell == "lstm":
-        a, y, c, _ = lstm.lstm_forward(x, a0, parameters, c0=c0, mask=mask)
-        return {"a": a, "y": y, "c": c}
-    forward = rnn.rnn_forward if cell == "rnn" else gru.gru_forward
-    a, y, _ = forward(x, a0, parameters, mask=mask)
-    return {"a": a, "y": y}
+    """One shard's forward pass with the ordinary engine; ``rest`` is the initial states, the mask, the
+    parameters."""
+    initial, mask, params = rest[:n_states], rest[n_states], rest[n_states + 1 :]
+    result = engine_forward(
+        cell, x, initial, dict(zip(keys, params, strict=True)), mask=mask, output=output, states=states
+    )
+    outputs = {f"state-{name}": value for name, value in zip(cell.state, result.states, strict=False)}
+    return outputs if result.y is None else {**outputs, "y": result.y}
 
 
-def _backward_shard(
-    cell: str,
-    keys: Sequence[str],
-    gradient_keys: Sequence[str],
-    x: Array,
-    a0: Array,
-    c0: Array | None,
-    mask: Array | None,
-    da: Array,
-    *params: Array,
-) -> dict[str, Array]:
+def _backward_shard(cell: CellSpec, n_states: int, x: Array, *rest: Array) -> dict[str, Array]:
     """One shard's forward pass again, then its backward pass; parameter gradients as one flat vector."""
-    parameters = dict(zip(keys, params, strict=True))
-    if cell == "lstm":
-        _, _, _, cache = lstm.lstm_forward(x, a0, parameters, c0=c0, mask=mask)
-        grads = lstm.lstm_backward(da, cache)
-        chunked = {"dx": grads["dx"], "da0": grads["da0"], "dc0": grads["dc0"]}
-    elif cell == "rnn":
-        _, _, rnn_cache = rnn.rnn_forward(x, a0, parameters, mask=mask)
-        grads = rnn.rnn_backward(da, rnn_cache)
-        chunked = {"dx": grads["dx"], "da0": grads["da0"]}
-    else:
-        _, _, gru_cache = gru.gru_forward(x, a0, parameters, mask=mask)
-        grads = gru.gru_backward(da, gru_cache)
-        chunked = {"dx": grads["dx"], "da0": grads["da0"]}
-    return {**chunked, "flat": _flatten([grads["d" + key] for key in gradient_keys])}
+    initial, mask, da, params = rest[:n_states], rest[n_states], rest[n_states + 1], rest[n_states + 2 :]
+    cache = engine_forward(cell, x, initial, dict(zip(cell.keys, params, strict=True)), mask=mask).cache
+    grads = engine_backward(da, cache)
+    chunked = {key: grads[key] for key in ("dx", *(f"d{name}" for name in cell.initial_names))}
+    return {**chunked, "flat": flatten([grads["d" + key] for key in cell.keys])}
 
 
-def _loss_shard(
-    keys: Sequence[str],
-    gradient_keys: Sequence[str],
-    x: Array,
-    a0: Array,
-    labels: Array,
-    mask: Array | None,
-    *params: Array,
-) -> dict[str, Array]:
+def _loss_shard(cell: CellSpec, keys: Sequence[str], n_states: int, x: Array, *rest: Array) -> dict[str, Array]:
     """One shard's number of real steps, and its loss and gradients as sums over them (mean times count).
 
     Everything is divided once by the count summed over all shards.
     """
-    loss, grads = rnn.rnn_loss_and_gradients(x, a0, labels, dict(zip(keys, params, strict=True)), mask=mask)
+    initial, labels, mask, params = rest[:n_states], rest[n_states], rest[n_states + 1], rest[n_states + 2 :]
+    parameters = dict(zip(keys, params, strict=True))
+    loss, grads = engine_loss(cell, x, initial, labels, parameters, mask=mask)
     xp = array_api_compat.array_namespace(x)
     count = int(x.shape[1]) * int(x.shape[2]) if mask is None else int(xp.sum(xp.astype(mask, xp.int64)))
-    summands = [
-        xp.asarray(float(count), dtype=x.dtype),
-        loss * count,
-        *(grads["d" + key] * count for key in gradient_keys),
-    ]
-    return {"dx": grads["dx"] * count, "da0": grads["da0"] * count, "flat": _flatten(summands)}
-
-
-def _flatten(arrays: Sequence[Array]) -> Array:
-    xp = array_api_compat.array_namespace(*arrays)
-    return xp.concat([xp.reshape(array, (-1,)) for array in arrays])
+    summands = [xp.asarray(float(count), dtype=x.dtype), loss * count, *(grads["d" + key] * count for key in keys)]
+    chunked = {key: grads[key] * count for key in ("dx", *(f"d{name}" for name in cell.initial_names))}
+    return {**chunked, "flat": flatten(summands)}
 
 
 def _flat_row(result: Mapping[str, Array]) -> Array:
@@ -723,10 +782,6 @@ def _flat_row(result: Mapping[str, Array]) -> Array:
 
 
 # ------------------------------------------------------------------------------------------------- checks
-
-
-def _named(params: Mapping[str, Array], keys: Sequence[str]) -> dict[str, Array]:
-    return {f"parameters['{key}']": params[key] for key in keys}
 
 
 def _check_known_chunks(arrays: Mapping[str, Array]) -> None:

@@ -1,0 +1,131 @@
+"""A cell's declared sequence optimisation (:class:`~xrnn.cells._spec.ProjectedScan`), run.
+
+The input projection of every step is one product before the loop, the loop is a scan (the backend's fast
+path where it has one, the generic twin otherwise), and ``dx`` and the weight gradients are single products
+after it. Layout is time-major with one row per example (see ``xrnn._layout``).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from types import ModuleType
+from typing import Any
+
+from xrnn._blocks import previous_rows
+from xrnn._layout import from_rows, to_rows
+from xrnn._typing import Array
+from xrnn._validation import namespace_of
+from xrnn.backends import fast_path
+from xrnn.cells._caches import ScanCache
+from xrnn.cells._door import Checked
+from xrnn.cells._spec import CellSpec, ProjectedScan
+
+
+def run_scan(xp: ModuleType, kernel: str, generic: Callable[..., Any], *arrays: Array, keep: Array | None) -> Any:
+    """``fast(*arrays, keep)``, the library's fast path ``kernel``, if it has one (and, with a mask, one
+    that takes masks); else the generic twin ``generic(xp, *arrays, keep)``. Every scan goes through here."""
+    fast = fast_path(xp, kernel, masked=keep is not None)
+    if fast is not None:
+        return fast(*arrays, keep)
+    return generic(xp, *arrays, keep)
+
+
+def forward(cell: CellSpec, checked: Checked, x: Array, initial: Sequence[Array], params: Mapping[str, Array]) -> Any:
+    """Every step of ``cell`` over ``x (n_x, m, T_x)``: the cache its ``scan.cache_type`` holds."""
+    xp, scan = checked.xp, _scan(cell)
+    _, m, t_x = x.shape
+    w_a, w_x = weights(xp, scan, params, checked.sizes["n_a"])
+    inputs_rows = to_rows(xp, x)
+    projection = xp.matmul(inputs_rows, w_x.T)
+    projection += _stacked(xp, [params[block.bias] for block in scan.blocks]).T  # in place: a buffer xrnn owns
+    projection = xp.reshape(projection, (t_x, m, -1))
+    initial_rows = [state.T for state in initial]
+    outputs = run_scan(xp, scan.forward_kernel, scan.forward_twin, projection, w_a, *initial_rows, keep=checked.keep)
+    stored = dict(zip(scan.stored, outputs if isinstance(outputs, tuple) else (outputs,), strict=True))
+    return scan.cache_type(
+        **stored,
+        **dict(zip(cell.initial_names, initial, strict=True)),
+        inputs=xp.reshape(inputs_rows, (t_x, m, -1)),
+        parameters=params,
+        mask=checked.keep,
+    )
+
+
+def backward(cache: ScanCache, dstates: Array) -> dict[str, Array]:
+    """BPTT from the gradient reaching each hidden state, ``dstates (T_x, m, n_a)`` time-major.
+
+    Returns ``"d" + key`` for the cell's keys, ``dx (n_x, m, T_x)`` and ``"d" + name + "0"`` for each
+    initial state.
+    """
+    cell, params = cache.cell, cache.parameters
+    scan = _scan(cell)
+    xp = namespace_of(cache.states)
+    t_x, m, n_a = cache.states.shape
+    w_a, w_x = weights(xp, scan, params, n_a)
+    initial_rows = {name: state.T for name, state in zip(cell.initial_names, cache.initial, strict=True)}
+    reads = [initial_rows[name] if name in initial_rows else getattr(cache, name) for name in scan.reads]
+    dz, *d_initial_rows = run_scan(xp, scan.backward_kernel, scan.backward_twin, dstates, *reads, w_a, keep=cache.mask)
+    dz_rows = xp.reshape(dz, (t_x * m, -1))
+    d_state = _state_weight_gradient(xp, scan, cache, dz_rows)
+    d_input = xp.matmul(dz_rows.T, xp.reshape(cache.inputs, (t_x * m, -1)))
+    d_bias = xp.reshape(xp.sum(dz_rows, axis=0), (-1, 1))
+    grads = {"dx": from_rows(xp, xp.matmul(dz_rows, w_x), m)}
+    grads.update({f"d{name}": rows.T for name, rows in zip(cell.initial_names, d_initial_rows, strict=True)})
+    for index, block in enumerate(scan.blocks):
+        rows = slice(index * n_a, (index + 1) * n_a)
+        if block.state_weight == block.input_weight:
+            grads["d" + block.state_weight] = xp.concat([d_state[rows, ...], d_input[rows, ...]], axis=1)
+        else:
+            grads["d" + block.state_weight] = d_state[rows, ...]
+            grads["d" + block.input_weight] = d_input[rows, ...]
+        grads["d" + block.bias] = d_bias[rows, ...]
+    return {key: grads[key] for key in _gradient_order(cell)}
+
+
+def weights(xp: ModuleType, scan: ProjectedScan, params: Mapping[str, Array], n_a: int) -> tuple[Array, Array]:
+    """The blocks' state and input weights stacked row-wise: ``w_a (g n_a, n_a)`` and ``w_x (g n_a, n_x)``."""
+    if all(block.state_weight == block.input_weight for block in scan.blocks):
+        stacked = _stacked(xp, [params[block.state_weight] for block in scan.blocks])
+        return stacked[:, :n_a], stacked[:, n_a:]
+    state_parts, input_parts = [], []
+    for block in scan.blocks:
+        state, inputs = params[block.state_weight], params[block.input_weight]
+        joint = block.state_weight == block.input_weight
+        state_parts.append(state[:, :n_a] if joint else state)
+        input_parts.append(inputs[:, n_a:] if joint else inputs)
+    return _stacked(xp, state_parts), _stacked(xp, input_parts)
+
+
+def _state_weight_gradient(xp: ModuleType, scan: ProjectedScan, cache: ScanCache, dz_rows: Array) -> Array:
+    """``sum_t dz[t].T @ operand[t]`` for every block: the operand is the previous state, or the rows of the
+    cache field a block names (times the previous state). One product per run of blocks that share it."""
+    t_x, m, n_a = cache.states.shape
+    states_rows = xp.reshape(cache.states, (t_x * m, n_a))
+    pieces, start = [], 0
+    for operand, group in itertools.groupby(scan.blocks, key=lambda block: block.operand):
+        width = n_a * len(list(group))
+        dz_group = dz_rows[:, start : start + width]
+        start += width
+        if operand is None:  # the first step reads a0, the others the states before them: no joint copy
+            piece = xp.matmul(dz_group[:m, ...].T, cache.a0.T)
+            if t_x > 1:
+                piece = piece + xp.matmul(dz_group[m:, ...].T, states_rows[: (t_x - 1) * m, ...])
+        else:
+            previous = xp.reshape(previous_rows(xp, cache.a0.T, cache.states), (t_x * m, n_a))
+            piece = xp.matmul(dz_group.T, xp.reshape(getattr(cache, operand), (t_x * m, n_a)) * previous)
+        pieces.append(piece)
+    return pieces[0] if len(pieces) == 1 else xp.concat(pieces, axis=0)
+
+
+def _gradient_order(cell: CellSpec) -> list[str]:
+    return ["dx", *(f"d{name}" for name in cell.initial_names), *(f"d{key}" for key in cell.keys)]
+
+
+def _stacked(xp: ModuleType, arrays: list[Array]) -> Array:
+    return arrays[0] if len(arrays) == 1 else xp.concat(arrays, axis=0)
+
+
+def _scan(cell: CellSpec) -> ProjectedScan:
+    assert cell.scan is not None
+    return cell.scan
