@@ -25,12 +25,12 @@ from types import ModuleType
 
 import array_api_compat
 
+from xrnn._layout import from_rows, to_rows
 from xrnn._typing import Array
 from xrnn._validation import common_namespace, expect_ndim, library_name
 from xrnn.activations import softmax
 from xrnn.cells import Cell, State, resolve
 from xrnn.cells._engine import loss_and_gradients
-from xrnn._layout import from_rows, to_rows
 from xrnn.losses import cross_entropy_rows, expect_loss_dtype, squared_error_unchecked
 
 

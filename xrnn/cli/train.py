@@ -72,7 +72,10 @@ def add_parser(commands: Any) -> None:
     )
     train.add_argument("--text", metavar="PATH", help="char task: UTF-8 text (default: ten of Shakespeare's sonnets)")
     train.add_argument(
-        "--cell", metavar="NAME", help=f"recurrent cell: a name xrnn.cells.get_cell knows (default {defaults.cell})"
+        "--cell",
+        metavar="NAME",
+        help=f"recurrent cell: rnn, lstm, gru, or MODULE:NAME for a cell made with xrnn.cells.define "
+        f"(default {defaults.cell})",
     )
     train.add_argument("--hidden", type=positive_int, help=f"hidden units n_a (default {defaults.hidden})")
     train.add_argument(
@@ -346,7 +349,7 @@ def _train(trainer: Any, args: argparse.Namespace) -> int:
     if args.sample:
         from xrnn.sampling import sample
 
-        tokens = sample(trainer.parameters, args.sample, seed=config.seed)
+        tokens = sample(trainer.parameters, args.sample, seed=config.seed, cell=config.cell)
         print(trainer.vocabulary.decode(tokens))
     return 0
 
