@@ -171,15 +171,7 @@ def many_to_one_predict(
     >>> many_to_one_predict(np.ones((3, 4, 1)), p).shape  # T_x = 1: one-to-one
     (2, 4)
     """
-    spec = resolve(cell, parameters)
-    w_key, b_key = spec.output_keys
-    xp = common_namespace({"x": x, f"parameters[{w_key!r}]": parameters[w_key]})
-    expect_ndim("x", x, ("n_x", "m", "T_x"))
-    if mask is not None:
-        _selector(xp, mask, x)  # checks the mask before any work
-    a, _ = spec.forward(x, state, parameters, mask)
-    last = last_valid_state(a, mask)
-    return softmax(xp.matmul(parameters[w_key], last) + parameters[b_key], axis=0)
+    return softmax(_last_output(x, parameters, state, mask, cell), axis=0)
 
 
 def many_to_one_loss_and_gradients(
@@ -358,14 +350,7 @@ def many_to_one_regression_predict(
     >>> many_to_one_regression_predict(np.ones((2, 5, 30)), p).shape  # the adding problem's shapes
     (1, 5)
     """
-    spec = resolve(cell, parameters)
-    w_key, b_key = spec.output_keys
-    xp = common_namespace({"x": x, f"parameters[{w_key!r}]": parameters[w_key]})
-    expect_ndim("x", x, ("n_x", "m", "T_x"))
-    if mask is not None:
-        _selector(xp, mask, x)  # checks the mask before any work
-    a, _ = spec.forward(x, state, parameters, mask)
-    return xp.matmul(parameters[w_key], last_valid_state(a, mask)) + parameters[b_key]
+    return _last_output(x, parameters, state, mask, cell)
 
 
 def many_to_one_regression_loss_and_gradients(
@@ -439,6 +424,20 @@ def many_to_one_regression_loss_and_gradients(
     gradients["d" + w_key] = xp.matmul(dpredictions, last.T)
     gradients["d" + b_key] = xp.sum(dpredictions, axis=1, keepdims=True)
     return loss, gradients
+
+
+def _last_output(
+    x: Array, parameters: Mapping[str, Array], state: State | None, mask: Array | None, cell: str | Cell | None
+) -> Array:
+    """``W a<last> + b (n_y, m)``: the output layer at each example's last valid step."""
+    spec = resolve(cell, parameters)
+    w_key, b_key = spec.output_keys
+    xp = common_namespace({"x": x, f"parameters[{w_key!r}]": parameters[w_key]})
+    expect_ndim("x", x, ("n_x", "m", "T_x"))
+    if mask is not None:
+        _selector(xp, mask, x)  # checks the mask before any work
+    a, _ = spec.forward(x, state, parameters, mask)
+    return xp.matmul(parameters[w_key], last_valid_state(a, mask)) + parameters[b_key]
 
 
 def _last_step_selector(xp: ModuleType, mask: Array | None, like: Array) -> Array:
