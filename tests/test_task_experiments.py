@@ -19,6 +19,7 @@ def test_a_tiny_run_records_curves_draws_figures_and_writes_the_page(tmp_path: P
     assert [(r["task"], r["T"], r["cell"]) for r in recorded["runs"]] == [
         (task, length, cell) for task, length in (("adding", 50), ("copy", 100)) for cell in tasks.CELLS
     ]
+    assert all(len(run["commit"]) == 40 for run in recorded["runs"])  # the code the numbers came from
     adding, copy = recorded["runs"][0], recorded["runs"][3]
     assert [p["step"] for p in adding["curve"]] == [2, 4]
     assert set(copy["curve"][0]) == {"step", "train_loss", "val_loss", "val_accuracy"}
