@@ -33,3 +33,15 @@ def test_a_tiny_run_records_curves_draws_figures_and_writes_the_page(tmp_path: P
     assert "![copy-100](tasks/copy-100.png)" in text
     for name in ("adding-50.png", "copy-100.png"):
         assert (tmp_path / "tasks" / name).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_committed_page_is_what_its_results_generate(tmp_path: Path) -> None:
+    results = tasks._load(tasks.RESULTS)
+    recorded = {(r["task"], r["T"], r["cell"], r["config"]["steps"]) for r in results["runs"]}
+    defined = {(task, length, cell, steps) for task, length, steps, cells in tasks.EXPERIMENTS for cell in cells}
+    assert recorded == defined, "docs/tasks/results.json is not what benchmarks/tasks.py defines"
+    figures = [tasks.RESULTS.parent / f"{task}-{length}.png" for task, length in tasks._experiments(results)]
+    assert all(figure.is_file() for figure in figures)
+    page = tmp_path / "tasks.md"
+    tasks.page(results, figures, page)
+    assert page.read_text() == tasks.PAGE.read_text(), "docs/tasks.md is stale: python -m benchmarks.tasks page"
