@@ -29,7 +29,7 @@ def test_a_tiny_run_records_curves_draws_figures_and_writes_the_page(tmp_path: P
     page = tmp_path / "tasks.md"
     assert tasks.main(["page", "--results", str(results), "--page", str(page)]) == 0
     text = page.read_text()
-    assert "| adding T=50 | LSTM | 4 |" in text
+    assert "| adding T=50 (baseline 0.1667) | LSTM | 4 |" in text
     assert "![copy-100](tasks/copy-100.png)" in text
     for name in ("adding-50.png", "copy-100.png"):
         assert (tmp_path / "tasks" / name).read_bytes()[:4] == b"\x89PNG"
