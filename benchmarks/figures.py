@@ -24,6 +24,10 @@ PALETTE = {
     "floor": "#009E73",  # bluish green: xrnn's FLOPs at the rate of one large product
     "generic": "#56B4E9",  # sky blue: xrnn with the fast paths off
     "numpy-cpu": "#000000",  # black: xrnn on NumPy, on the GPU machine's CPU
+    # The cells, on the pages that compare them (the tasks, the gradient flow).
+    "rnn": "#0072B2",
+    "lstm": "#D55E00",
+    "gru": "#009E73",
 }
 LABELS = {
     "xrnn": "xrnn",
@@ -33,6 +37,9 @@ LABELS = {
     "floor": "matrix-product floor",
     "generic": "xrnn, fast paths off",
     "numpy-cpu": "xrnn on NumPy (CPU)",
+    "rnn": "RNN",
+    "lstm": "LSTM",
+    "gru": "GRU",
 }
 TEXT_COLUMN_PX = 736  # the width of furo's text column in a 1280 px wide window
 DPI = 200  # drawn at twice the column's pixels, so the figure stays sharp on high-density screens

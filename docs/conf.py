@@ -25,7 +25,14 @@ extensions = [
 ]
 myst_enable_extensions = ["dollarmath", "amsmath"]
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}  # autosummary writes .rst stubs
-exclude_patterns = ["_build", "_ext", "gpu", "benchmarks-cpu.md", "benchmarks-gpu.md"]  # included by benchmarks.md
+exclude_patterns = [
+    "_build",
+    "_ext",
+    "gpu",
+    "flow",
+    "benchmarks-cpu.md",
+    "benchmarks-gpu.md",
+]  # included by other pages
 
 autosummary_generate = True
 autodoc_typehints = "none"  # numpydoc gives the types in the docstrings

@@ -54,14 +54,16 @@ class TestBackend:
     def to_numpy(self, x: Any) -> np.ndarray:
         return np.asarray(self.adapter.to_numpy(x))
 
-    def assert_close(self, actual: Any, expected: Any, rtol: float | None = None, atol: float = 0.0) -> None:
-        """``actual`` is of this library, on the test device, shaped like the NumPy ``expected``, and
-        within ``rtol`` of it (default: the tolerance of ``actual``'s dtype)."""
+    def assert_close(
+        self, actual: Any, expected: Any, rtol: float | None = None, atol: float = 0.0, *, dtype: str = "float64"
+    ) -> None:
+        """``actual`` is of this library, on the test device, of ``dtype``, shaped like the NumPy ``expected``,
+        and within ``rtol`` of it (default: the tolerance of ``dtype``)."""
         assert array_api_compat.array_namespace(actual) is self.xp, f"wrong library: {type(actual)}"
         assert array_api_compat.device(actual) == self.device, f"left the device: {array_api_compat.device(actual)}"
+        self.assert_dtype(actual, dtype)
         expected = np.asarray(expected)
         assert tuple(actual.shape) == expected.shape, f"shape {tuple(actual.shape)} != {expected.shape}"
-        dtype = str(actual.dtype).rsplit(".", 1)[-1]
         tolerance = RTOL[dtype] if rtol is None else rtol
         np.testing.assert_allclose(self.to_numpy(actual), expected, rtol=tolerance, atol=atol)
 

@@ -202,3 +202,15 @@ def test_time_interleaved_visits_groups_drops_failures_and_pairs_rounds() -> Non
     assert calls.count("a") == calls.count("b") == 1 + 3 + 2
     assert timing.paired_ratio("a", "b") is not None
     assert timing.paired_ratio("a", "broken") is None
+
+
+def test_the_flow_page_script_runs_on_tiny_sizes(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib", reason="the flow page draws with matplotlib (the bench extra)")
+    from benchmarks import flow
+
+    assert flow.main(["--seq-len", "6", "--steps", "4", "--every", "2", "--output", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "flow.json").read_text())
+    assert [run["cell"] for run in result["runs"]] == ["rnn", "lstm", "gru"]
+    assert [step for step, _ in result["runs"][0]["rows"]] == [1, 2, 4]
+    assert (tmp_path / "flow.png").stat().st_size > 0
+    assert "| GRU |" in (tmp_path / "summary.md").read_text()

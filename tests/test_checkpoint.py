@@ -27,13 +27,13 @@ def test_numpy_checkpoint_loads_onto_every_backend_and_dtype(backend: TestBacken
     assert set(loaded.parameters) == set(params)
     for key, value in loaded.parameters.items():
         backend.assert_dtype(value, dtype)
-        backend.assert_close(value, params[key])
+        backend.assert_close(value, params[key], dtype=dtype)
     assert loaded.optimizer is not None
     assert (loaded.optimizer["name"], loaded.optimizer["step"]) == ("adam", 1)
     assert loaded.optimizer["config"] == adam.config
     for slot in ("m", "v"):
         for key, value in loaded.optimizer["slots"][slot].items():
-            backend.assert_close(value, adam.slots[slot][key])
+            backend.assert_close(value, adam.slots[slot][key], dtype=dtype)
 
 
 def test_checkpoint_from_another_backend_and_dtype_comes_back_exactly(backend: TestBackend, tmp_path: Path) -> None:

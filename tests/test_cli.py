@@ -644,3 +644,23 @@ def test_a_researchers_cell_trains_resumes_and_samples_by_module_and_name(
     assert len(out.rstrip("\n")) == 12
     status, _, err = _run(capsys, "train", "--cell", "no_such_module:CELL", "--steps", "1")
     _assert_usage_error(status, err, "--cell: cell 'no_such_module:CELL': no module 'no_such_module' to import")
+
+
+def test_flow_draws_the_gradient_at_every_time_step_and_writes_its_numbers(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib", reason="--flow draws with matplotlib (the plot extra)")
+    run = ["train", "--task", "adding", "--seq-len", "12", "--steps", "6", "--flow", "flow.png", "--flow-every", "2"]
+    assert cli.main([*run, *FAST[:2], "--batch", "4", "--quiet"]) == 0
+    assert (tmp_path / "flow.png").stat().st_size > 0
+    rows = (tmp_path / "flow.csv").read_text().splitlines()
+    assert rows[0] == "step,t,norm"
+    steps = sorted({int(row.split(",")[0]) for row in rows[1:]})
+    assert steps == [1, 2, 4, 6]
+    norms = {(int(s), int(t)): float(n) for s, t, n in (row.split(",") for row in rows[1:])}
+    assert len(norms) == 4 * 12
+    # the adding problem's loss reads the last state only: what reaches the first steps has faded
+    assert norms[(1, 0)] < norms[(1, 11)]
+
+
+def test_flow_every_without_flow_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = _run(capsys, "train", *FAST, "--steps", "1", "--flow-every", "5")
+    _assert_usage_error(status, err, "--flow-every needs --flow")

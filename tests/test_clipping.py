@@ -22,7 +22,7 @@ def test_clip_by_value_matches_numpy_clip(backend: TestBackend, dtype: str) -> N
     assert set(clipped) == set(host)
     for key, value in clipped.items():
         backend.assert_dtype(value, dtype)
-        backend.assert_close(value, np.clip(host[key], -1.5, 1.5))
+        backend.assert_close(value, np.clip(host[key], -1.5, 1.5), dtype=dtype)
 
 
 def test_global_norm_clipping_rescales_all_gradients_by_one_factor(backend: TestBackend) -> None:

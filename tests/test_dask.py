@@ -303,7 +303,7 @@ def test_float32_stays_float32(chunks: TestBackend, cell: str) -> None:
     x64 = _sharded(chunks, problem["x"], (3, 5, 2))
     *reference, _ = forward[cell](x64, chunks.asarray(problem["a0"]), chunks.tree(problem["parameters"]))
     for got, want in zip(outputs, reference, strict=True):
-        chunks.assert_close(got.compute(), chunks.to_numpy(want.compute()), atol=1e-5)
+        chunks.assert_close(got.compute(), chunks.to_numpy(want.compute()), atol=1e-5, dtype="float32")
 
 
 # ---------------------------------------------------------------------------------------- laziness, graph

@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
+import csv
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,3 +31,27 @@ def test_python_examples_run(page: Path) -> None:
         if re.search(r"^import dask|^from dask", block, flags=re.MULTILINE):
             pytest.importorskip("dask", reason=f"{page.name} example {number} needs dask (pip install 'xrnn[dask]')")
         exec(compile(block, f"{page.name} example {number}", "exec"), {})
+
+
+def test_the_own_cell_page_trains_from_the_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The page's cell module, saved as mgu.py, trains with ``xrnn train --cell mgu:MGU`` with its loss
+    falling, and the checkpoint samples and resumes, importing the module again."""
+    from xrnn import cli
+
+    cell_code = _python_blocks(ROOT / "docs" / "own-cell.md")[0]
+    assert len(cell_code.strip().splitlines()) < 60
+    (tmp_path / "mgu.py").write_text(cell_code, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(sys.modules, "mgu", raising=False)
+    run = ["--hidden", "32", "--seq-len", "12", "--batch", "8", "--quiet"]
+    status = cli.main(["train", "--cell", "mgu:MGU", "--steps", "60", "--save", "m.npz", "--metrics", "m.csv", *run])
+    assert status == 0
+    rows = [line for line in (tmp_path / "m.csv").read_text().splitlines() if not line.startswith("#")]
+    rows_read = list(csv.DictReader(rows))
+    losses = [float(row["loss"]) for row in rows_read]
+    assert sum(losses[-10:]) / 10 < losses[0] - 0.5, "the MGU's loss should fall"
+    assert cli.main(["sample", "--load", "m.npz", "--length", "20", "--seed", "0"]) == 0
+    assert cli.main(["train", "--resume", "m.npz", "--steps", "62", "--quiet"]) == 0
+    assert "mgu:MGU" in capsys.readouterr().err

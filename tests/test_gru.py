@@ -190,10 +190,12 @@ def test_float32_in_float32_out(backend: TestBackend) -> None:
     cell_grads = gru_cell_backward(data["da"][:, :, 0], cell)
     for value in (a, y, a_t, y_t, *grads.values(), *cell_grads.values()):
         backend.assert_dtype(value, "float32")
-    backend.assert_close(a, reference.gru_forward(problem["x"], problem["a0"], problem["parameters"])["a"], atol=1e-6)
+    backend.assert_close(
+        a, reference.gru_forward(problem["x"], problem["a0"], problem["parameters"])["a"], atol=1e-6, dtype="float32"
+    )
     expected = reference.gru_backward(problem["da"], problem["x"], problem["a0"], problem["parameters"])
     for name, value in grads.items():
-        backend.assert_close(value, expected[name], atol=1e-5)
+        backend.assert_close(value, expected[name], atol=1e-5, dtype="float32")
 
 
 def test_caller_arrays_are_never_written(backend: TestBackend) -> None:

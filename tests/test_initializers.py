@@ -20,7 +20,7 @@ def test_shapes_dtypes_and_device(backend: TestBackend, dtype: str, scheme: str)
     assert {k: tuple(v.shape) for k, v in params.items()} == SHAPES
     for value in params.values():
         backend.assert_dtype(value, dtype)
-        backend.assert_close(value, backend.to_numpy(value), rtol=0)  # library and device
+        backend.assert_close(value, backend.to_numpy(value), rtol=0, dtype=dtype)  # library and device
     np.testing.assert_array_equal(backend.to_numpy(params["ba"]), 0)
     np.testing.assert_array_equal(backend.to_numpy(params["by"]), 0)
 

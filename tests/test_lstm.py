@@ -228,11 +228,11 @@ def test_float32_in_float32_out(backend: TestBackend) -> None:
     for value in (a, y, c, a_t, c_t, y_t, default_c0, *grads.values(), *cell_grads.values()):
         backend.assert_dtype(value, "float32")
     expected = reference.lstm_forward(problem["x"], problem["a0"], problem["c0"], problem["parameters"])
-    backend.assert_close(a, expected["a"], atol=1e-6)
-    backend.assert_close(c, expected["c"], atol=1e-6)
+    backend.assert_close(a, expected["a"], atol=1e-6, dtype="float32")
+    backend.assert_close(c, expected["c"], atol=1e-6, dtype="float32")
     expected = reference.lstm_backward(problem["da"], problem["x"], problem["a0"], problem["c0"], problem["parameters"])
     for name, value in grads.items():
-        backend.assert_close(value, expected[name], atol=1e-5)
+        backend.assert_close(value, expected[name], atol=1e-5, dtype="float32")
 
 
 def test_caller_arrays_are_never_written(backend: TestBackend) -> None:

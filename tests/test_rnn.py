@@ -168,10 +168,10 @@ def test_float32_in_float32_out(backend: TestBackend) -> None:
     expected = reference.backward(problem["da"], problem["x"], problem["a0"], problem["parameters"])
     for value in (a, y_pred, loss, *grads.values(), *loss_grads.values()):
         backend.assert_dtype(value, "float32")
-    backend.assert_close(a, expected_a)
-    backend.assert_close(y_pred, expected_y)
+    backend.assert_close(a, expected_a, dtype="float32")
+    backend.assert_close(y_pred, expected_y, dtype="float32")
     for name, value in grads.items():
-        backend.assert_close(value, expected[name], atol=1e-5)
+        backend.assert_close(value, expected[name], atol=1e-5, dtype="float32")
 
 
 def test_caller_arrays_are_never_written(backend: TestBackend) -> None:
@@ -246,9 +246,11 @@ def test_fast_path_equals_generic_twin(backend: TestBackend) -> None:
         fast_loss, fast = xrnn.rnn_loss_and_gradients(data["x"], data["a0"], labels, data["parameters"])
         with fast_paths(False):
             generic_loss, generic = xrnn.rnn_loss_and_gradients(data["x"], data["a0"], labels, data["parameters"])
-        backend.assert_close(fast_loss, backend.to_numpy(generic_loss))
+        backend.assert_close(fast_loss, backend.to_numpy(generic_loss), dtype=dtype)
         for name, value in generic.items():
-            backend.assert_close(fast[name], backend.to_numpy(value), atol=1e-6 if dtype == "float32" else 0)
+            backend.assert_close(
+                fast[name], backend.to_numpy(value), atol=1e-6 if dtype == "float32" else 0, dtype=dtype
+            )
 
 
 def test_spec_example_runs(backend: TestBackend) -> None:

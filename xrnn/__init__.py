@@ -41,6 +41,7 @@ from xrnn.cells.rnn import (
     rnn_forward,
     rnn_loss_and_gradients,
 )
+from xrnn.flow import GradientFlow, gradient_flow
 from xrnn.layers import (
     BidirectionalCache,
     StackedCache,
@@ -74,6 +75,7 @@ __all__ = [
     "BidirectionalCache",
     "GRUCache",
     "GRUCellCache",
+    "GradientFlow",
     "LSTMCache",
     "LSTMCellCache",
     "RNNCache",
@@ -87,6 +89,7 @@ __all__ = [
     "dask_arrays",
     "distributed",
     "gradcheck",
+    "gradient_flow",
     "gru_backward",
     "gru_cell_backward",
     "gru_cell_forward",

@@ -28,8 +28,9 @@ from xrnn._masking import mask_rows
 from xrnn._typing import Array
 from xrnn._validation import check_parameters, common_namespace, expect_ndim, expect_shape
 from xrnn.cells import BUILTIN, Cell, SequenceCache, get_cell
+from xrnn.cells._checkpoint import check_budget
 from xrnn.cells._door import SEQUENCE, STATE, Checked, check_parameter_shapes, fill_zeros
-from xrnn.cells._engine import run_backward, run_forward
+from xrnn.cells._engine import backward_cache, forward_cache
 from xrnn.cells._shapes import describe
 
 #: The cells xrnn ships; any cell made with :func:`xrnn.cells.define` (or ``"MODULE:NAME"``) works too.
@@ -89,6 +90,7 @@ def stacked_forward(
     cell: str | Cell = "rnn",
     c0s: Sequence[Array] | None = None,
     mask: Array | None = None,
+    checkpoints: int | None = None,
 ) -> tuple[Array, StackedCache]:
     """Run a stack of recurrent layers: the hidden states of layer ``l`` are the input of layer ``l + 1``.
 
@@ -110,6 +112,8 @@ def stacked_forward(
         For a cell with a state ``c`` (the LSTM): the initial ``c`` of each layer; zeros when omitted.
     mask : array of bool, shape (m, T_x), optional
         ``False`` at padded steps; passed to every layer.
+    checkpoints : int, optional
+        Each layer's backward pass holds at most this many states at once (see :func:`xrnn.rnn_forward`).
 
     Returns
     -------
@@ -142,11 +146,12 @@ def stacked_forward(
     ((3, 10, 7), (4, 5), (5, 10))
     """
     spec, checked, initial = _check(x, a0s, layers, cell, c0s, mask, stacked=True)
+    budget = check_budget(checkpoints)
     caches = []
     inputs = x
     for record, states, params in zip(checked, initial, layers, strict=True):
-        cache = run_forward(spec, record, inputs, states, params)
-        inputs = _copy(record.xp, cache)
+        cache, (rows,) = forward_cache(spec, record, inputs, states, params, budget, states=1)
+        inputs = _copy(record.xp, cache, rows)
         caches.append(cache)
     return inputs, StackedCache(spec.name, tuple(caches))
 
@@ -182,10 +187,10 @@ def stacked_backward(da: Array, caches: StackedCache) -> dict[str, Any]:
     if not isinstance(caches, StackedCache):
         raise TypeError(f"caches must be the StackedCache returned by stacked_forward, got {type(caches).__name__}")
     top = caches.layers[-1]
-    xp = _check_gradient(da, top, ("n_a", "m", "T_x"), int(top.states.shape[2]))
+    xp = _check_gradient(da, top, ("n_a", "m", "T_x"), top.shape[2])
     grads: list[dict[str, Array]] = []
     for cache in reversed(caches.layers):
-        layer = run_backward(cache, _time_major(xp, da))
+        layer = backward_cache(cache, _time_major(xp, da))
         da = layer.pop("dx")
         grads.append(layer)
     return {"dx": da, "layers": grads[::-1]}
@@ -199,6 +204,7 @@ def bidirectional_forward(
     cell: str | Cell = "rnn",
     c0s: Sequence[Array] | None = None,
     mask: Array | None = None,
+    checkpoints: int | None = None,
 ) -> tuple[Array, BidirectionalCache]:
     """Run a bidirectional layer: one direction reads the sequence forward, the other reversed in time.
 
@@ -221,6 +227,8 @@ def bidirectional_forward(
         For a cell with a state ``c`` (the LSTM): the initial ``c`` of the two directions; zeros when omitted.
     mask : array of bool, shape (m, T_x), optional
         ``False`` at padded steps (anywhere, usually at the end).
+    checkpoints : int, optional
+        As in :func:`stacked_forward`.
 
     Returns
     -------
@@ -251,11 +259,12 @@ def bidirectional_forward(
     ((3, 2, 6), (5, 8))
     """
     spec, (forward, backward), (initial_f, initial_b) = _check(x, a0s, layers, cell, c0s, mask, stacked=False)
+    budget = check_budget(checkpoints)
     xp = forward.xp
     order = None if forward.keep is None else _reversal(xp, mask)
-    cache_f = run_forward(spec, forward, x, initial_f, layers[0])
-    cache_b = run_forward(spec, backward, _reverse(xp, x, order), initial_b, layers[1])
-    a = xp.concat([_copy(xp, cache_f), _reverse(xp, _copy(xp, cache_b), order)], axis=0)
+    cache_f, (rows_f,) = forward_cache(spec, forward, x, initial_f, layers[0], budget, states=1)
+    cache_b, (rows_b,) = forward_cache(spec, backward, _reverse(xp, x, order), initial_b, layers[1], budget, states=1)
+    a = xp.concat([_copy(xp, cache_f, rows_f), _reverse(xp, _copy(xp, cache_b, rows_b), order)], axis=0)
     return a, BidirectionalCache(spec.name, cache_f, cache_b, order)
 
 
@@ -291,18 +300,18 @@ def bidirectional_backward(da: Array, caches: BidirectionalCache) -> dict[str, A
         raise TypeError(
             f"caches must be the BidirectionalCache returned by bidirectional_forward, got {type(caches).__name__}"
         )
-    n_f = int(caches.forward.states.shape[2])
-    n_a = n_f + int(caches.backward.states.shape[2])
+    n_f = caches.forward.shape[2]
+    n_a = n_f + caches.backward.shape[2]
     xp = _check_gradient(da, caches.forward, ("n_a_f + n_a_b", "m", "T_x"), n_a, "caches.forward.states")
-    forward_grads = run_backward(caches.forward, _time_major(xp, da[:n_f, ...]))
-    backward_grads = run_backward(caches.backward, _time_major(xp, _reverse(xp, da[n_f:, ...], caches.order)))
+    forward_grads = backward_cache(caches.forward, _time_major(xp, da[:n_f, ...]))
+    backward_grads = backward_cache(caches.backward, _time_major(xp, _reverse(xp, da[n_f:, ...], caches.order)))
     dx = forward_grads.pop("dx") + _reverse(xp, backward_grads.pop("dx"), caches.order)
     return {"dx": dx, "layers": [forward_grads, backward_grads]}
 
 
-def _copy(xp: ModuleType, cache: SequenceCache) -> Array:
-    """A layer's hidden states ``(n_a, m, T_x)``, as a new array (the next layer's input)."""
-    return xp.asarray(cache.a, copy=True)
+def _copy(xp: ModuleType, cache: SequenceCache, rows: Array) -> Array:
+    """A layer's hidden states ``rows (T_x, m, n_a)`` as a new ``(n_a, m, T_x)`` array (the next layer's input)."""
+    return xp.asarray(cache.in_spec_layout(rows), copy=True)
 
 
 def _time_major(xp: ModuleType, da: Array) -> Array:
@@ -315,8 +324,8 @@ def _check_gradient(
     da: Array, cache: SequenceCache, symbols: tuple[str, str, str], n_a: int, name: str = "caches.layers[-1].states"
 ) -> ModuleType:
     """``da`` must share the caches' library, dtype and device and have shape ``symbols``."""
-    xp = common_namespace({name: cache.states, "da": da})
-    t_x, m, _ = cache.states.shape
+    xp = common_namespace({name: cache.initial[0], "da": da})
+    t_x, m, _ = cache.shape
     expect_shape("da", da, symbols, {symbols[0]: n_a, "m": m, "T_x": t_x})
     return xp
 

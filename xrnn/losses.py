@@ -11,6 +11,7 @@ loss sum or a squared error (logits of about 1e4 already overflow it).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from types import ModuleType
 
 import array_api_compat
@@ -82,6 +83,13 @@ def expect_loss_dtype(xp: ModuleType, name: str, array: Array) -> None:
 
 def target_rows(xp: ModuleType, labels: Array, like: Array, dims: dict[str, int]) -> Array:
     """Check ``labels`` and return target distributions as rows ``(T_x * m, n_y)`` in ``like``'s dtype."""
+    check_labels(xp, labels, like, dims)
+    return labels_to_rows(xp, labels, like, dims["n_y"])
+
+
+def check_labels(xp: ModuleType, labels: Array, like: Array, dims: Mapping[str, int]) -> None:
+    """``labels`` must be class indices ``(m, T_x)`` in ``[0, n_y)`` or targets ``(n_y, m, T_x)`` of
+    ``like``'s library, device and dtype."""
     expect_loss_dtype(xp, "the data", like)
     if not array_api_compat.is_array_api_obj(labels):
         raise TypeError(f"labels must be an array, got {type(labels).__name__}")
@@ -97,9 +105,7 @@ def target_rows(xp: ModuleType, labels: Array, like: Array, dims: dict[str, int]
         low, high = int(xp.min(labels)), int(xp.max(labels))
         if low < 0 or high >= n_y:
             raise ValueError(f"labels must be class indices in [0, n_y) = [0, {n_y}), got values from {low} to {high}")
-        indices = xp.reshape(xp.permute_dims(labels, (1, 0)), (-1,))
-        classes = xp.arange(n_y, dtype=labels.dtype, device=array_api_compat.device(labels))
-        return xp.astype(indices[:, None] == classes[None, :], like.dtype)
+        return
     if xp.isdtype(labels.dtype, "real floating"):
         if labels.dtype != like.dtype:
             raise TypeError(f"labels has dtype {labels.dtype} but the data have {like.dtype}; they must match")
@@ -110,24 +116,39 @@ def target_rows(xp: ModuleType, labels: Array, like: Array, dims: dict[str, int]
                 f"labels (soft targets) must be finite and non-negative, got values from {lowest} to {highest}"
                 f"{' and NaN' if bool(xp.any(xp.isnan(labels))) else ''}"
             )
-        return to_rows(xp, labels)
+        return
     raise TypeError(
         "labels must be integer class indices of shape (m, T_x) or floating targets of shape "
         f"(n_y, m, T_x), got dtype {labels.dtype}"
     )
 
 
-def cross_entropy_rows(xp: ModuleType, logits: Array, targets: Array, keep: Array | None = None) -> tuple[Array, Array]:
+def labels_to_rows(xp: ModuleType, labels: Array, like: Array, n_y: int) -> Array:
+    """Checked ``labels`` (of any number of steps) as target rows ``(T * m, n_y)`` in ``like``'s dtype."""
+    if xp.isdtype(labels.dtype, "integral"):
+        indices = xp.reshape(xp.permute_dims(labels, (1, 0)), (-1,))
+        classes = xp.arange(n_y, dtype=labels.dtype, device=array_api_compat.device(labels))
+        return xp.astype(indices[:, None] == classes[None, :], like.dtype)
+    return to_rows(xp, labels)
+
+
+def cross_entropy_rows(
+    xp: ModuleType, logits: Array, targets: Array, keep: Array | None = None, count: Array | int | None = None
+) -> tuple[Array, Array]:
     """Mean cross-entropy over rows ``(N, n_y)`` and its gradient with respect to ``logits``.
 
     The gradient ``softmax * sum(target) - target`` is exact for soft targets that do not sum to 1.
     With ``keep`` (``N`` booleans), the mean runs over the kept rows only and the others get no gradient.
+    ``count``, if given, is what the sum is divided by instead (a whole sequence's, for one of its chunks).
     """
-    count: Array | int = logits.shape[0]
     if keep is not None:
         weights = xp.astype(keep, logits.dtype)[:, None]
         targets = targets * weights
-        count = xp.maximum(xp.sum(weights), xp.asarray(1, dtype=logits.dtype, device=array_api_compat.device(weights)))
+        if count is None:
+            one = xp.asarray(1, dtype=logits.dtype, device=array_api_compat.device(weights))
+            count = xp.maximum(xp.sum(weights), one)
+    if count is None:
+        count = logits.shape[0]
     log_probabilities = _log_softmax_rows(xp, logits)
     # A class of target 0 adds nothing, even where its log-probability is -inf (0 * -inf would be nan).
     loss = -xp.sum(targets * xp.where(targets > 0, log_probabilities, 0.0)) / count

@@ -8,14 +8,14 @@
 * **one-to-one**: many-to-one with ``T_x = 1`` (a one-hidden-layer tanh network for the RNN);
 * **one-to-many** (generation from a start): :func:`xrnn.sampling.sample`.
 
-Regression heads (a linear output scored by mean squared error, as the adding problem needs):
-:func:`many_to_one_regression_loss_and_gradients` and :func:`many_to_one_regression_predict`.
-:func:`many_to_many_logits` gives every step's output for evaluation (accuracy, held-out loss).
-
 Every function works for every cell: pass ``cell=`` (a name or a :class:`xrnn.cells.Cell`), or let the
 parameter keys say which built-in cell it is (see :func:`xrnn.cells.cell_of`). The output layer is
 ``Wya, by`` for the RNN and ``Wy, by`` for the others; gradients come back as ``"d" + key`` for every
 parameter, plus ``dx (n_x, m, T_x)``, the input of :class:`xrnn.train.Optimizer`.
+
+Regression heads (a linear output scored by mean squared error, as the adding problem needs):
+:func:`many_to_one_regression_loss_and_gradients` and :func:`many_to_one_regression_predict`.
+:func:`many_to_many_logits` gives every step's output for evaluation (accuracy, held-out loss).
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ def many_to_many_loss_and_gradients(
     state: State | None = None,
     mask: Array | None = None,
     cell: str | Cell | None = None,
+    checkpoints: int | None = None,
 ) -> tuple[Array, dict[str, Array]]:
     """Mean cross-entropy of an output at every step, and every gradient.
 
@@ -86,6 +87,8 @@ def many_to_many_loss_and_gradients(
         ``False`` at padded steps: the mean then runs over the real steps only.
     cell : str or Cell, optional
         The cell; by default the one the parameter keys identify.
+    checkpoints : int, optional
+        Memory-budgeted BPTT, as in :func:`xrnn.rnn_loss_and_gradients`.
 
     Returns
     -------
@@ -108,7 +111,7 @@ def many_to_many_loss_and_gradients(
     """
     spec = resolve(cell, parameters)
     initial = (None,) * len(spec.state) if state is None else state
-    return loss_and_gradients(spec, x, initial, labels, parameters, mask=mask)
+    return loss_and_gradients(spec, x, initial, labels, parameters, mask=mask, checkpoints=checkpoints)
 
 
 def last_valid_state(a: Array, mask: Array | None = None) -> Array:
@@ -171,7 +174,15 @@ def many_to_one_predict(
     >>> many_to_one_predict(np.ones((3, 4, 1)), p).shape  # T_x = 1: one-to-one
     (2, 4)
     """
-    return softmax(_last_output(x, parameters, state, mask, cell), axis=0)
+    spec = resolve(cell, parameters)
+    w_key, b_key = spec.output_keys
+    xp = common_namespace({"x": x, f"parameters[{w_key!r}]": parameters[w_key]})
+    expect_ndim("x", x, ("n_x", "m", "T_x"))
+    if mask is not None:
+        _selector(xp, mask, x)  # checks the mask before any work
+    a, _ = spec.forward(x, state, parameters, mask)
+    last = last_valid_state(a, mask)
+    return softmax(xp.matmul(parameters[w_key], last) + parameters[b_key], axis=0)
 
 
 def many_to_one_loss_and_gradients(
@@ -182,6 +193,7 @@ def many_to_one_loss_and_gradients(
     state: State | None = None,
     mask: Array | None = None,
     cell: str | Cell | None = None,
+    checkpoints: int | None = None,
 ) -> tuple[Array, dict[str, Array]]:
     """Cross-entropy of one output per sequence, read at each example's last valid step.
 
@@ -199,6 +211,9 @@ def many_to_one_loss_and_gradients(
         ``True`` at real steps, anywhere (padded steps carry the state).
     cell : str or Cell, optional
         The cell; by default the one the parameter keys identify.
+    checkpoints : int, optional
+        Memory-budgeted BPTT for the cell's cache, as in :func:`xrnn.rnn_forward` (the hidden states and
+        their gradient, ``(n_a, m, T_x)`` each, are still held).
 
     Returns
     -------
@@ -235,7 +250,7 @@ def many_to_one_loss_and_gradients(
     n_y = int(parameters[w_key].shape[0])
     _check_labels(xp, labels, x, m, n_y)
     selector = None if mask is None else _selector(xp, mask, x)
-    a, cache = spec.forward(x, state, parameters, mask)
+    a, cache = spec.forward(x, state, parameters, mask, checkpoints=checkpoints)
     last = a[..., -1] if selector is None else xp.sum(a * selector[None, ...], axis=2)
     logits = xp.matmul(last.T, parameters[w_key].T) + parameters[b_key].T  # (m, n_y)
     classes = xp.arange(n_y, dtype=labels.dtype, device=array_api_compat.device(labels))
@@ -281,7 +296,7 @@ def _check_labels(xp: ModuleType, labels: Array, like: Array, m: int, n_y: int) 
         raise ValueError(f"labels must be class indices in [0, n_y) = [0, {n_y}), got values from {low} to {high}")
 
 
-# -- regression heads and evaluation
+# -- regression heads and evaluation: a cell may be passed (user-defined cells have no keys to recognise)
 
 
 def many_to_many_logits(
@@ -316,12 +331,12 @@ def many_to_many_logits(
     >>> logits.shape, bool(np.isclose(loss, many_to_many_loss_and_gradients(x, labels, p)[0]))
     ((3, 2, 5), True)
     """
-    spec = resolve(cell, parameters)
-    w_key, b_key = spec.output_keys
+    cell = resolve(cell, parameters)
+    w_key, b_key = cell.output_keys
     xp = common_namespace({"x": x, f"parameters[{w_key!r}]": parameters[w_key]})
     expect_ndim("x", x, ("n_x", "m", "T_x"))
     m = int(x.shape[1])
-    a, _ = spec.forward(x, state, parameters)
+    a, _ = cell.forward(x, state, parameters)
     return from_rows(xp, xp.matmul(to_rows(xp, a), parameters[w_key].T) + parameters[b_key].T, m)
 
 
@@ -350,7 +365,14 @@ def many_to_one_regression_predict(
     >>> many_to_one_regression_predict(np.ones((2, 5, 30)), p).shape  # the adding problem's shapes
     (1, 5)
     """
-    return _last_output(x, parameters, state, mask, cell)
+    cell = resolve(cell, parameters)
+    w_key, b_key = cell.output_keys
+    xp = common_namespace({"x": x, f"parameters[{w_key!r}]": parameters[w_key]})
+    expect_ndim("x", x, ("n_x", "m", "T_x"))
+    if mask is not None:
+        _selector(xp, mask, x)  # checks the mask before any work
+    a, _ = cell.forward(x, state, parameters, mask)
+    return xp.matmul(parameters[w_key], last_valid_state(a, mask)) + parameters[b_key]
 
 
 def many_to_one_regression_loss_and_gradients(
@@ -361,6 +383,7 @@ def many_to_one_regression_loss_and_gradients(
     state: State | None = None,
     mask: Array | None = None,
     cell: str | Cell | None = None,
+    checkpoints: int | None = None,
 ) -> tuple[Array, dict[str, Array]]:
     """Mean squared error of one linear output per sequence, read at each example's last valid step.
 
@@ -378,10 +401,11 @@ def many_to_one_regression_loss_and_gradients(
     state : tuple of arrays (n_a, m), optional
         Initial state; zeros when omitted.
     mask : bool array, shape (m, T_x), optional
-        ``True`` at real steps, as in :func:`many_to_one_loss_and_gradients` (the plain RNN: padding
-        at the end only).
+        ``True`` at real steps, as in :func:`many_to_one_loss_and_gradients`.
     cell : str or Cell, optional
         The cell; by default the one the parameter keys identify.
+    checkpoints : int, optional
+        Memory-budgeted BPTT for the cell's cache, as in :func:`many_to_one_loss_and_gradients`.
 
     Returns
     -------
@@ -407,8 +431,8 @@ def many_to_one_regression_loss_and_gradients(
     >>> round(float(loss), 3), grads["dWya"].shape, grads["dx"].shape  # about (0 - 1)**2 at the start
     (1.0, (1, 4), (2, 3, 6))
     """
-    spec = resolve(cell, parameters)
-    w_key, b_key = spec.output_keys
+    cell = resolve(cell, parameters)
+    w_key, b_key = cell.output_keys
     xp = common_namespace({"x": x, "targets": targets, f"parameters[{w_key!r}]": parameters[w_key]})
     expect_loss_dtype(xp, "x", x)
     expect_ndim("x", x, ("n_x", "m", "T_x"))
@@ -416,28 +440,14 @@ def many_to_one_regression_loss_and_gradients(
     if tuple(targets.shape) != expected:
         raise ValueError(f"targets must have shape (n_y, m) = {expected}, got {tuple(targets.shape)}")
     selector = _last_step_selector(xp, mask, x)
-    a, cache = spec.forward(x, state, parameters, mask)
+    a, cache = cell.forward(x, state, parameters, mask, checkpoints=checkpoints)
     last = last_valid_state(a, mask)
     loss, dpredictions = squared_error_unchecked(xp, xp.matmul(parameters[w_key], last) + parameters[b_key], targets)
     dlast = xp.matmul(parameters[w_key].T, dpredictions)  # (n_a, m)
-    gradients = spec.backward(dlast[:, :, None] * selector[None, ...], cache)
+    gradients = cell.backward(dlast[:, :, None] * selector[None, ...], cache)
     gradients["d" + w_key] = xp.matmul(dpredictions, last.T)
     gradients["d" + b_key] = xp.sum(dpredictions, axis=1, keepdims=True)
     return loss, gradients
-
-
-def _last_output(
-    x: Array, parameters: Mapping[str, Array], state: State | None, mask: Array | None, cell: str | Cell | None
-) -> Array:
-    """``W a<last> + b (n_y, m)``: the output layer at each example's last valid step."""
-    spec = resolve(cell, parameters)
-    w_key, b_key = spec.output_keys
-    xp = common_namespace({"x": x, f"parameters[{w_key!r}]": parameters[w_key]})
-    expect_ndim("x", x, ("n_x", "m", "T_x"))
-    if mask is not None:
-        _selector(xp, mask, x)  # checks the mask before any work
-    a, _ = spec.forward(x, state, parameters, mask)
-    return xp.matmul(parameters[w_key], last_valid_state(a, mask)) + parameters[b_key]
 
 
 def _last_step_selector(xp: ModuleType, mask: Array | None, like: Array) -> Array:

@@ -46,6 +46,9 @@ class ArrayBackend(ABC):
     time_major_rows: TimeMajorRows | None = None
     #: Whether the scans accept a mask; when not, calls with a mask run the generic twins.
     scans_take_masks: ClassVar[bool] = False
+    #: Whether the backward scans accept ``after``, the gradients reaching the last states from beyond the
+    #: sequence (checkpointed BPTT's later segments); when not, such calls run the generic twins.
+    scans_take_after: ClassVar[bool] = False
 
     @property
     @abstractmethod

@@ -56,6 +56,13 @@ def _step_drops(drop: np.ndarray | None, t_x: int) -> Iterator[np.ndarray | None
     return iter(drop) if drop is not None else itertools.repeat(None, t_x)
 
 
+def _after(after: tuple[np.ndarray, ...] | None, like: np.ndarray, count: int) -> list[np.ndarray]:
+    """The buffers the backward loop starts from: zeros, or copies of the gradients ``after`` the sequence."""
+    if after is None:
+        return [np.zeros_like(like) for _ in range(count)]
+    return [np.array(gradient, dtype=like.dtype) for gradient in after]
+
+
 def lstm_forward_scan(
     projection: np.ndarray, w_a: np.ndarray, a0_rows: np.ndarray, c0_rows: np.ndarray, keep: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -102,10 +109,12 @@ def lstm_backward_scan(
     c0_rows: np.ndarray,
     w_a: np.ndarray,
     keep: np.ndarray | None = None,
+    after: tuple[np.ndarray, ...] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Backward of :func:`lstm_forward_scan`: ``(dz, da0_rows, dc0_rows)``; reads its inputs only.
 
     A masked step ignores its ``dstates``, gets a zero ``dz`` and passes both gradients on unchanged.
+    ``after``: the gradients reaching the last hidden and cell states from beyond the sequence.
     """
     t_x, m, width = gates.shape
     n_a = width // 4
@@ -128,8 +137,7 @@ def lstm_backward_scan(
     cell_gates = dz.reshape(t_x, m, 4, n_a)[:, :, 1:, :]  # f, i, cc: the gates the cell gradient reaches
     g_a = np.empty((m, n_a), dtype=gates.dtype)
     dc = np.empty_like(g_a)
-    da_next = np.zeros_like(g_a)
-    dc_next = np.zeros_like(g_a)
+    da_next, dc_next = _after(after, g_a, 2)
     steps = zip(dstates, through_output, factor_o, cell_gates, dz, f, _step_drops(drop, t_x), strict=True)
     for dstates_t, through_t, factor_o_t, cell_gates_t, dz_t, f_t, drop_t in reversed(list(steps)):
         incoming_gradient(dstates_t, da_next, drop_t, out=g_a)
@@ -192,10 +200,12 @@ def gru_backward_scan(
     a0_rows: np.ndarray,
     w_a: np.ndarray,
     keep: np.ndarray | None = None,
+    after: tuple[np.ndarray, ...] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Backward of :func:`gru_forward_scan`: ``(dz, da0_rows)``; reads its inputs only.
 
     A masked step ignores its ``dstates``, gets a zero ``dz`` and passes the gradient on unchanged.
+    ``after``: the gradient reaching the last state from beyond the sequence.
     """
     t_x, m, width = gates.shape
     n_a = width // 3
@@ -219,7 +229,7 @@ def gru_backward_scan(
     candidate_a = np.ascontiguousarray(w_a[2 * n_a :])
     g = np.empty((m, n_a), dtype=gates.dtype)
     dreset_state = np.empty_like(g)
-    da_next = np.zeros_like(g)
+    (da_next,) = _after(after, g, 1)
     dz_gates = dz[..., : 2 * n_a]  # u and r: the gates that act on [a_prev; x]
     steps = zip(dstates, factor_u, factor_r, factor_cc, dz_gates, r, direct, _step_drops(drop, t_x), strict=True)
     for dstates_t, factor_u_t, factor_r_t, factor_cc_t, dz_gates_t, r_t, direct_t, drop_t in reversed(list(steps)):

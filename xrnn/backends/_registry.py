@@ -151,15 +151,18 @@ def fast_paths(enabled: bool) -> Iterator[None]:
         _fast_paths_enabled.reset(token)
 
 
-def fast_path(xp: ModuleType, kernel: str, *, masked: bool = False) -> Callable[..., Any] | None:
+def fast_path(xp: ModuleType, kernel: str, *, masked: bool = False, after: bool = False) -> Callable[..., Any] | None:
     """The backend's fast path ``kernel`` for namespace ``xp``, or ``None`` to use the generic twin.
 
-    ``masked``: the call has a mask, which only backends whose scans take masks handle.
+    ``masked``: the call has a mask, which only backends whose scans take masks handle; ``after``: a
+    backward scan given the gradients beyond its last step, which only backends declaring so handle.
     """
     if not _fast_paths_enabled.get():
         return None
     backend = namespace_backend(xp)
     if masked and not (backend is not None and backend.scans_take_masks):
+        return None
+    if after and not (backend is not None and backend.scans_take_after):
         return None
     implementation: Callable[..., Any] | None = getattr(backend, kernel, None)
     return implementation

@@ -69,12 +69,17 @@ def rnn_forward_scan(
 
 
 def rnn_backward_scan(
-    dstates: np.ndarray, states: np.ndarray, waa: np.ndarray, keep: np.ndarray | None = None
+    dstates: np.ndarray,
+    states: np.ndarray,
+    waa: np.ndarray,
+    keep: np.ndarray | None = None,
+    after: tuple[np.ndarray, ...] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Backward of :func:`rnn_forward_scan`: ``(dpreactivation, da0_rows)``; reads its inputs only.
 
     ``dz[t] = (1 - states[t]**2) * (dstates[t] + dz[t+1] @ waa)``, and ``da0_rows = dz[0] @ waa``. A
     masked step ignores its ``dstates``, gets a zero ``dz`` and passes the gradient on unchanged.
+    ``after``: the gradient reaching the last state from beyond the sequence (only read).
     """
     waa = np.ascontiguousarray(waa)  # the caller's Waa is C-contiguous: no copy, untransposed GEMM
     dz = np.multiply(states, states)
@@ -82,7 +87,8 @@ def rnn_backward_scan(
     drop = dropped_rows(keep)
     if drop is not None:
         np.copyto(dz, 0, where=drop)
-    carry = np.zeros(states.shape[1:], dtype=states.dtype)  # reaches states[t] through the recurrence
+    # reaches states[t] through the recurrence
+    carry = np.zeros(states.shape[1:], dtype=states.dtype) if after is None else np.array(after[0], dtype=states.dtype)
     incoming = np.empty_like(carry)
     for t in range(states.shape[0] - 1, -1, -1):
         incoming_gradient(dstates[t], carry, None if drop is None else drop[t], out=incoming)
@@ -127,6 +133,7 @@ class NumpyBackend(ArrayBackend):
     gru_backward_scan = staticmethod(_numpy_gated.gru_backward_scan)
     time_major_rows = staticmethod(time_major_rows)
     scans_take_masks = True
+    scans_take_after = True
 
     @property
     def xp(self) -> ModuleType:

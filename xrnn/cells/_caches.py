@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, overload
 
+from xrnn._blocks import gate_blocks
 from xrnn._layout import from_rows
 from xrnn._typing import Array
 from xrnn._validation import namespace_of
@@ -69,13 +70,19 @@ class SequenceCache(ABC):
         return self._step(t)
 
     @property
+    def shape(self) -> tuple[int, int, int]:
+        """``(T_x, m, n_a)``: the steps, the batch and the hidden size."""
+        t_x, m, n_a = self.states.shape
+        return int(t_x), int(m), int(n_a)
+
+    @property
     def steps(self) -> int:
         """``T_x``, the number of steps."""
-        return int(self.states.shape[0])
+        return self.shape[0]
 
     def in_spec_layout(self, rows: Array) -> Array:
         """A time-major ``(T_x, m, n)`` array as a view in the spec's ``(n, m, T_x)`` layout."""
-        return from_rows(namespace_of(rows), rows, self.states.shape[1])
+        return from_rows(namespace_of(rows), rows, self.shape[1])
 
     # -- the spec's (caches, x) ---------------------------------------------------------------------
     def __len__(self) -> int:
@@ -189,3 +196,31 @@ class ScanCache(SequenceCache):
     def x(self) -> Array:
         """The inputs in the spec's layout ``(n_x, m, T_x)`` (a view of :attr:`inputs`)."""
         return self.in_spec_layout(self.inputs)
+
+
+class GateView:
+    """One gate of a cache's stacked ``gates (T_x, m, g n_a)``: a time-major ``(T_x, m, n_a)`` view, found by
+    the gate's name in the cell's declared blocks (the one place the gate order is stated)."""
+
+    def __init__(self, gate: str, what: str) -> None:
+        self.gate = gate
+        self.__doc__ = f"{what} ``(T_x, m, n_a)``, time-major (a view of :attr:`gates`)."
+
+    def __get__(self, cache: Any, owner: type | None = None) -> Any:
+        if cache is None:
+            return self
+        blocks = [block.gate for block in cache.cell.scan.blocks]
+        return gate_blocks(cache.gates, len(blocks))[blocks.index(self.gate)]
+
+
+class SpecView:
+    """A time-major array of a cache, seen in the spec's ``(n_a, m, T_x)`` layout (a view)."""
+
+    def __init__(self, attribute: str, what: str) -> None:
+        self.attribute = attribute
+        self.__doc__ = f"{what} ``(n_a, m, T_x)`` (a view of :attr:`{attribute}`)."
+
+    def __get__(self, cache: Any, owner: type | None = None) -> Any:
+        if cache is None:
+            return self
+        return cache.in_spec_layout(getattr(cache, self.attribute))

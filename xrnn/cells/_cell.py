@@ -86,14 +86,17 @@ class Cell(CellSpec):
         state: Sequence[Array | None] | None,
         parameters: Mapping[str, Array],
         mask: Array | None = None,
+        *,
+        checkpoints: int | None = None,
     ) -> tuple[Array, Any]:
         """Hidden states ``a (n_a, m, T_x)`` (a new array) for inputs ``x (n_x, m, T_x)``, and the cache.
 
         ``state`` holds one ``(n_a, m)`` array per state name (``None``: zeros; ``state=None``: all zeros).
         ``mask (m, T_x)``, ``False`` at padding, carries the state over padded steps. The output layer's
-        keys may be absent from ``parameters``.
+        keys may be absent from ``parameters``. ``checkpoints``: memory-budgeted BPTT, as in
+        :func:`xrnn.rnn_forward`.
         """
-        result = _engine.forward(self, x, check_initial(self, state), parameters, mask=mask)
+        result = _engine.forward(self, x, check_initial(self, state), parameters, mask=mask, checkpoints=checkpoints)
         return result.states[0], result.cache
 
     def backward(self, da: Array, cache: Any) -> dict[str, Array]:

@@ -8,19 +8,24 @@ the handler that module registered; the engine never imports it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import ModuleType
 from typing import Any, NamedTuple, Protocol
+
+import array_api_compat
 
 from xrnn._layout import from_rows, to_rows
 from xrnn._typing import Array
 from xrnn._validation import common_namespace, expect_shape
 from xrnn.activations import softmax_unchecked
-from xrnn.cells import _loop, _projected
-from xrnn.cells._caches import ScanCache, SequenceCache
+from xrnn.cells import _checkpointed
+from xrnn.cells._caches import SequenceCache
+from xrnn.cells._checkpoint import check_budget, plan
+from xrnn.cells._checkpointed import CheckpointedCache
 from xrnn.cells._door import SEQUENCE, Checked, check_call, fill_zeros, initial_data
+from xrnn.cells._run import run_backward, run_forward
 from xrnn.cells._spec import CellSpec
-from xrnn.losses import cross_entropy_rows, target_rows
+from xrnn.losses import check_labels, cross_entropy_rows, labels_to_rows
 
 
 class Forward(NamedTuple):
@@ -47,6 +52,7 @@ class ArrayHandler(Protocol):
         *,
         output: bool,
         states: int,
+        checkpoints: int | None,
     ) -> Forward: ...
 
     def backward(self, da: Array, cache: Any) -> dict[str, Array]: ...
@@ -59,6 +65,8 @@ class ArrayHandler(Protocol):
         labels: Array,
         parameters: Mapping[str, Array],
         mask: Array | None,
+        *,
+        checkpoints: int | None,
     ) -> tuple[Array, dict[str, Array]]: ...
 
 
@@ -89,21 +97,25 @@ def forward(
     mask: Array | None = None,
     output: bool = False,
     states: int = 1,
+    checkpoints: int | None = None,
 ) -> Forward:
     """Run ``cell`` over ``x (n_x, m, T_x)`` from ``initial`` (``None`` entries: zeros).
 
     ``states``: how many of the cell's states to return, each a new ``(n_a, m, T_x)`` array; ``output``:
-    also the softmax outputs ``(n_y, m, T_x)`` (then the output layer's keys are checked too).
+    also the softmax outputs ``(n_y, m, T_x)`` (then the output layer's keys are checked too);
+    ``checkpoints``: the most states the backward pass may hold at once (see ``_checkpoint``).
     """
+    budget = check_budget(checkpoints)
     handler = handler_of(x, *initial, mask)
     if handler is not None:
-        return handler.forward(cell, x, initial, parameters, mask, output=output, states=states)
+        return handler.forward(cell, x, initial, parameters, mask, output=output, states=states, checkpoints=budget)
     data = {"x": (x, SEQUENCE), **initial_data(cell, initial)}
     checked = check_call(cell, parameters, data, output=output, mask=mask)
     xp = checked.xp
-    cache = run_forward(cell, checked, x, fill_zeros(xp, initial, checked, x), parameters)
-    copies = tuple(xp.asarray(cache.in_spec_layout(cache.history(index)), copy=True) for index in range(states))
-    y = outputs(xp, cache, parameters) if output else None
+    start = fill_zeros(xp, initial, checked, x)
+    cache, histories = forward_cache(cell, checked, x, start, parameters, budget, states=states)
+    copies = tuple(xp.asarray(cache.in_spec_layout(rows), copy=True) for rows in histories)
+    y = outputs(xp, histories[0], parameters, cell.output) if output else None
     return Forward(copies, y, cache)
 
 
@@ -115,10 +127,10 @@ def backward(da: Array, cache: object) -> dict[str, Array]:
         return handler.backward(da, cache)
     if not isinstance(cache, SequenceCache):
         raise TypeError(f"cache must be the cache of a sequence forward, got {type(cache).__name__}")
-    xp = common_namespace({"caches.states": cache.states, "da": da})
-    t_x, m, n_a = cache.states.shape
+    xp = common_namespace({"caches.states": cache.initial[0], "da": da})
+    t_x, m, n_a = cache.shape
     expect_shape("da", da, ("n_a", "m", "T_x"), {"n_a": n_a, "m": m, "T_x": t_x})
-    return run_backward(cache, xp.reshape(to_rows(xp, da), (t_x, m, n_a)))
+    return backward_cache(cache, xp.reshape(to_rows(xp, da), (t_x, m, n_a)))
 
 
 def loss_and_gradients(
@@ -129,45 +141,118 @@ def loss_and_gradients(
     parameters: Mapping[str, Array],
     *,
     mask: Array | None = None,
+    checkpoints: int | None = None,
 ) -> tuple[Array, dict[str, Array]]:
     """Forward pass, the mean softmax cross-entropy of an output at every (real) step, and every gradient.
 
     The gradients are ``"d" + key`` for every key (the output layer's too), ``dx`` and ``"d" + name + "0"``.
+    With ``checkpoints`` below ``T_x``, nothing whose size grows with ``T_x`` is held but the inputs and
+    ``dx``: the states, the input projection, the logits and the targets are made chunk by chunk.
     """
+    budget = check_budget(checkpoints)
     handler = handler_of(x, *initial, labels, mask)
     if handler is not None:
-        return handler.loss_and_gradients(cell, x, initial, labels, parameters, mask)
+        return handler.loss_and_gradients(cell, x, initial, labels, parameters, mask, checkpoints=budget)
     checked = check_call(cell, parameters, {"x": (x, SEQUENCE), **initial_data(cell, initial)}, output=True, mask=mask)
     xp = checked.xp
-    targets = target_rows(xp, labels, x, checked.sizes)
-    cache = run_forward(cell, checked, x, fill_zeros(xp, initial, checked, x), parameters)
-    t_x, m, n_a = cache.states.shape
-    w_key, b_key = cell.output
-    states_rows = xp.reshape(cache.states, (t_x * m, n_a))
-    keep_rows = None if checked.keep is None else xp.reshape(checked.keep, (t_x * m,))
-    loss, dlogits = cross_entropy_rows(xp, logits(xp, states_rows, parameters, cell.output), targets, keep_rows)
-    gradients = run_backward(cache, xp.reshape(xp.matmul(dlogits, parameters[w_key]), (t_x, m, n_a)))
-    gradients["d" + w_key] = xp.matmul(dlogits.T, states_rows)
-    gradients["d" + b_key] = xp.reshape(xp.sum(dlogits, axis=0), (-1, 1))
-    return loss, gradients
+    check_labels(xp, labels, x, checked.sizes)
+    start = fill_zeros(xp, initial, checked, x)
+    head = CrossEntropyHead(checked, x, labels, parameters, cell.output)
+    if budget is not None and budget < checked.sizes["T_x"]:
+        schedule = plan(checked.sizes["T_x"], budget)
+        head.bounds = schedule.bounds
+        cache, _ = _checkpointed.forward(
+            cell, checked, x, start, parameters, schedule, histories=0, visit=head.add_loss
+        )
+        gradients = _checkpointed.backward(cache, head.gradient)
+    else:
+        whole = run_forward(cell, checked, x, start, parameters)
+        head.add_loss(0, whole)
+        gradients = run_backward(whole, head.gradient(0, whole))
+    gradients.update(head.output_gradients)
+    return head.loss, gradients
 
 
 # -- below the door: checked arguments only -------------------------------------------------------------
-def run_forward(
-    cell: CellSpec, checked: Checked, x: Array, initial: Sequence[Array], parameters: Mapping[str, Array]
-) -> SequenceCache:
-    """The cache of ``cell`` over ``x``: the declared optimisation if the cell has one, else the step loop."""
-    if cell.scan is not None:
-        cache: SequenceCache = _projected.forward(cell, checked, x, initial, parameters)
-        return cache
-    return _loop.forward(cell, checked, x, initial, parameters)
+def forward_cache(
+    cell: CellSpec,
+    checked: Checked,
+    x: Array,
+    initial: Sequence[Array],
+    parameters: Mapping[str, Array],
+    checkpoints: int | None = None,
+    *,
+    states: int = 0,
+) -> tuple[SequenceCache, list[Array]]:
+    """The cache of a checked call (checkpointed when ``checkpoints`` is below ``T_x``), and the values of its
+    first ``states`` states at every step, time-major ``(T_x, m, n_a)`` (views of the cache, or new arrays)."""
+    if checkpoints is None or checkpoints >= checked.sizes["T_x"]:
+        cache = run_forward(cell, checked, x, initial, parameters)
+        return cache, [cache.history(index) for index in range(states)]
+    schedule = plan(checked.sizes["T_x"], checkpoints)
+    checkpointed, pieces = _checkpointed.forward(cell, checked, x, initial, parameters, schedule, histories=states)
+    return checkpointed, [checked.xp.concat(piece, axis=0) for piece in pieces]
 
 
-def run_backward(cache: SequenceCache, dstates: Array) -> dict[str, Array]:
-    """BPTT from ``dstates (T_x, m, n_a)``, by the path that made ``cache``."""
-    if isinstance(cache, ScanCache):
-        return _projected.backward(cache, dstates)
-    return _loop.backward(cache, dstates)
+def backward_cache(cache: SequenceCache, dstates: Array) -> dict[str, Array]:
+    """BPTT of any cache from ``dstates (T_x, m, n_a)``, time-major."""
+    if isinstance(cache, CheckpointedCache):
+        schedule = cache.chunks.schedule
+
+        def chunk_gradient(index: int, _: SequenceCache) -> Array:
+            start, stop = schedule.bounds(index)
+            return dstates[start:stop, ...]
+
+        return _checkpointed.backward(cache, chunk_gradient)
+    return run_backward(cache, dstates)
+
+
+class CrossEntropyHead:
+    """The softmax output layer and the mean cross-entropy at every real step, one chunk of steps at a time
+    (the whole sequence is one chunk without checkpoints). The mean divides by the whole call's count."""
+
+    def __init__(
+        self, checked: Checked, x: Array, labels: Array, parameters: Mapping[str, Array], keys: tuple[str, str]
+    ) -> None:
+        xp = checked.xp
+        self.xp, self.x, self.labels, self.parameters, self.keys = xp, x, labels, parameters, keys
+        self.keep = checked.keep
+        self.n_y = checked.sizes["n_y"]
+        self.count: Array | int = checked.sizes["m"] * checked.sizes["T_x"]
+        if self.keep is not None:
+            one = xp.asarray(1, dtype=x.dtype, device=array_api_compat.device(x))
+            self.count = xp.maximum(xp.sum(xp.astype(self.keep, x.dtype)), one)
+        self.bounds: Callable[[int], tuple[int, int]] = lambda _: (0, checked.sizes["T_x"])
+        self.loss: Array = xp.zeros((), dtype=x.dtype, device=array_api_compat.device(x))
+        self.output_gradients: dict[str, Array] = {}
+
+    def _chunk(self, index: int, cache: SequenceCache) -> tuple[Array, Array, Array | None, Array]:
+        """The chunk's state rows, cross-entropy (its share of the mean) and gradient of the logits."""
+        xp = self.xp
+        start, stop = self.bounds(index)
+        t_x, m, n_a = cache.shape
+        rows = xp.reshape(cache.states, (t_x * m, n_a))
+        labels = self.labels[..., start:stop]
+        targets = labels_to_rows(xp, labels, self.x, self.n_y)
+        keep = None if self.keep is None else xp.reshape(self.keep[start:stop, ...], (t_x * m,))
+        loss, dlogits = cross_entropy_rows(xp, logits(xp, rows, self.parameters, self.keys), targets, keep, self.count)
+        return rows, loss, keep, dlogits
+
+    def add_loss(self, index: int, cache: SequenceCache) -> None:
+        self.loss = self.loss + self._chunk(index, cache)[1]
+
+    def gradient(self, index: int, cache: SequenceCache) -> Array:
+        """The gradient reaching the chunk's hidden states; adds the chunk's share of the output layer's."""
+        xp = self.xp
+        rows, _, _, dlogits = self._chunk(index, cache)
+        w_key, b_key = self.keys
+        pieces = {"d" + w_key: xp.matmul(dlogits.T, rows), "d" + b_key: xp.reshape(xp.sum(dlogits, axis=0), (-1, 1))}
+        for key, piece in pieces.items():
+            self.output_gradients[key] = (
+                piece if key not in self.output_gradients else self.output_gradients[key] + piece
+            )
+        t_x, m, n_a = cache.shape
+        return xp.reshape(xp.matmul(dlogits, self.parameters[w_key]), (t_x, m, n_a))
 
 
 def logits(xp: ModuleType, states_rows: Array, parameters: Mapping[str, Array], keys: tuple[str, str]) -> Array:
@@ -177,8 +262,8 @@ def logits(xp: ModuleType, states_rows: Array, parameters: Mapping[str, Array], 
     return result
 
 
-def outputs(xp: ModuleType, cache: SequenceCache, parameters: Mapping[str, Array]) -> Array:
-    """The softmax outputs ``(n_y, m, T_x)`` of every step of ``cache``."""
-    t_x, m, n_a = cache.states.shape
-    rows = logits(xp, xp.reshape(cache.states, (t_x * m, n_a)), parameters, cache.cell.output)
+def outputs(xp: ModuleType, states: Array, parameters: Mapping[str, Array], keys: tuple[str, str]) -> Array:
+    """The softmax outputs ``(n_y, m, T_x)`` of the hidden states ``states (T_x, m, n_a)``, time-major."""
+    t_x, m, n_a = states.shape
+    rows = logits(xp, xp.reshape(states, (t_x * m, n_a)), parameters, keys)
     return from_rows(xp, softmax_unchecked(xp, rows, axis=1), m)

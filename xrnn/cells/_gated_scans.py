@@ -50,7 +50,14 @@ def generic_lstm_forward_scan(
 
 
 def generic_lstm_backward_scan(
-    xp: ModuleType, dstates: Array, gates: Array, cells: Array, c0_rows: Array, w_a: Array, keep: Array | None = None
+    xp: ModuleType,
+    dstates: Array,
+    gates: Array,
+    cells: Array,
+    c0_rows: Array,
+    w_a: Array,
+    keep: Array | None = None,
+    after: tuple[Array, ...] | None = None,
 ) -> tuple[Array, Array, Array]:
     """Backward of :func:`generic_lstm_forward_scan`: ``(dz, da0_rows, dc0_rows)``.
 
@@ -58,6 +65,7 @@ def generic_lstm_backward_scan(
     ``dz`` ``(T_x, m, 4 n_a)`` is the gradient of the gates' preactivations, in the gates' order.
     Masked steps ignore their ``dstates``, get a zero ``dz`` and pass both gradients on unchanged.
     Everything that does not depend on the incoming gradient is computed for all steps before the loop.
+    ``after`` holds the gradients reaching the last hidden and cell states from beyond the sequence.
     """
     o, f, i, cc = gate_blocks(gates, 4)
     tanh_c = xp.tanh(cells)
@@ -67,8 +75,7 @@ def generic_lstm_backward_scan(
     factors = xp.concat([tanh_c * o * (1 - o), c_prev * f * (1 - f), cc * i * (1 - i), i * (1 - cc * cc)], axis=2)
     factors = zero_masked(xp, keep, factors)
     dstates = zero_masked(xp, keep, dstates)
-    da_next = xp.zeros_like(dstates[0, ...])
-    dc_next = xp.zeros_like(da_next)
+    da_next, dc_next = (xp.zeros_like(dstates[0, ...]),) * 2 if after is None else after
     reversed_dz = []
     for t in range(dstates.shape[0] - 1, -1, -1):
         g_a = dstates[t, ...] + da_next
@@ -107,11 +114,19 @@ def generic_gru_forward_scan(
 
 
 def generic_gru_backward_scan(
-    xp: ModuleType, dstates: Array, gates: Array, states: Array, a0_rows: Array, w_a: Array, keep: Array | None = None
+    xp: ModuleType,
+    dstates: Array,
+    gates: Array,
+    states: Array,
+    a0_rows: Array,
+    w_a: Array,
+    keep: Array | None = None,
+    after: tuple[Array, ...] | None = None,
 ) -> tuple[Array, Array]:
     """Backward of :func:`generic_gru_forward_scan`: ``(dz, da0_rows)``, ``dz`` in the gates' order.
 
-    A step is two recurrent products, through the candidate and then through both gates.
+    A step is two recurrent products, through the candidate and then through both gates. ``after``: the
+    gradient reaching the last state from beyond the sequence.
     """
     n_a = states.shape[2]
     u, r, cc = gate_blocks(gates, 3)
@@ -123,7 +138,7 @@ def generic_gru_backward_scan(
     direct = 1 - u
     dstates = zero_masked(xp, keep, dstates)
     gates_a, candidate_a = w_a[: 2 * n_a, ...], w_a[2 * n_a :, ...]
-    da_next = xp.zeros_like(dstates[0, ...])
+    da_next = xp.zeros_like(dstates[0, ...]) if after is None else after[0]
     reversed_dz = []
     for t in range(dstates.shape[0] - 1, -1, -1):
         g = dstates[t, ...] + da_next

@@ -41,18 +41,13 @@ def concrete(shape: tuple[Extent, ...], sizes: Mapping[str, int]) -> tuple[int, 
 
 
 def normal_parameters(
-    shapes: Mapping[str, tuple[Extent, ...]],
-    n_x: int,
-    n_a: int,
-    n_y: int,
-    *,
-    backend: str = "numpy",
-    dtype: object = "float64",
-    seed: int | None = None,
-    device: object = None,
+    shapes: Mapping[str, tuple[Extent, ...]], n_x: int, n_a: int, n_y: int, **options: Any
 ) -> tuple[ModuleType, dict[str, Array]]:
-    """Standard-normal matrices and zero biases: ``(xp, parameters)``, the matrices first."""
-    return _draw(shapes, check_sizes(n_x, n_a, n_y), "normal", backend, dtype, seed, device)
+    """Standard-normal matrices and zero biases: ``(xp, parameters)``, the matrices first.
+
+    ``options``: ``backend``, ``dtype``, ``seed``, ``device`` (as :func:`xrnn.init_parameters` takes them).
+    """
+    return _draw(shapes, check_sizes(n_x, n_a, n_y), "normal", **options)
 
 
 def small_normal(
@@ -70,22 +65,14 @@ def small_normal(
 
 
 def glorot_uniform(
-    shapes: Mapping[str, tuple[Extent, ...]],
-    n_x: int,
-    n_a: int,
-    n_y: int,
-    *,
-    backend: str = "numpy",
-    dtype: object = "float64",
-    seed: int | None = None,
-    device: object = None,
+    shapes: Mapping[str, tuple[Extent, ...]], n_x: int, n_a: int, n_y: int, **options: Any
 ) -> dict[str, Array]:
     """Glorot-uniform matrices, ``U(-l, l)`` with ``l = sqrt(6 / (rows + columns))``, and zero biases.
 
     A parameter of more than two axes is drawn with its first axis as the rows and the rest as the columns.
+    ``options`` as in :func:`normal_parameters`.
     """
-    sizes = check_sizes(n_x, n_a, n_y)
-    _, parameters = _draw(shapes, sizes, "uniform", backend, dtype, seed, device)
+    _, parameters = _draw(shapes, check_sizes(n_x, n_a, n_y), "uniform", **options)
     for key, value in parameters.items():
         if not is_bias(shapes[key]):
             rows = int(value.shape[0])
@@ -98,10 +85,11 @@ def _draw(
     shapes: Mapping[str, tuple[Extent, ...]],
     sizes: Mapping[str, int],
     kind: str,
-    backend: str,
-    dtype: object,
-    seed: int | None,
-    device: object,
+    *,
+    backend: str = "numpy",
+    dtype: object = "float64",
+    seed: int | None = None,
+    device: object = None,
 ) -> tuple[ModuleType, dict[str, Array]]:
     """One seeded stream (standard normal, or uniform on ``[-1, 1)``) cut into the matrices; zero biases."""
     adapter = get_backend(backend)

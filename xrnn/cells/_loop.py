@@ -52,16 +52,22 @@ def forward(
     return StepLoopCache(cell, tuple(caches), stacked[0], stacked, x, tuple(initial), params, keep)
 
 
-def backward(cache: SequenceCache, dstates: Array, observe: StepObserver | None = None) -> dict[str, Array]:
+def backward(
+    cache: SequenceCache,
+    dstates: Array,
+    after: tuple[Array, ...] | None = None,
+    observe: StepObserver | None = None,
+) -> dict[str, Array]:
     """BPTT one step at a time from ``dstates (T_x, m, n_a)``, the gradient reaching each hidden state from
-    outside the recurrence. Works on any sequence cache, through its per-step caches (``cache.step(t)``).
+    outside the recurrence, and ``after``, the gradients reaching the last step's states from beyond the
+    sequence. Works on any sequence cache, through its per-step caches (``cache.step(t)``).
 
     ``observe(t, dstate, dparameters)``, if given, sees each step's incoming gradient and its parameter
     gradients (already zero in padded columns).
     """
     cell, keep = cache.cell, cache.mask
     xp = namespace_of(cache.states)
-    through = tuple(xp.zeros_like(state) for state in cache.initial)
+    through = tuple(xp.zeros_like(state) for state in cache.initial) if after is None else tuple(after)
     totals: dict[str, Array] = {}
     dxs: list[Array] = []
     for t in range(cache.steps - 1, -1, -1):

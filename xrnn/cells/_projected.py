@@ -22,13 +22,22 @@ from xrnn.cells._door import Checked
 from xrnn.cells._spec import CellSpec, ProjectedScan
 
 
-def run_scan(xp: ModuleType, kernel: str, generic: Callable[..., Any], *arrays: Array, keep: Array | None) -> Any:
-    """``fast(*arrays, keep)``, the library's fast path ``kernel``, if it has one (and, with a mask, one
-    that takes masks); else the generic twin ``generic(xp, *arrays, keep)``. Every scan goes through here."""
-    fast = fast_path(xp, kernel, masked=keep is not None)
+def run_scan(
+    xp: ModuleType,
+    kernel: str,
+    generic: Callable[..., Any],
+    *arrays: Array,
+    keep: Array | None,
+    after: tuple[Array, ...] | None = None,
+) -> Any:
+    """``fast(*arrays, keep)``, the library's fast path ``kernel``, if it has one (and, with a mask or the
+    gradients ``after`` the last step, one that takes them); else the generic twin
+    ``generic(xp, *arrays, keep)``. Every scan goes through here."""
+    fast = fast_path(xp, kernel, masked=keep is not None, after=after is not None)
+    extra = () if after is None else (after,)
     if fast is not None:
-        return fast(*arrays, keep)
-    return generic(xp, *arrays, keep)
+        return fast(*arrays, keep, *extra)
+    return generic(xp, *arrays, keep, *extra)
 
 
 def forward(cell: CellSpec, checked: Checked, x: Array, initial: Sequence[Array], params: Mapping[str, Array]) -> Any:
@@ -52,8 +61,9 @@ def forward(cell: CellSpec, checked: Checked, x: Array, initial: Sequence[Array]
     )
 
 
-def backward(cache: ScanCache, dstates: Array) -> dict[str, Array]:
-    """BPTT from the gradient reaching each hidden state, ``dstates (T_x, m, n_a)`` time-major.
+def backward(cache: ScanCache, dstates: Array, after: tuple[Array, ...] | None = None) -> dict[str, Array]:
+    """BPTT from the gradient reaching each hidden state, ``dstates (T_x, m, n_a)`` time-major, and
+    ``after``, the gradients ``(n_a, m)`` reaching the last step's states from beyond the sequence.
 
     Returns ``"d" + key`` for the cell's keys, ``dx (n_x, m, T_x)`` and ``"d" + name + "0"`` for each
     initial state.
@@ -65,7 +75,11 @@ def backward(cache: ScanCache, dstates: Array) -> dict[str, Array]:
     w_a, w_x = weights(xp, scan, params, n_a)
     initial_rows = {name: state.T for name, state in zip(cell.initial_names, cache.initial, strict=True)}
     reads = [initial_rows[name] if name in initial_rows else getattr(cache, name) for name in scan.reads]
-    dz, *d_initial_rows = run_scan(xp, scan.backward_kernel, scan.backward_twin, dstates, *reads, w_a, keep=cache.mask)
+    after_rows = None if after is None else tuple(gradient.T for gradient in after)
+    scanned = run_scan(
+        xp, scan.backward_kernel, scan.backward_twin, dstates, *reads, w_a, keep=cache.mask, after=after_rows
+    )
+    dz, *d_initial_rows = scanned
     dz_rows = xp.reshape(dz, (t_x * m, -1))
     d_state = _state_weight_gradient(xp, scan, cache, dz_rows)
     d_input = xp.matmul(dz_rows.T, xp.reshape(cache.inputs, (t_x * m, -1)))

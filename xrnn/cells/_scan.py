@@ -35,17 +35,24 @@ def generic_forward_scan(
 
 
 def generic_backward_scan(
-    xp: ModuleType, dstates: Array, states: Array, waa: Array, keep: Array | None = None
+    xp: ModuleType,
+    dstates: Array,
+    states: Array,
+    waa: Array,
+    keep: Array | None = None,
+    after: tuple[Array, ...] | None = None,
 ) -> tuple[Array, Array]:
     """Backward of :func:`generic_forward_scan`.
 
     ``dstates[t]`` is the gradient reaching ``states[t]`` from outside the recurrence (the output
     layer). Returns ``dpreactivation`` ``(T_x, m, n_a)`` and the gradient of ``a0_rows``. Masked steps
     ignore their ``dstates``, get a zero ``dpreactivation`` and pass the gradient on unchanged.
+    ``after``: the gradient reaching the last state from beyond the sequence, ``(rows,)`` (a later
+    segment's, in checkpointed BPTT); none by default.
     """
     tanh_derivative = zero_masked(xp, keep, 1 - states * states)  # for every step at once, out of the loop
     dstates = zero_masked(xp, keep, dstates)
-    through = None
+    through = None if after is None else after[0]
     reversed_dz = []
     for t in range(states.shape[0] - 1, -1, -1):
         incoming = dstates[t, ...] if through is None else dstates[t, ...] + through

@@ -26,12 +26,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from xrnn._blocks import gate_blocks
 from xrnn._typing import Array
 from xrnn._validation import namespace_of
 from xrnn.activations import sigmoid_unchecked, softmax_unchecked
 from xrnn.cells import _engine
-from xrnn.cells._caches import ScanCache
+from xrnn.cells._caches import GateView, ScanCache, SpecView
 from xrnn.cells._cell import Cell, check_made_by, register_builtin
 from xrnn.cells._door import check_step, check_step_gradients
 from xrnn.cells._gated_scans import generic_gru_backward_scan, generic_gru_forward_scan
@@ -109,38 +108,12 @@ class GRUCache(ScanCache):
     def cell(self) -> CellSpec:
         return GRU
 
-    def _gate(self, name: str) -> Array:
-        return gate_blocks(self.gates, len(GATES))[[block.gate for block in GATES].index(name)]
-
-    @property
-    def update(self) -> Array:
-        """Update gates ``(T_x, m, n_a)``, time-major (a view of :attr:`gates`)."""
-        return self._gate("u")
-
-    @property
-    def reset(self) -> Array:
-        """Reset gates ``(T_x, m, n_a)``, time-major."""
-        return self._gate("r")
-
-    @property
-    def candidate(self) -> Array:
-        """Candidates ``(T_x, m, n_a)``, time-major."""
-        return self._gate("cc")
-
-    @property
-    def u(self) -> Array:
-        """Update gates ``(n_a, m, T_x)``."""
-        return self.in_spec_layout(self.update)
-
-    @property
-    def r(self) -> Array:
-        """Reset gates ``(n_a, m, T_x)``."""
-        return self.in_spec_layout(self.reset)
-
-    @property
-    def cct(self) -> Array:
-        """Candidates ``(n_a, m, T_x)``."""
-        return self.in_spec_layout(self.candidate)
+    update = GateView("u", "Update gates")
+    reset = GateView("r", "Reset gates")
+    candidate = GateView("cc", "Candidates")
+    u = SpecView("update", "Update gates")
+    r = SpecView("reset", "Reset gates")
+    cct = SpecView("candidate", "Candidates")
 
     def _step(self, t: int) -> GRUCellCache:
         a_prev = self.a0 if t == 0 else self.states[t - 1, ...].T
@@ -329,7 +302,7 @@ def gru_cell_backward(da_next: Array, cache: GRUCellCache) -> dict[str, Array]:
 
 
 def gru_forward(
-    x: Array, a0: Array, parameters: Mapping[str, Array], *, mask: Array | None = None
+    x: Array, a0: Array, parameters: Mapping[str, Array], *, mask: Array | None = None, checkpoints: int | None = None
 ) -> tuple[Array, Array, GRUCache]:
     """Run the GRU over a whole sequence.
 
@@ -346,6 +319,8 @@ def gru_forward(
         carried unchanged and the step takes no part in the backward pass, so a padded batch gives
         what each example alone gives. ``a[..., -1]`` is then every example's final state: pass it as
         ``a0`` of the next window for truncated BPTT.
+    checkpoints : int, optional
+        Memory-budgeted BPTT, as in :func:`xrnn.rnn_forward`.
 
     Returns
     -------
@@ -374,7 +349,7 @@ def gru_forward(
     >>> a.shape, y_pred.shape, caches.r.shape
     ((5, 10, 4), (2, 10, 4), (5, 10, 4))
     """
-    (a,), y_pred, cache = _engine.forward(GRU, x, (a0,), parameters, mask=mask, output=True)
+    (a,), y_pred, cache = _engine.forward(GRU, x, (a0,), parameters, mask=mask, output=True, checkpoints=checkpoints)
     return a, y_pred, cache
 
 

@@ -27,12 +27,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from xrnn._blocks import gate_blocks
 from xrnn._typing import Array
 from xrnn._validation import namespace_of
 from xrnn.activations import sigmoid_unchecked, softmax_unchecked
 from xrnn.cells import _engine
-from xrnn.cells._caches import ScanCache
+from xrnn.cells._caches import GateView, ScanCache, SpecView
 from xrnn.cells._cell import Cell, check_made_by, register_builtin
 from xrnn.cells._door import check_step, check_step_gradients
 from xrnn.cells._gated_scans import generic_lstm_backward_scan, generic_lstm_forward_scan
@@ -123,53 +122,15 @@ class LSTMCache(ScanCache):
     def cell(self) -> CellSpec:
         return LSTM
 
-    def _gate(self, name: str) -> Array:
-        return gate_blocks(self.gates, len(GATES))[[block.gate for block in GATES].index(name)]
-
-    @property
-    def output(self) -> Array:
-        """Output gates ``(T_x, m, n_a)``, time-major (a view of :attr:`gates`)."""
-        return self._gate("o")
-
-    @property
-    def forget(self) -> Array:
-        """Forget gates ``(T_x, m, n_a)``, time-major."""
-        return self._gate("f")
-
-    @property
-    def update(self) -> Array:
-        """Update gates ``(T_x, m, n_a)``, time-major."""
-        return self._gate("i")
-
-    @property
-    def candidate(self) -> Array:
-        """Candidate cells ``(T_x, m, n_a)``, time-major."""
-        return self._gate("cc")
-
-    @property
-    def c(self) -> Array:
-        """Cell states ``(n_a, m, T_x)`` (a view of :attr:`cells`)."""
-        return self.in_spec_layout(self.cells)
-
-    @property
-    def f(self) -> Array:
-        """Forget gates ``(n_a, m, T_x)``."""
-        return self.in_spec_layout(self.forget)
-
-    @property
-    def i(self) -> Array:
-        """Update gates ``(n_a, m, T_x)``."""
-        return self.in_spec_layout(self.update)
-
-    @property
-    def cct(self) -> Array:
-        """Candidate cells ``(n_a, m, T_x)``."""
-        return self.in_spec_layout(self.candidate)
-
-    @property
-    def o(self) -> Array:
-        """Output gates ``(n_a, m, T_x)``."""
-        return self.in_spec_layout(self.output)
+    output = GateView("o", "Output gates")
+    forget = GateView("f", "Forget gates")
+    update = GateView("i", "Update gates")
+    candidate = GateView("cc", "Candidate cells")
+    c = SpecView("cells", "Cell states")
+    f = SpecView("forget", "Forget gates")
+    i = SpecView("update", "Update gates")
+    cct = SpecView("candidate", "Candidate cells")
+    o = SpecView("output", "Output gates")
 
     def history(self, index: int) -> Array:
         return self.cells if index == 1 else super().history(index)
@@ -388,6 +349,7 @@ def lstm_forward(
     *,
     c0: Array | None = None,
     mask: Array | None = None,
+    checkpoints: int | None = None,
 ) -> tuple[Array, Array, Array, LSTMCache]:
     """Run the LSTM over a whole sequence.
 
@@ -406,6 +368,8 @@ def lstm_forward(
         are carried unchanged and the step takes no part in the backward pass, so a padded batch gives
         what each example alone gives. ``a[..., -1]`` and ``c[..., -1]`` are then every example's final
         states: pass them as ``a0`` and ``c0`` of the next window for truncated BPTT.
+    checkpoints : int, optional
+        Memory-budgeted BPTT, as in :func:`xrnn.rnn_forward`.
 
     Returns
     -------
@@ -436,7 +400,9 @@ def lstm_forward(
     >>> a.shape, y.shape, c.shape, caches.o.shape
     ((5, 10, 4), (2, 10, 4), (5, 10, 4), (5, 10, 4))
     """
-    (a, c), y, cache = _engine.forward(LSTM, x, (a0, c0), parameters, mask=mask, output=True, states=2)
+    (a, c), y, cache = _engine.forward(
+        LSTM, x, (a0, c0), parameters, mask=mask, output=True, states=2, checkpoints=checkpoints
+    )
     return a, y, c, cache
 
 

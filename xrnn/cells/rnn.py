@@ -282,7 +282,7 @@ def rnn_cell_backward(da_next: Array, cache: RNNCellCache) -> dict[str, Array]:
 
 
 def rnn_forward(
-    x: Array, a0: Array, parameters: Mapping[str, Array], *, mask: Array | None = None
+    x: Array, a0: Array, parameters: Mapping[str, Array], *, mask: Array | None = None, checkpoints: int | None = None
 ) -> tuple[Array, Array, RNNCache]:
     """Run the RNN over a whole sequence.
 
@@ -299,6 +299,10 @@ def rnn_forward(
         carried unchanged and the step takes no part in the backward pass, so a padded batch gives
         what each example alone gives. ``a[..., -1]`` is then every example's final state: pass it as
         ``a0`` of the next window for truncated BPTT.
+    checkpoints : int, optional
+        Memory-budgeted BPTT: the backward pass holds at most this many step states at once and
+        recomputes the others from snapshots, by binomial checkpointing (see ``docs/checkpointing.md``).
+        ``None`` (or ``T_x`` or more) keeps everything.
 
     Returns
     -------
@@ -326,7 +330,7 @@ def rnn_forward(
     >>> a.shape, y_pred.shape, len(caches[0])  # caches = (per-step caches, x), as in the spec
     ((5, 10, 4), (2, 10, 4), 4)
     """
-    (a,), y_pred, cache = _engine.forward(RNN, x, (a0,), parameters, mask=mask, output=True)
+    (a,), y_pred, cache = _engine.forward(RNN, x, (a0,), parameters, mask=mask, output=True, checkpoints=checkpoints)
     return a, y_pred, cache
 
 
@@ -361,7 +365,13 @@ def rnn_backward(da: Array, caches: RNNCache) -> dict[str, Array]:
 
 
 def rnn_loss_and_gradients(
-    x: Array, a0: Array, labels: Array, parameters: Mapping[str, Array], *, mask: Array | None = None
+    x: Array,
+    a0: Array,
+    labels: Array,
+    parameters: Mapping[str, Array],
+    *,
+    mask: Array | None = None,
+    checkpoints: int | None = None,
 ) -> tuple[Array, dict[str, Array]]:
     """Forward pass, softmax cross-entropy and every gradient, in one call.
 
@@ -382,6 +392,9 @@ def rnn_loss_and_gradients(
     mask : array of bool, shape (m, T_x), optional
         Padding, as in :func:`rnn_forward`: the mean then runs over the real steps only, and a padded
         batch gives each example's loss and gradients weighted by its number of real steps.
+    checkpoints : int, optional
+        Memory-budgeted BPTT, as in :func:`rnn_forward`; then nothing whose size grows with ``T_x`` is
+        held but the inputs and ``dx``: states, input projections, logits and targets go chunk by chunk.
 
     Returns
     -------
@@ -402,4 +415,4 @@ def rnn_loss_and_gradients(
     >>> sorted(grads)
     ['dWaa', 'dWax', 'dWya', 'da0', 'dba', 'dby', 'dx']
     """
-    return _engine.loss_and_gradients(RNN, x, (a0,), labels, parameters, mask=mask)
+    return _engine.loss_and_gradients(RNN, x, (a0,), labels, parameters, mask=mask, checkpoints=checkpoints)

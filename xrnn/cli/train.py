@@ -73,9 +73,10 @@ def add_parser(commands: Any) -> None:
     train.add_argument("--text", metavar="PATH", help="char task: UTF-8 text (default: ten of Shakespeare's sonnets)")
     train.add_argument(
         "--cell",
-        metavar="NAME",
-        help=f"recurrent cell: rnn, lstm, gru, or MODULE:NAME for a cell made with xrnn.cells.define "
-        f"(default {defaults.cell})",
+        metavar="CELL",
+        help="recurrent cell: rnn, lstm, gru, or MODULE:NAME, a cell made with xrnn.cells.define in an importable "
+        "module (the current directory is on the path; checkpoints record it, and loading one imports the module "
+        f"again) (default {defaults.cell})",
     )
     train.add_argument("--hidden", type=positive_int, help=f"hidden units n_a (default {defaults.hidden})")
     train.add_argument(
@@ -134,6 +135,18 @@ def add_parser(commands: Any) -> None:
     )
     train.add_argument(
         "--plot", metavar="PATH", help="draw the training and validation curves as a PNG (needs matplotlib)"
+    )
+    train.add_argument(
+        "--flow",
+        metavar="PATH",
+        help="draw the mean gradient reaching each time step's hidden state, over training, as a PNG heatmap "
+        "(numbers in PATH with a .csv suffix: step, t, norm; needs matplotlib)",
+    )
+    train.add_argument(
+        "--flow-every",
+        type=positive_int,
+        metavar="N",
+        help="with --flow: record every N steps (default: --eval-every's)",
     )
     train.add_argument(
         "--save",
@@ -197,11 +210,14 @@ def _check_before_training(args: argparse.Namespace, given: dict[str, Any]) -> N
     from xrnn.train._npz import check_writable
     from xrnn.train.config import cell_named
 
-    if args.plot:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise UsageError("--plot needs matplotlib: pip install 'xrnn[plot]' (or matplotlib)") from None
+    for flag, path in (("--plot", args.plot), ("--flow", args.flow)):
+        if path:
+            try:
+                import matplotlib  # noqa: F401
+            except ImportError:
+                raise UsageError(f"{flag} needs matplotlib: pip install 'xrnn[plot]' (or matplotlib)") from None
+    if args.flow_every is not None and not args.flow:
+        raise UsageError("--flow-every needs --flow")
     if "cell" in given:
         try:
             cell_named(given["cell"])
@@ -214,7 +230,11 @@ def _check_before_training(args: argparse.Namespace, given: dict[str, Any]) -> N
     if args.text and given.get("task", "char") != "char":
         raise UsageError(f"--text is for the char task; the {given['task']} task generates its data")
     outputs = [("checkpoint", args.save), ("checkpoint", args.save and best_path(args.save))]
-    outputs += [("metrics", args.metrics), ("plot", args.plot)]
+    outputs += [("metrics", args.metrics), ("plot", args.plot), ("flow plot", args.flow)]
+    if args.flow:
+        from xrnn.cli.flow import FlowRecorder
+
+        outputs.append(("flow numbers", str(FlowRecorder.csv_path(args.flow))))
     for what, path in outputs:
         if path:
             try:
@@ -314,10 +334,13 @@ def _train(trainer: Any, args: argparse.Namespace) -> int:
     if baseline:
         print(f"baseline: {baseline}", file=sys.stderr)
     progress = None if args.quiet else make_progress(config.steps, sys.stderr, start=trainer.step)
+    flow = _flow_recorder(args, config)
     with _sigterm_as_interrupt():
         try:
             while trainer.step < config.steps and not trainer.stopped:
                 record = trainer.train_step()
+                if flow is not None:
+                    flow.maybe_record(trainer, record.step)
                 if args.save and record.validation is not None and trainer.best_step == record.step:
                     _save(trainer, best_path(args.save))
                 if progress is not None:
@@ -338,14 +361,14 @@ def _train(trainer: Any, args: argparse.Namespace) -> int:
                 f"(continue with: xrnn train --resume {path})",
                 file=sys.stderr,
             )
-            _write_outputs(trainer, args)
+            _write_outputs(trainer, args, flow)
             return EXIT_INTERRUPTED
         if progress is not None:
             progress.close()
         _summarise(trainer)
         if args.save:
             _save(trainer, args.save)
-        _write_outputs(trainer, args)
+        _write_outputs(trainer, args, flow)
     if args.sample:
         from xrnn.sampling import sample
 
@@ -381,7 +404,15 @@ def _save(trainer: Any, path: str) -> None:
         raise UsageError(f"cannot write checkpoint {path!r}: {error.strerror or error}") from None
 
 
-def _write_outputs(trainer: Any, args: argparse.Namespace) -> None:
+def _flow_recorder(args: argparse.Namespace, config: Any) -> Any:
+    if not args.flow:
+        return None
+    from xrnn.cli.flow import FlowRecorder
+
+    return FlowRecorder(args.flow_every or config.eval_every)
+
+
+def _write_outputs(trainer: Any, args: argparse.Namespace, flow: Any = None) -> None:
     from xrnn import __version__
     from xrnn.cli.metrics import plot, write_metrics
 
@@ -396,3 +427,9 @@ def _write_outputs(trainer: Any, args: argparse.Namespace) -> None:
             plot(trainer.history, args.plot, trainer.task)
         except OSError as error:
             raise UsageError(f"cannot write plot {args.plot!r}: {error.strerror or error}") from None
+    if flow is not None:
+        config = trainer.config
+        try:
+            flow.write(args.flow, f"gradient flow: {config.task}, {config.cell}, {config.hidden} hidden")
+        except OSError as error:
+            raise UsageError(f"cannot write {args.flow!r}: {error.strerror or error}") from None

@@ -121,6 +121,8 @@ class DaskCache:
         The cell's own parameters as single-chunk Dask arrays, in its key order; every task reads these keys.
     split_every : int or None
         Shards summed per task in the backward pass's tree reduction (Dask's default if ``None``).
+    checkpoints : int or None
+        The forward pass's ``checkpoints``: each shard's recompute and backward pass keep to it.
     """
 
     cell: CellSpec
@@ -131,6 +133,7 @@ class DaskCache:
     parameters: Mapping[str, Array]
     shard_parameters: tuple[Array, ...]
     split_every: int | None = None
+    checkpoints: int | None = None
 
     def __len__(self) -> int:
         return 2
@@ -454,6 +457,7 @@ def forward(
     *,
     output: bool = False,
     states: int = 1,
+    checkpoints: int | None = None,
     split_every: int | None = None,
 ) -> Forward:
     """Any cell's forward pass on Dask arrays: the states asked for and the outputs (lazy), and the cache."""
@@ -466,13 +470,13 @@ def forward(
     keys = tuple(parameter_shapes(cell, output=output))
     shard_params = _shard_parameters(params, keys)
     fields = [f"state-{name}" for name in cell.state[:states]] + (["y"] if output else [])
-    task = partial(_forward_shard, cell, keys, len(initial), output, states)
+    task = partial(_forward_shard, cell, keys, len(initial), output, states, checkpoints)
     inputs = [("x", x_s), *(("state", s) for s in initial_s), ("mask", mask_s)]
     graph, shard_name = _shard_graph(f"xrnn-{cell.name}-forward", task, inputs, shard_params, len(shards))
     outputs = _chunked_outputs(graph, shard_name, fields, x_s, sizes)
     own = _shard_parameters(params, cell.keys)
     first = outputs["state-" + cell.state[0]]
-    cache = DaskCache(cell, x_s, initial_s, mask_s, first, params, own, split_every)
+    cache = DaskCache(cell, x_s, initial_s, mask_s, first, params, own, split_every, checkpoints)
     chosen = tuple(outputs[f"state-{name}"] for name in cell.state[:states])
     return Forward(chosen, outputs.get("y"), cache)
 
@@ -486,7 +490,7 @@ def backward(da: Array, caches: DaskCache, *, split_every: int | None = None) ->
     _check_libraries({"caches.x": x_s, "da": da})
     _check_dtypes({"caches.x": x_s, "da": da})
     da_s = _sharded(da, "da", x_s.chunks[1])
-    task = partial(_backward_shard, cell, len(caches.initial))
+    task = partial(_backward_shard, cell, len(caches.initial), caches.checkpoints)
     inputs = [("x", x_s), *(("state", s) for s in caches.initial), ("mask", caches.mask), ("da", da_s)]
     name = f"xrnn-{cell.name}-backward"
     graph, shard_name = _shard_graph(name, task, inputs, caches.shard_parameters, len(caches.shards))
@@ -507,6 +511,7 @@ def loss_and_gradients(
     parameters: Mapping[str, Array],
     mask: Array | None = None,
     *,
+    checkpoints: int | None = None,
     split_every: int | None = None,
 ) -> tuple[Array, dict[str, Array]]:
     """Any cell's loss helper on Dask arrays: one task per shard, forward and backward.
@@ -525,7 +530,7 @@ def loss_and_gradients(
     mask_s = None if mask is None else _sharded(mask, "mask", shards)
     keys = tuple(parameter_shapes(cell, output=True))
     shard_params = _shard_parameters(params, keys)
-    task = partial(_loss_shard, cell, keys, len(initial))
+    task = partial(_loss_shard, cell, keys, len(initial), checkpoints)
     inputs = [("x", x_s), *(("state", s) for s in initial_s), (label_name, labels_s), ("mask", mask_s)]
     graph, shard_name = _shard_graph(f"xrnn-{cell.name}-loss", task, inputs, shard_params, len(shards))
     outputs = _chunked_outputs(graph, shard_name, ["dx", *(f"d{name}" for name in cell.initial_names)], x_s, sizes)
@@ -741,7 +746,14 @@ def _gradient_shapes(params: Mapping[str, Array], keys: Sequence[str]) -> list[t
 
 
 def _forward_shard(
-    cell: CellSpec, keys: Sequence[str], n_states: int, output: bool, states: int, x: Array, *rest: Array
+    cell: CellSpec,
+    keys: Sequence[str],
+    n_states: int,
+    output: bool,
+    states: int,
+    checkpoints: int | None,
+    x: Array,
+    *rest: Array,
 ) -> dict[str, Array]:
     """One shard's forward pass with the ordinary engine; ``rest`` is the initial states, the mask, the
     parameters."""
@@ -753,23 +765,26 @@ def _forward_shard(
     return outputs if result.y is None else {**outputs, "y": result.y}
 
 
-def _backward_shard(cell: CellSpec, n_states: int, x: Array, *rest: Array) -> dict[str, Array]:
+def _backward_shard(cell: CellSpec, n_states: int, checkpoints: int | None, x: Array, *rest: Array) -> dict[str, Array]:
     """One shard's forward pass again, then its backward pass; parameter gradients as one flat vector."""
     initial, mask, da, params = rest[:n_states], rest[n_states], rest[n_states + 1], rest[n_states + 2 :]
-    cache = engine_forward(cell, x, initial, dict(zip(cell.keys, params, strict=True)), mask=mask).cache
+    parameters = dict(zip(cell.keys, params, strict=True))
+    cache = engine_forward(cell, x, initial, parameters, mask=mask, checkpoints=checkpoints).cache
     grads = engine_backward(da, cache)
     chunked = {key: grads[key] for key in ("dx", *(f"d{name}" for name in cell.initial_names))}
     return {**chunked, "flat": flatten([grads["d" + key] for key in cell.keys])}
 
 
-def _loss_shard(cell: CellSpec, keys: Sequence[str], n_states: int, x: Array, *rest: Array) -> dict[str, Array]:
+def _loss_shard(
+    cell: CellSpec, keys: Sequence[str], n_states: int, checkpoints: int | None, x: Array, *rest: Array
+) -> dict[str, Array]:
     """One shard's number of real steps, and its loss and gradients as sums over them (mean times count).
 
     Everything is divided once by the count summed over all shards.
     """
     initial, labels, mask, params = rest[:n_states], rest[n_states], rest[n_states + 1], rest[n_states + 2 :]
     parameters = dict(zip(keys, params, strict=True))
-    loss, grads = engine_loss(cell, x, initial, labels, parameters, mask=mask)
+    loss, grads = engine_loss(cell, x, initial, labels, parameters, mask=mask, checkpoints=checkpoints)
     xp = array_api_compat.array_namespace(x)
     count = int(x.shape[1]) * int(x.shape[2]) if mask is None else int(xp.sum(xp.astype(mask, xp.int64)))
     summands = [xp.asarray(float(count), dtype=x.dtype), loss * count, *(grads["d" + key] * count for key in keys)]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import array_api_compat
 
@@ -33,6 +34,20 @@ COPY_SYMBOLS, BLANK, DELIMITER = 8, 8, 9
 COPY_VOCABULARY = 10
 #: How many symbols the copy task shows and asks back.
 RECALLED = 10
+
+
+def _many_to_many_state_gradient(
+    cell: str, parameters: Mapping[str, Array], x: Array, labels: Array
+) -> tuple[Array, Any]:
+    """The gradient the mean cross-entropy sends into each hidden state ``(n_a, m, T_x)``, and the forward cache."""
+    spec = cell_named(cell)
+    xp = array_api_compat.array_namespace(x)
+    w_key, b_key = spec.output_keys
+    a, cache = spec.forward(x, None, parameters)
+    logits = xp.permute_dims(xp.matmul(xp.permute_dims(a, (2, 1, 0)), parameters[w_key].T), (2, 1, 0))
+    _, dlogits = softmax_cross_entropy(logits + parameters[b_key][:, :, None], labels)
+    da = xp.permute_dims(xp.matmul(xp.permute_dims(dlogits, (2, 1, 0)), parameters[w_key]), (2, 1, 0))
+    return da, cache
 
 
 def _dtype(cell: str, parameters: Mapping[str, Array]) -> object:
@@ -59,6 +74,10 @@ class NextToken:
         """The mean loss and ``"d" + key`` for every parameter (and ``dx``, ``da0``)."""
         x, labels = self.inputs(parameters, windows)
         return many_to_many_loss_and_gradients(x, labels, parameters, cell=cell_named(self.cell))
+
+    def state_gradient(self, parameters: Mapping[str, Array], windows: Array) -> tuple[Array, Any]:
+        """What the loss sends into each hidden state ``(n_a, m, T_x)``, and the cache (for the gradient flow)."""
+        return _many_to_many_state_gradient(self.cell, parameters, *self.inputs(parameters, windows))
 
     def evaluate(self, parameters: Mapping[str, Array], windows: Array) -> dict[str, float]:
         """``{"loss": sum of the losses}`` (forward only)."""
@@ -99,6 +118,10 @@ class Copy:
         x, labels = self.inputs(parameters, symbols)
         return many_to_many_loss_and_gradients(x, labels, parameters, cell=cell_named(self.cell))
 
+    def state_gradient(self, parameters: Mapping[str, Array], symbols: Array) -> tuple[Array, Any]:
+        """What the loss sends into each hidden state ``(n_a, m, T_x)``, and the cache (for the gradient flow)."""
+        return _many_to_many_state_gradient(self.cell, parameters, *self.inputs(parameters, symbols))
+
     def evaluate(self, parameters: Mapping[str, Array], symbols: Array) -> dict[str, float]:
         """The sum of the losses and how many of the recalled symbols the most likely output gets right."""
         xp = array_api_compat.array_namespace(symbols)
@@ -135,6 +158,19 @@ class Adding:
         """The mean squared error and ``"d" + key`` for every parameter (and ``dx``, ``da0``)."""
         x, targets = self.inputs(parameters, values, positions)
         return many_to_one_regression_loss_and_gradients(x, targets, parameters, cell=cell_named(self.cell))
+
+    def state_gradient(self, parameters: Mapping[str, Array], values: Array, positions: Array) -> tuple[Array, Any]:
+        """What the squared error sends into each hidden state ``(n_a, m, T_x)`` (the last step's alone), and
+        the cache (for the gradient flow)."""
+        spec = cell_named(self.cell)
+        x, targets = self.inputs(parameters, values, positions)
+        xp = array_api_compat.array_namespace(x)
+        w_key, b_key = spec.output_keys
+        a, cache = spec.forward(x, None, parameters)
+        _, dpredictions = mean_squared_error(xp.matmul(parameters[w_key], a[..., -1]) + parameters[b_key], targets)
+        last = xp.matmul(parameters[w_key].T, dpredictions)[..., None]
+        steps = xp.arange(int(a.shape[2]), device=array_api_compat.device(a))
+        return xp.where(steps == int(a.shape[2]) - 1, last, xp.zeros_like(a)), cache
 
     def evaluate(self, parameters: Mapping[str, Array], values: Array, positions: Array) -> dict[str, float]:
         """``{"loss": sum of the squared errors}`` (forward only)."""
