@@ -603,6 +603,49 @@ def test_sigterm_during_a_save_leaves_no_temporary_file(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+MY_CELL = """
+import numpy as np
+import xrnn
+
+
+def step_forward(xt, state, p):
+    a = np.tanh(p["W"] @ np.concatenate([state[0], xt]) + p["b"])
+    return (a,), (a, state[0], xt, p)
+
+
+def step_backward(dstate, cache):
+    a, a_prev, xt, p = cache
+    dz = (1 - a * a) * dstate[0]
+    dj = p["W"].T @ dz
+    n_a = a.shape[0]
+    return dj[n_a:], (dj[:n_a],), {"dW": dz @ np.concatenate([a_prev, xt]).T, "db": dz.sum(axis=1, keepdims=True)}
+
+
+JOINT = xrnn.cells.define(
+    "cli_joint_rnn", step_forward, step_backward, parameters={"W": ("n_a", "n_a + n_x"), "b": ("n_a", 1)}
+)
+"""
+
+
+def test_a_researchers_cell_trains_resumes_and_samples_by_module_and_name(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """--cell MODULE:NAME: the name goes into the run's config and every later step finds the cell by it."""
+    (tmp_path / "cli_cells.py").write_text(MY_CELL)
+    run = ["train", "--cell", "cli_cells:JOINT", "--hidden", "8", "--seq-len", "6", "--batch", "3", "--quiet"]
+    assert cli.main([*run, "--steps", "4", "--metrics", "straight.csv"]) == 0
+    assert cli.main([*run, "--steps", "2", "--save", "c.npz"]) == 0
+    assert cli.main(["train", "--resume", "c.npz", "--steps", "4", "--quiet", "--metrics", "resumed.csv"]) == 0
+    assert _csv_rows(tmp_path / "straight.csv") == _csv_rows(tmp_path / "resumed.csv")
+    assert "# cell: cli_cells:JOINT" in (tmp_path / "resumed.csv").read_text()
+    capsys.readouterr()
+    status, out, err = _run(capsys, "sample", "--load", "c.npz", "--length", "12", "--seed", "1")
+    assert status == 0, err
+    assert len(out.rstrip("\n")) == 12
+    status, _, err = _run(capsys, "train", "--cell", "no_such_module:CELL", "--steps", "1")
+    _assert_usage_error(status, err, "--cell: cell 'no_such_module:CELL': no module 'no_such_module' to import")
+
+
 def test_flow_draws_the_gradient_at_every_time_step_and_writes_its_numbers(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib", reason="--flow draws with matplotlib (the plot extra)")
     run = ["train", "--task", "adding", "--seq-len", "12", "--steps", "6", "--flow", "flow.png", "--flow-every", "2"]

@@ -76,20 +76,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 # -- sample ---------------------------------------------------------------------------------------
 def _sample(args: argparse.Namespace) -> int:
     from xrnn.sampling import sample
-    from xrnn.train.trainer import load_model
+    from xrnn.train.trainer import load_char_model
 
     check_backend(args.backend)
     try:
-        parameters, vocabulary = load_model(args.load, backend=args.backend)
+        model = load_char_model(args.load, backend=args.backend)
     except OSError as error:
         raise UsageError(f"cannot read {args.load!r}: {error.strerror or error}") from None
     except ValueError as error:
         raise UsageError(str(error)) from None
+    vocabulary = model.vocabulary
     try:
         prime = vocabulary.encode(args.prime)
     except ValueError as error:
         raise UsageError(f"--prime: {error}") from None
-    tokens = sample(parameters, args.length, prime=prime, temperature=args.temperature, seed=args.seed)
+    tokens = sample(
+        model.parameters, args.length, prime=prime, temperature=args.temperature, seed=args.seed, cell=model.cell
+    )
     print(args.prime + vocabulary.decode(tokens))
     return 0
 

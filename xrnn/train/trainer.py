@@ -28,12 +28,14 @@ if TYPE_CHECKING:
     from xrnn.parallel.distributed import DataParallel
 
 __all__ = [
+    "CharModel",
     "CharTrainer",
     "StepRecord",
     "TrainConfig",
     "Trainer",
     "Vocabulary",
     "default_corpus",
+    "load_char_model",
     "load_model",
     "make_trainer",
 ]
@@ -364,8 +366,17 @@ def make_trainer(
     return Trainer(config, make_task(config, text=text, vocabulary=vocabulary), parallel=parallel)
 
 
-def load_model(path: str | os.PathLike[str], *, backend: str = "numpy") -> tuple[dict[str, Array], Vocabulary]:
-    """The parameters (in their saved dtype) and vocabulary of a char-task checkpoint of ``xrnn train``.
+@dataclass(frozen=True)
+class CharModel:
+    """What sampling needs from a char-task checkpoint: its parameters, vocabulary and cell's name."""
+
+    parameters: dict[str, Array]
+    vocabulary: Vocabulary
+    cell: str
+
+
+def load_char_model(path: str | os.PathLike[str], *, backend: str = "numpy") -> CharModel:
+    """The parameters (in their saved dtype), vocabulary and cell of a char-task checkpoint of ``xrnn train``.
 
     ``ValueError`` names the file and the problem: not a char-task checkpoint, or a vocabulary or
     parameters that do not fit its configuration.
@@ -383,7 +394,13 @@ def load_model(path: str | os.PathLike[str], *, backend: str = "numpy") -> tuple
         )
     except ValueError as error:
         raise ValueError(f"{os.fspath(path)!r} is not a model of xrnn train: {error}") from None
-    return parameters, vocabulary
+    return CharModel(parameters, vocabulary, saved.config.cell)
+
+
+def load_model(path: str | os.PathLike[str], *, backend: str = "numpy") -> tuple[dict[str, Array], Vocabulary]:
+    """The parameters (in their saved dtype) and vocabulary of a char-task checkpoint: see :func:`load_char_model`."""
+    model = load_char_model(path, backend=backend)
+    return model.parameters, model.vocabulary
 
 
 def _postfix(trainer: Trainer) -> dict[str, str]:
