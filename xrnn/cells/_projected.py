@@ -126,7 +126,8 @@ def backward(cache: ScanCache, dstates: Array, after: tuple[Array, ...] | None =
     single = len(layout.outputs) == 1
     for index, state_key, input_key, bias_key in layout.outputs:
         rows = slice(index * n_a, (index + 1) * n_a)
-        state, inputs, bias = (d_state, d_input, d_bias) if single else (d_state[rows], d_input[rows], d_bias[rows])
+        blocks = (d_state, d_input, d_bias)
+        state, inputs, bias = blocks if single else tuple(block[rows, ...] for block in blocks)
         if state_key == input_key:
             grads[state_key] = xp.concat([state, inputs], axis=1)
         else:
