@@ -47,7 +47,7 @@ def _phases(cell: str, size: Size, dtype: str, torch: Any, budget: float) -> lis
     problem = make_gated_problem(size, cell, dtype)
     p, da = problem["parameters"], problem["da"]
     t_x, m, n_a, g = size.t_x, size.m, size.n_a, GATES[cell]
-    w_a, w_x = weights(np, _scan(cell), p, n_a)
+    w_a, w_x = weights(np, get_cell(cell), p, n_a)
     _, cache = forward(xrnn, cell, problem)
     inputs_rows = np.asarray(cache.inputs).reshape(t_x * m, -1)
     states_rows = np.asarray(cache.states).reshape(t_x * m, n_a)

@@ -103,7 +103,7 @@ def check_shapes(
     """The shapes alone (nothing is read but ``.shape``): the parameters against each other, then the data
     against them. Returns every size and, for those the parameters fixed, the key each came from."""
     sizes, sources = solve_sizes(shapes, parameters)
-    open_sizes = set(_all_sizes(shapes)) - set(sizes)
+    open_sizes = len(sizes) < len(_used_sizes(shapes))
     check_data_shapes(data, sizes)
     if open_sizes:  # sizes no parameter fixed: the data gave them, so the shapes can be checked in full now
         solve_sizes(shapes, parameters, sizes)
@@ -149,13 +149,23 @@ def check_initial(cell: CellSpec, initial: object, argument: str = "state") -> S
 
 def fill_zeros(xp: ModuleType, initial: Sequence[Array | None], checked: Checked, like: Array) -> tuple[Array, ...]:
     """The initial states with every ``None`` replaced by zeros ``(n_a, m)`` in ``like``'s dtype, on its device."""
+    if all(state is not None for state in initial):
+        return tuple(initial)  # no None: every state was given
     shape = (checked.sizes["n_a"], checked.sizes["m"])
     device = array_api_compat.device(like)
     return tuple(xp.zeros(shape, dtype=like.dtype, device=device) if state is None else state for state in initial)
 
 
-def _all_sizes(shapes: Mapping[str, tuple[Extent, ...]]) -> list[str]:
-    return [size for shape in shapes.values() for extent in shape for size, _ in extent.counts]
+_used: dict[int, tuple[object, frozenset[str]]] = {}
+
+
+def _used_sizes(shapes: Mapping[str, tuple[Extent, ...]]) -> frozenset[str]:
+    """The sizes ``shapes`` uses (worked out once per cell)."""
+    known = _used.get(id(shapes))
+    if known is None or known[0] is not shapes:
+        used = frozenset(size for shape in shapes.values() for extent in shape for size, _ in extent.counts)
+        known = _used[id(shapes)] = (shapes, used)
+    return known[1]
 
 
 def _describe(value: object) -> str:

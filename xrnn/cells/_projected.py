@@ -51,12 +51,13 @@ class _Layout:
     bias_keys: tuple[str, ...]
     groups: tuple[tuple[str | None, int, int], ...]  # (operand, first block, end block): one product each
     outputs: tuple[tuple[int, str, str, str], ...]  # per block: index, state, input and bias gradient names
+    reads: tuple[tuple[int | None, str], ...]  # per array the backward scan reads: an initial state's index, or a field
 
 
 _layouts: dict[int, tuple[ProjectedScan, _Layout]] = {}
 
 
-def _layout(scan: ProjectedScan) -> _Layout:
+def _layout(scan: ProjectedScan, initial_names: tuple[str, ...]) -> _Layout:
     known = _layouts.get(id(scan))
     if known is not None and known[0] is scan:
         return known[1]
@@ -76,6 +77,7 @@ def _layout(scan: ProjectedScan) -> _Layout:
             (index, "d" + block.state_weight, "d" + block.input_weight, "d" + block.bias)
             for index, block in enumerate(blocks)
         ),
+        reads=tuple((initial_names.index(name) if name in initial_names else None, name) for name in scan.reads),
     )
     _layouts[id(scan)] = (scan, layout)
     return layout
@@ -84,9 +86,9 @@ def _layout(scan: ProjectedScan) -> _Layout:
 def forward(cell: CellSpec, checked: Checked, x: Array, initial: Sequence[Array], params: Mapping[str, Array]) -> Any:
     """Every step of ``cell`` over ``x (n_x, m, T_x)``: the cache its ``scan.cache_type`` holds."""
     xp, scan = checked.xp, _scan(cell)
-    layout = _layout(scan)
+    layout = _layout(scan, cell.initial_names)
     _, m, t_x = x.shape
-    w_a, w_x = weights(xp, scan, params, checked.sizes["n_a"])
+    w_a, w_x = _weights(xp, layout, params, checked.sizes["n_a"])
     inputs_rows = to_rows(xp, x)
     projection = xp.matmul(inputs_rows, w_x.T)
     projection += _stacked(xp, [params[key] for key in layout.bias_keys]).T  # in place: a buffer xrnn owns
@@ -107,19 +109,20 @@ def backward(cache: ScanCache, dstates: Array, after: tuple[Array, ...] | None =
     """
     cell, params = cache.cell, cache.parameters
     scan = _scan(cell)
-    layout = _layout(scan)
+    layout = _layout(scan, cell.initial_names)
     xp = namespace_of(dstates)
     t_x, m, n_a = dstates.shape
-    w_a, w_x = weights(xp, scan, params, n_a)
-    initial = dict(zip(cell.initial_names, cache.initial, strict=True))
-    reads = [initial[name].T if name in initial else getattr(cache, name) for name in scan.reads]
+    w_a, w_x = _weights(xp, layout, params, n_a)
+    initial = cache.initial
+    reads = [getattr(cache, name) if index is None else initial[index].T for index, name in layout.reads]
     after_rows = None if after is None else tuple(gradient.T for gradient in after)
     scanned = run_scan(
         xp, scan.backward_kernel, scan.backward_twin, dstates, *reads, w_a, keep=cache.mask, after=after_rows
     )
     dz_rows = xp.reshape(scanned[0], (t_x * m, -1))
     grads = {"dx": from_rows(xp, xp.matmul(dz_rows, w_x), m)}
-    grads.update({f"d{name}": rows.T for name, rows in zip(cell.initial_names, scanned[1:], strict=True)})
+    for name, rows in zip(cell.initial_gradient_names, scanned[1:], strict=True):
+        grads[name] = rows.T
     d_state = _state_weight_gradient(xp, layout, cache, dz_rows)
     d_input = xp.matmul(dz_rows.T, xp.reshape(cache.inputs, (t_x * m, -1)))
     d_bias = xp.reshape(xp.sum(dz_rows, axis=0), (-1, 1))
@@ -136,9 +139,14 @@ def backward(cache: ScanCache, dstates: Array, after: tuple[Array, ...] | None =
     return grads
 
 
-def weights(xp: ModuleType, scan: ProjectedScan, params: Mapping[str, Array], n_a: int) -> tuple[Array, Array]:
+def weights(xp: ModuleType, cell: CellSpec, params: Mapping[str, Array], n_a: int) -> tuple[Array, Array]:
     """The blocks' state and input weights stacked row-wise: ``w_a (g n_a, n_a)`` and ``w_x (g n_a, n_x)``."""
-    layout = _layout(scan)
+    return _weights(xp, _layout(_scan(cell), cell.initial_names), params, n_a)
+
+
+def _weights(xp: ModuleType, layout: _Layout, params: Mapping[str, Array], n_a: int) -> tuple[Array, Array]:
+    if len(layout.state_keys) == 1 and not layout.joint:  # the RNN: its two weights as they are
+        return params[layout.state_keys[0]], params[layout.input_keys[0]]
     if layout.joint:
         stacked = _stacked(xp, [params[key] for key in layout.state_keys])
         return stacked[:, :n_a], stacked[:, n_a:]

@@ -74,7 +74,7 @@ def describe(shape: Sequence[Extent]) -> str:
 
 
 # Every call checks its parameters, whose shapes rarely change: what a set of shapes gave is remembered.
-_solved: dict[tuple[int, tuple[tuple[int, ...], ...]], tuple[object, dict[str, int], dict[str, str]]] = {}
+_solved: dict[tuple[int, tuple[object, ...]], tuple[object, dict[str, int], dict[str, str]]] = {}
 
 
 def solve_sizes(
@@ -83,7 +83,7 @@ def solve_sizes(
     """:func:`check_sizes`, remembered per ``shapes`` mapping and parameter shapes when no size is given."""
     if sizes is not None:
         return check_sizes(shapes, parameters, sizes)
-    key = (id(shapes), tuple(tuple(parameters[name].shape) for name in shapes))
+    key = (id(shapes), tuple([parameters[name].shape for name in shapes]))
     known = _solved.get(key)
     if known is None or known[0] is not shapes:
         found, sources = check_sizes(shapes, parameters)

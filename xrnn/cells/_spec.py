@@ -114,6 +114,11 @@ class CellSpec:
         return tuple(f"{name}0" for name in self.state)
 
     @cached_property
+    def initial_gradient_names(self) -> tuple[str, ...]:
+        """The initial states' gradient names: ``da0``, ``dc0``, ..."""
+        return tuple(f"d{name}" for name in self.initial_names)
+
+    @cached_property
     def shapes_with_output(self) -> dict[str, tuple[Extent, ...]]:
         """:attr:`shapes` and the output layer's: ``(n_y, n_a)`` and ``(n_y, 1)``."""
         weight, bias = self.output

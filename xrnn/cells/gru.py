@@ -108,6 +108,10 @@ class GRUCache(ScanCache):
     def cell(self) -> CellSpec:
         return GRU
 
+    @property
+    def initial(self) -> tuple[Array, ...]:
+        return (self.a0,)
+
     update = GateView("u", "Update gates")
     reset = GateView("r", "Reset gates")
     candidate = GateView("cc", "Candidates")

@@ -122,6 +122,10 @@ class LSTMCache(ScanCache):
     def cell(self) -> CellSpec:
         return LSTM
 
+    @property
+    def initial(self) -> tuple[Array, ...]:
+        return (self.a0, self.c0)
+
     output = GateView("o", "Output gates")
     forget = GateView("f", "Forget gates")
     update = GateView("i", "Update gates")

@@ -92,6 +92,10 @@ class RNNCache(ScanCache):
     def cell(self) -> CellSpec:
         return RNN
 
+    @property
+    def initial(self) -> tuple[Array, ...]:
+        return (self.a0,)
+
     def _step(self, t: int) -> RNNCellCache:
         a_prev = self.a0 if t == 0 else self.states[t - 1, ...].T
         return RNNCellCache(self.states[t, ...].T, a_prev, self.inputs[t, ...].T, self.parameters)
