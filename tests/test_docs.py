@@ -55,3 +55,18 @@ def test_the_own_cell_page_trains_from_the_command_line(
     assert cli.main(["sample", "--load", "m.npz", "--length", "20", "--seed", "0"]) == 0
     assert cli.main(["train", "--resume", "m.npz", "--steps", "62", "--quiet"]) == 0
     assert "mgu:MGU" in capsys.readouterr().err
+
+
+def test_every_public_docstring_has_its_placeholders_filled_from_the_cell() -> None:
+    import xrnn
+    from xrnn import dask_arrays
+
+    public = [getattr(xrnn, name) for name in xrnn.__all__]
+    public += [getattr(dask_arrays, name) for name in ("rnn_forward", "rnn_backward", "lstm_forward", "gru_backward")]
+    for function in public:
+        assert "%(" not in (function.__doc__ or ""), function
+    # the keys come from the specification: every LSTM key, once, in the forward's docstring
+    lstm_doc = xrnn.lstm_forward.__doc__ or ""
+    assert "``Wf, Wi, Wc, Wo (n_a, n_a + n_x)``, ``bf, bi, bc, bo (n_a, 1)``, ``Wy (n_y, n_a)``" in lstm_doc
+    assert "``dc0 (n_a, m)``" in (xrnn.lstm_backward.__doc__ or "")
+    assert "``c[..., -1]``" in lstm_doc and "``c[..., -1]``" not in (xrnn.gru_forward.__doc__ or "")

@@ -32,6 +32,7 @@ from xrnn.activations import sigmoid_unchecked, softmax_unchecked
 from xrnn.cells import _engine
 from xrnn.cells._caches import GateView, ScanCache, SpecView
 from xrnn.cells._cell import Cell, check_made_by, register_builtin
+from xrnn.cells._docs import fill_doc
 from xrnn.cells._door import check_step, check_step_gradients
 from xrnn.cells._gated_scans import generic_gru_backward_scan, generic_gru_forward_scan
 from xrnn.cells._init import small_normal
@@ -227,6 +228,7 @@ GRU = register_builtin(
 )
 
 
+@fill_doc(GRU)
 def gru_cell_forward(xt: Array, a_prev: Array, parameters: Mapping[str, Array]) -> tuple[Array, Array, GRUCellCache]:
     """One step of the GRU.
 
@@ -237,7 +239,7 @@ def gru_cell_forward(xt: Array, a_prev: Array, parameters: Mapping[str, Array]) 
     a_prev : array, shape (n_a, m)
         Hidden state at step ``t-1``.
     parameters : mapping
-        ``Wu, Wr, Wc (n_a, n_a + n_x)``, ``bu, br, bc (n_a, 1)``, ``Wy (n_y, n_a)``, ``by (n_y, 1)``.
+        %(parameters)s.
 
     Returns
     -------
@@ -248,12 +250,7 @@ def gru_cell_forward(xt: Array, a_prev: Array, parameters: Mapping[str, Array]) 
     cache : GRUCellCache
         For :func:`gru_cell_backward`.
 
-    Raises
-    ------
-    TypeError
-        Non-floating or mixed dtypes, mixed array libraries, non-array arguments.
-    ValueError
-        Shapes that disagree, missing parameter keys, arrays on different devices.
+    %(step_raises)s
 
     Examples
     --------
@@ -271,6 +268,7 @@ def gru_cell_forward(xt: Array, a_prev: Array, parameters: Mapping[str, Array]) 
     return a_next, softmax_unchecked(checked.xp, logits, axis=0), cache
 
 
+@fill_doc(GRU)
 def gru_cell_backward(da_next: Array, cache: GRUCellCache) -> dict[str, Array]:
     """Gradients of one GRU step, given the gradient reaching its new hidden state.
 
@@ -284,7 +282,7 @@ def gru_cell_backward(da_next: Array, cache: GRUCellCache) -> dict[str, Array]:
     Returns
     -------
     dict
-        ``dxt (n_x, m)``, ``da_prev (n_a, m)``, ``dWu, dWr, dWc (n_a, n_a + n_x)``, ``dbu, dbr, dbc (n_a, 1)``.
+        ``dxt (n_x, m)``, ``da_prev (n_a, m)``, %(gradients)s.
 
     Examples
     --------
@@ -304,6 +302,7 @@ def gru_cell_backward(da_next: Array, cache: GRUCellCache) -> dict[str, Array]:
     return {"dxt": dxt, "da_prev": da_prev, **gradients}
 
 
+@fill_doc(GRU)
 def gru_forward(
     x: Array, a0: Array, parameters: Mapping[str, Array], *, mask: Array | None = None, checkpoints: int | None = None
 ) -> tuple[Array, Array, GRUCache]:
@@ -316,14 +315,9 @@ def gru_forward(
     a0 : array, shape (n_a, m)
         Initial hidden state.
     parameters : mapping
-        ``Wu, Wr, Wc (n_a, n_a + n_x)``, ``bu, br, bc (n_a, 1)``, ``Wy (n_y, n_a)``, ``by (n_y, 1)``.
-    mask : array of bool, shape (m, T_x), optional
-        ``mask[i, t]`` is ``False`` where example ``i`` has no step ``t`` (padding). There the state is
-        carried unchanged and the step takes no part in the backward pass, so a padded batch gives
-        what each example alone gives. ``a[..., -1]`` is then every example's final state: pass it as
-        ``a0`` of the next window for truncated BPTT.
-    checkpoints : int, optional
-        Memory-budgeted BPTT, as in :func:`xrnn.rnn_forward`.
+        %(parameters)s.
+    %(mask)s
+    %(checkpoints)s
 
     Returns
     -------
@@ -334,12 +328,7 @@ def gru_forward(
     caches : GRUCache
         For :func:`gru_backward`; holds every gate for inspection.
 
-    Raises
-    ------
-    TypeError
-        Non-floating or mixed dtypes, mixed array libraries, non-array arguments, a non-boolean mask.
-    ValueError
-        Shapes that disagree (a 1-D bias included), missing parameter keys, arrays on different devices.
+    %(raises)s
 
     Examples
     --------
@@ -356,6 +345,7 @@ def gru_forward(
     return a, y_pred, cache
 
 
+@fill_doc(GRU)
 def gru_backward(da: Array, caches: GRUCache) -> dict[str, Array]:
     """Backpropagation through time for the GRU.
 
@@ -370,7 +360,7 @@ def gru_backward(da: Array, caches: GRUCache) -> dict[str, Array]:
     Returns
     -------
     dict
-        ``dx (n_x, m, T_x)``, ``da0 (n_a, m)``, ``dWu, dWr, dWc (n_a, n_a + n_x)``, ``dbu, dbr, dbc (n_a, 1)``.
+        ``dx (n_x, m, T_x)``, %(initial_gradients)s, %(gradients)s.
 
     Examples
     --------

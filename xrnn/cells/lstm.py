@@ -33,6 +33,7 @@ from xrnn.activations import sigmoid_unchecked, softmax_unchecked
 from xrnn.cells import _engine
 from xrnn.cells._caches import GateView, ScanCache, SpecView
 from xrnn.cells._cell import Cell, check_made_by, register_builtin
+from xrnn.cells._docs import fill_doc
 from xrnn.cells._door import check_step, check_step_gradients
 from xrnn.cells._gated_scans import generic_lstm_backward_scan, generic_lstm_forward_scan
 from xrnn.cells._init import small_normal
@@ -263,6 +264,7 @@ LSTM = register_builtin(
 )
 
 
+@fill_doc(LSTM)
 def lstm_cell_forward(
     xt: Array, a_prev: Array, c_prev: Array, parameters: Mapping[str, Array]
 ) -> tuple[Array, Array, Array, LSTMCellCache]:
@@ -275,7 +277,7 @@ def lstm_cell_forward(
     a_prev, c_prev : array, shape (n_a, m)
         Hidden and cell state at step ``t-1``.
     parameters : mapping
-        ``Wf, Wi, Wc, Wo (n_a, n_a + n_x)``, ``bf, bi, bc, bo (n_a, 1)``, ``Wy (n_y, n_a)``, ``by (n_y, 1)``.
+        %(parameters)s.
 
     Returns
     -------
@@ -286,12 +288,7 @@ def lstm_cell_forward(
     cache : LSTMCellCache
         For :func:`lstm_cell_backward`.
 
-    Raises
-    ------
-    TypeError
-        Non-floating or mixed dtypes, mixed array libraries, non-array arguments.
-    ValueError
-        Shapes that disagree, missing parameter keys, arrays on different devices.
+    %(step_raises)s
 
     Examples
     --------
@@ -310,6 +307,7 @@ def lstm_cell_forward(
     return a_next, c_next, softmax_unchecked(checked.xp, logits, axis=0), cache
 
 
+@fill_doc(LSTM)
 def lstm_cell_backward(da_next: Array, dc_next: Array, cache: LSTMCellCache) -> dict[str, Array]:
     """Gradients of one LSTM step, given the gradients reaching its new hidden and cell states.
 
@@ -324,8 +322,7 @@ def lstm_cell_backward(da_next: Array, dc_next: Array, cache: LSTMCellCache) -> 
     Returns
     -------
     dict
-        ``dxt (n_x, m)``, ``da_prev (n_a, m)``, ``dc_prev (n_a, m)``, ``dWf, dWi, dWc, dWo
-        (n_a, n_a + n_x)`` and ``dbf, dbi, dbc, dbo (n_a, 1)``.
+        ``dxt (n_x, m)``, ``da_prev (n_a, m)``, ``dc_prev (n_a, m)``, %(gradients)s.
 
     Examples
     --------
@@ -345,6 +342,7 @@ def lstm_cell_backward(da_next: Array, dc_next: Array, cache: LSTMCellCache) -> 
     return {"dxt": dxt, "da_prev": da_prev, "dc_prev": dc_prev, **gradients}
 
 
+@fill_doc(LSTM)
 def lstm_forward(
     x: Array,
     a0: Array,
@@ -363,16 +361,11 @@ def lstm_forward(
     a0 : array, shape (n_a, m)
         Initial hidden state.
     parameters : mapping
-        ``Wf, Wi, Wc, Wo (n_a, n_a + n_x)``, ``bf, bi, bc, bo (n_a, 1)``, ``Wy (n_y, n_a)``, ``by (n_y, 1)``.
+        %(parameters)s.
     c0 : array, shape (n_a, m), optional
         Initial cell state; zeros when omitted.
-    mask : array of bool, shape (m, T_x), optional
-        ``mask[i, t]`` is ``False`` where example ``i`` has no step ``t`` (padding). There the states
-        are carried unchanged and the step takes no part in the backward pass, so a padded batch gives
-        what each example alone gives. ``a[..., -1]`` and ``c[..., -1]`` are then every example's final
-        states: pass them as ``a0`` and ``c0`` of the next window for truncated BPTT.
-    checkpoints : int, optional
-        Memory-budgeted BPTT, as in :func:`xrnn.rnn_forward`.
+    %(mask)s
+    %(checkpoints)s
 
     Returns
     -------
@@ -385,12 +378,7 @@ def lstm_forward(
     caches : LSTMCache
         For :func:`lstm_backward`; holds every gate for inspection.
 
-    Raises
-    ------
-    TypeError
-        Non-floating or mixed dtypes, mixed array libraries, non-array arguments, a non-boolean mask.
-    ValueError
-        Shapes that disagree (a 1-D bias included), missing parameter keys, arrays on different devices.
+    %(raises)s
 
     Examples
     --------
@@ -409,6 +397,7 @@ def lstm_forward(
     return a, y, c, cache
 
 
+@fill_doc(LSTM)
 def lstm_backward(da: Array, caches: LSTMCache) -> dict[str, Array]:
     """Backpropagation through time for the LSTM.
 
@@ -423,8 +412,7 @@ def lstm_backward(da: Array, caches: LSTMCache) -> dict[str, Array]:
     Returns
     -------
     dict
-        ``dx (n_x, m, T_x)``, ``da0 (n_a, m)``, ``dc0 (n_a, m)``, ``dWf, dWi, dWc, dWo (n_a, n_a + n_x)``
-        and ``dbf, dbi, dbc, dbo (n_a, 1)``.
+        ``dx (n_x, m, T_x)``, %(initial_gradients)s, %(gradients)s.
 
     Examples
     --------

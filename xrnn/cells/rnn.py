@@ -25,6 +25,7 @@ from xrnn.activations import softmax_unchecked
 from xrnn.cells import _engine
 from xrnn.cells._caches import ScanCache
 from xrnn.cells._cell import Cell, check_made_by, register_builtin
+from xrnn.cells._docs import fill_doc
 from xrnn.cells._door import check_step, check_step_gradients
 from xrnn.cells._init import normal_parameters
 from xrnn.cells._scan import generic_backward_scan, generic_forward_scan
@@ -212,6 +213,7 @@ RNN = register_builtin(
 )
 
 
+@fill_doc(RNN)
 def rnn_cell_forward(xt: Array, a_prev: Array, parameters: Mapping[str, Array]) -> tuple[Array, Array, RNNCellCache]:
     """One step of the RNN.
 
@@ -222,7 +224,7 @@ def rnn_cell_forward(xt: Array, a_prev: Array, parameters: Mapping[str, Array]) 
     a_prev : array, shape (n_a, m)
         Hidden state at step ``t-1``.
     parameters : mapping
-        ``Wax (n_a, n_x)``, ``Waa (n_a, n_a)``, ``Wya (n_y, n_a)``, ``ba (n_a, 1)``, ``by (n_y, 1)``.
+        %(parameters)s.
 
     Returns
     -------
@@ -233,12 +235,7 @@ def rnn_cell_forward(xt: Array, a_prev: Array, parameters: Mapping[str, Array]) 
     cache : RNNCellCache
         ``(a_next, a_prev, xt, parameters)`` for :func:`rnn_cell_backward`.
 
-    Raises
-    ------
-    TypeError
-        Non-floating or mixed dtypes, mixed array libraries, non-array arguments.
-    ValueError
-        Shapes that disagree, missing parameter keys, arrays on different devices.
+    %(step_raises)s
 
     Examples
     --------
@@ -254,6 +251,7 @@ def rnn_cell_forward(xt: Array, a_prev: Array, parameters: Mapping[str, Array]) 
     return a_next, softmax_unchecked(checked.xp, logits, axis=0), cache
 
 
+@fill_doc(RNN)
 def rnn_cell_backward(da_next: Array, cache: RNNCellCache) -> dict[str, Array]:
     """Gradients of one step, given the gradient reaching its new hidden state.
 
@@ -267,7 +265,7 @@ def rnn_cell_backward(da_next: Array, cache: RNNCellCache) -> dict[str, Array]:
     Returns
     -------
     dict
-        ``dxt (n_x, m)``, ``da_prev (n_a, m)``, ``dWax (n_a, n_x)``, ``dWaa (n_a, n_a)``, ``dba (n_a, 1)``.
+        ``dxt (n_x, m)``, ``da_prev (n_a, m)``, %(gradients)s.
 
     Examples
     --------
@@ -284,6 +282,7 @@ def rnn_cell_backward(da_next: Array, cache: RNNCellCache) -> dict[str, Array]:
     return {"dxt": dxt, "da_prev": da_prev, **gradients}
 
 
+@fill_doc(RNN)
 def rnn_forward(
     x: Array, a0: Array, parameters: Mapping[str, Array], *, mask: Array | None = None, checkpoints: int | None = None
 ) -> tuple[Array, Array, RNNCache]:
@@ -296,16 +295,9 @@ def rnn_forward(
     a0 : array, shape (n_a, m)
         Initial hidden state.
     parameters : mapping
-        ``Wax (n_a, n_x)``, ``Waa (n_a, n_a)``, ``Wya (n_y, n_a)``, ``ba (n_a, 1)``, ``by (n_y, 1)``.
-    mask : array of bool, shape (m, T_x), optional
-        ``mask[i, t]`` is ``False`` where example ``i`` has no step ``t`` (padding). There the state is
-        carried unchanged and the step takes no part in the backward pass, so a padded batch gives
-        what each example alone gives. ``a[..., -1]`` is then every example's final state: pass it as
-        ``a0`` of the next window for truncated BPTT.
-    checkpoints : int, optional
-        Memory-budgeted BPTT: the backward pass holds at most this many step states at once and
-        recomputes the others from snapshots, by binomial checkpointing (see ``docs/checkpointing.md``).
-        ``None`` (or ``T_x`` or more) keeps everything.
+        %(parameters)s.
+    %(mask)s
+    %(checkpoints)s
 
     Returns
     -------
@@ -317,12 +309,7 @@ def rnn_forward(
         For :func:`rnn_backward`. It is also the spec's ``(caches, x)``: ``caches[0][t]`` is step ``t``'s
         :class:`RNNCellCache` and ``caches[1]`` is ``x``.
 
-    Raises
-    ------
-    TypeError
-        Non-floating or mixed dtypes, mixed array libraries, non-array arguments.
-    ValueError
-        Shapes that disagree (a 1-D bias included), missing parameter keys, arrays on different devices.
+    %(raises)s
 
     Examples
     --------
@@ -337,6 +324,7 @@ def rnn_forward(
     return a, y_pred, cache
 
 
+@fill_doc(RNN)
 def rnn_backward(da: Array, caches: RNNCache) -> dict[str, Array]:
     """Backpropagation through time.
 
@@ -352,7 +340,7 @@ def rnn_backward(da: Array, caches: RNNCache) -> dict[str, Array]:
     Returns
     -------
     dict
-        ``dx (n_x, m, T_x)``, ``da0 (n_a, m)``, ``dWax (n_a, n_x)``, ``dWaa (n_a, n_a)``, ``dba (n_a, 1)``.
+        ``dx (n_x, m, T_x)``, %(initial_gradients)s, %(gradients)s.
 
     Examples
     --------
@@ -367,6 +355,7 @@ def rnn_backward(da: Array, caches: RNNCache) -> dict[str, Array]:
     return _engine.backward(da, caches)
 
 
+@fill_doc(RNN)
 def rnn_loss_and_gradients(
     x: Array,
     a0: Array,
@@ -391,7 +380,7 @@ def rnn_loss_and_gradients(
     labels : array
         Integer classes ``(m, T_x)`` in ``[0, n_y)``, or targets ``(n_y, m, T_x)`` (one-hot or soft).
     parameters : mapping
-        ``Wax, Waa, Wya, ba, by`` as in :func:`rnn_forward`.
+        %(keys)s as in :func:`rnn_forward`.
     mask : array of bool, shape (m, T_x), optional
         Padding, as in :func:`rnn_forward`: the mean then runs over the real steps only, and a padded
         batch gives each example's loss and gradients weighted by its number of real steps.

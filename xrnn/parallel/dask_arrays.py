@@ -42,6 +42,7 @@ from xrnn._typing import Array
 from xrnn._validation import check_parameters, expect_shape, library_name
 from xrnn.cells import GRU, LSTM, RNN, CellSpec
 from xrnn.cells._cell import check_made_by
+from xrnn.cells._docs import fill_doc
 from xrnn.cells._door import SEQUENCE, STATE, check_shapes, initial_data, parameter_shapes
 from xrnn.cells._engine import Forward, register_handler
 from xrnn.cells._engine import backward as engine_backward
@@ -157,6 +158,18 @@ class DaskCache:
 
 # ---------------------------------------------------------------------------------------------- public API
 
+_BACKWARD = {
+    "backward_parameters": """\
+da : array, shape (n_a, m, T_x)
+    Gradient reaching each hidden state (Dask, rechunked to the shards, or NumPy/CuPy).
+caches : DaskCache
+    From the forward pass with Dask inputs.
+split_every : int, optional
+    Shards summed per task in the tree reduction of the parameter gradients (Dask's default if omitted).""",
+    "backward_returns": "``dx (n_x, m, T_x)``, %(initial_gradients)s chunked like the input; %(gradients)s as "
+    "single-chunk Dask arrays. All lazy.",
+}
+
 
 def rnn_forward(
     x: Array, a0: Array, parameters: Mapping[str, Array], *, mask: Array | None = None
@@ -205,23 +218,18 @@ def rnn_forward(
     return a, y_pred, caches
 
 
+@fill_doc(RNN, **_BACKWARD)
 def rnn_backward(da: Array, caches: DaskCache, *, split_every: int | None = None) -> dict[str, Array]:
     """:func:`xrnn.rnn_backward` on Dask arrays: each shard recomputes its forward pass, then runs BPTT.
 
     Parameters
     ----------
-    da : array, shape (n_a, m, T_x)
-        Gradient reaching each hidden state (Dask, rechunked to the shards, or NumPy/CuPy).
-    caches : DaskCache
-        From :func:`rnn_forward` with Dask inputs.
-    split_every : int, optional
-        Shards summed per task in the tree reduction of the parameter gradients (Dask's default if omitted).
+    %(backward_parameters)s
 
     Returns
     -------
     dict
-        ``dx (n_x, m, T_x)`` and ``da0 (n_a, m)`` chunked like the input; ``dWax (n_a, n_x)``,
-        ``dWaa (n_a, n_a)``, ``dba (n_a, 1)`` as single-chunk Dask arrays. All lazy.
+        %(backward_returns)s
 
     Examples
     --------
@@ -288,6 +296,7 @@ def rnn_loss_and_gradients(
     return loss_and_gradients(RNN, x, (a0,), labels, parameters, mask, split_every=split_every)
 
 
+@fill_doc(LSTM)
 def lstm_forward(
     x: Array,
     a0: Array,
@@ -305,7 +314,7 @@ def lstm_forward(
     a0 : array, shape (n_a, m)
         Initial hidden state.
     parameters : mapping
-        ``Wf, Wi, Wc, Wo (n_a, n_a + n_x)``, ``bf, bi, bc, bo (n_a, 1)``, ``Wy (n_y, n_a)``, ``by (n_y, 1)``.
+        %(parameters)s.
     c0 : array, shape (n_a, m), optional
         Initial cell state; zeros when omitted.
     mask : array of bool, shape (m, T_x), optional
@@ -336,23 +345,18 @@ def lstm_forward(
     return a, y, c, caches
 
 
+@fill_doc(LSTM, **_BACKWARD)
 def lstm_backward(da: Array, caches: DaskCache, *, split_every: int | None = None) -> dict[str, Array]:
     """:func:`xrnn.lstm_backward` on Dask arrays: each shard recomputes its forward pass, then runs BPTT.
 
     Parameters
     ----------
-    da : array, shape (n_a, m, T_x)
-        Gradient reaching each hidden state.
-    caches : DaskCache
-        From :func:`lstm_forward` with Dask inputs.
-    split_every : int, optional
-        Shards summed per task in the tree reduction of the parameter gradients.
+    %(backward_parameters)s
 
     Returns
     -------
     dict
-        ``dx (n_x, m, T_x)``, ``da0 (n_a, m)``, ``dc0 (n_a, m)`` chunked like the input;
-        ``dWf, dWi, dWc, dWo (n_a, n_a + n_x)``, ``dbf, dbi, dbc, dbo (n_a, 1)`` single-chunk. All lazy.
+        %(backward_returns)s
 
     Examples
     --------
@@ -367,6 +371,7 @@ def lstm_backward(da: Array, caches: DaskCache, *, split_every: int | None = Non
     return _backward_of(LSTM, da, caches, split_every)
 
 
+@fill_doc(GRU)
 def gru_forward(
     x: Array, a0: Array, parameters: Mapping[str, Array], *, mask: Array | None = None
 ) -> tuple[Array, Array, DaskCache]:
@@ -379,7 +384,7 @@ def gru_forward(
     a0 : array, shape (n_a, m)
         Initial hidden state.
     parameters : mapping
-        ``Wu, Wr, Wc (n_a, n_a + n_x)``, ``bu, br, bc (n_a, 1)``, ``Wy (n_y, n_a)``, ``by (n_y, 1)``.
+        %(parameters)s.
     mask : array of bool, shape (m, T_x), optional
         As in :func:`xrnn.gru_forward`.
 
@@ -405,23 +410,18 @@ def gru_forward(
     return a, y_pred, caches
 
 
+@fill_doc(GRU, **_BACKWARD)
 def gru_backward(da: Array, caches: DaskCache, *, split_every: int | None = None) -> dict[str, Array]:
     """:func:`xrnn.gru_backward` on Dask arrays: each shard recomputes its forward pass, then runs BPTT.
 
     Parameters
     ----------
-    da : array, shape (n_a, m, T_x)
-        Gradient reaching each hidden state.
-    caches : DaskCache
-        From :func:`gru_forward` with Dask inputs.
-    split_every : int, optional
-        Shards summed per task in the tree reduction of the parameter gradients.
+    %(backward_parameters)s
 
     Returns
     -------
     dict
-        ``dx (n_x, m, T_x)``, ``da0 (n_a, m)`` chunked like the input; ``dWu, dWr, dWc (n_a, n_a + n_x)``,
-        ``dbu, dbr, dbc (n_a, 1)`` single-chunk. All lazy.
+        %(backward_returns)s
 
     Examples
     --------
