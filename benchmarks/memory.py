@@ -254,13 +254,14 @@ def run_case(
     probe_peak = measure(probe, None, args.backend)["peak_bytes"]
     del probe
     estimate = probe_peak * t_x / min(t_x, PROBE_T_X)
-    limit = args.memory_fraction * available_bytes(args.backend)
+    available = available_bytes(args.backend)
+    limit = args.memory_fraction * available
     case["full_estimate_bytes"], case["full_limit_bytes"] = int(estimate), int(limit)
     run_full = estimate <= limit
     if not run_full:
         case["full_skipped"] = (
             f"estimated peak {estimate / 2**20:.0f} MiB > {args.memory_fraction:.0%} of the "
-            f"{limit / args.memory_fraction / 2**20:.0f} MiB available"
+            f"{available / 2**20:.0f} MiB available"
         )
     problem = Problem(workload, cell, t_x, args.backend)
     runs: list[int | None] = [*([None] if run_full else []), *case["budgets"]]
