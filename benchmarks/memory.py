@@ -289,7 +289,10 @@ def _name(budget: int | None) -> str:
 
 
 def _mib(value: float | None) -> str:
-    return "-" if value is None else f"{value / 2**20:.3g} MiB"
+    """``13.9 MiB``, ``2.38 GiB``: bytes in three digits."""
+    if value is None:
+        return "-"
+    return f"{value / 2**30:.3g} GiB" if value >= 2**30 else f"{value / 2**20:.3g} MiB"
 
 
 def check_targets(cases: Sequence[dict[str, Any]], targets: Sequence[Target]) -> list[dict[str, Any]]:
@@ -322,7 +325,7 @@ def check_targets(cases: Sequence[dict[str, Any]], targets: Sequence[Target]) ->
 
 
 # -- tables and the figure --------------------------------------------------------------------------------
-HEADERS = ["cell", "T_x", "N", "peak", "peak / full", "time", "time / full", "recomputed (optimum)"]
+HEADERS = ["cell", "T_x", "N", "peak", "time", "peak / full", "time / full", "recomputed (optimum)"]
 
 
 def table_rows(cases: Sequence[dict[str, Any]]) -> list[list[str]]:
@@ -334,16 +337,21 @@ def table_rows(cases: Sequence[dict[str, Any]]) -> list[list[str]]:
             rows.append(
                 [
                     LABELS[case["cell"]],
-                    f"{case['t_x']:,}".replace(",", " "),
+                    _spaced(case["t_x"]),
                     "full" if got["budget"] is None else str(got["budget"]),
                     _mib(got["peak_bytes"]),
-                    _ratio(got.get("memory_ratio"), got["budget"], case),
                     format_time(time_s),
+                    _ratio(got.get("memory_ratio"), got["budget"], case),
                     _ratio(got.get("time_ratio"), got["budget"], case),
-                    "-" if got["budget"] is None else f"{got['recomputed']:,} ({got['optimum']:,})".replace(",", " "),
+                    "-" if got["budget"] is None else f"{_spaced(got['recomputed'])} ({_spaced(got['optimum'])})",
                 ]
             )
     return rows
+
+
+def _spaced(number: int) -> str:
+    """``100 000``: thousands apart by a space, as the docs write them."""
+    return f"{number:,}".replace(",", " ")
 
 
 def _ratio(value: float | None, budget: int | None, case: dict[str, Any]) -> str:
@@ -362,7 +370,7 @@ def target_rows(targets: Sequence[dict[str, Any]]) -> list[list[str]]:
             measured.append(f"{t['memory_ratio']:.1%} of full")
         if t.get("time_ratio") is not None:
             measured.append(format_ratio(t["time_ratio"]) + " full's time")
-        where = f"T_x = {t['t_x']:,}, N = {t['budget']}".replace(",", " ")
+        where = f"T_x = {_spaced(t['t_x'])}, N = {t['budget']}"
         rows.append([t["target"], LABELS[t["cell"]], where, ", ".join(measured), f"**{t['status']}**"])
     return rows
 

@@ -260,7 +260,7 @@ def test_the_memory_benchmark_skips_full_bptt_where_it_would_not_fit(tmp_path: P
     assert case["full_skipped"].startswith("estimated peak")
     assert [m["budget"] for m in case["measurements"]] == memory.budgets(9)
     table = (tmp_path / "table.md").read_text(encoding="utf-8")
-    assert "| full skipped |" in table
+    assert "| full skipped | full skipped |" in table
     assert "full BPTT skipped for RNN at T_x = 9" in table
 
 
