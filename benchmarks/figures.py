@@ -64,10 +64,16 @@ class Panel:
     xlabel: str = ""
 
 
+def _rotated(panel: Panel) -> bool:
+    """Whether the panel's value labels stand on end (too many bars for them to lie flat)."""
+    return len(panel.ratios) * len(panel.groups) > 12
+
+
 def _limits(panels: Sequence[Panel]) -> tuple[float, float]:
     values = [v for p in panels for series in p.ratios.values() for v in series if v is not None and v > 0]
     low, high = min([1.0, *values]), max([1.0, *values])
-    return low / 1.8, high * 1.8  # room for the value labels
+    room = 4.0 if any(_rotated(p) for p in panels) else 1.8  # for the value labels, longer standing on end
+    return low / room, high * room
 
 
 def ratio_label(value: float) -> str:
@@ -115,7 +121,7 @@ def ratio_figure(panels: Sequence[Panel], columns: int = 2, ylabel: str = "xrnn'
                     ha="center",
                     va="bottom" if value >= 1 else "top",
                     fontsize=6.5,
-                    rotation=90 if len(panel.ratios) * len(panel.groups) > 12 else 0,
+                    rotation=90 if _rotated(panel) else 0,
                 )
         axis.axhline(1.0, color="#333333", linewidth=0.8)
         axis.set_yscale("log")

@@ -30,6 +30,7 @@ exclude_patterns = [
     "_ext",
     "gpu",
     "flow",
+    "checkpointing/*",
     "benchmarks-cpu.md",
     "benchmarks-gpu.md",
 ]  # included by other pages

@@ -149,3 +149,24 @@ def test_the_command_refuses_what_is_not_a_suites_json(tmp_path: Path, capsys: p
         "python -m benchmarks.docs: results: expected a suite's JSON with suite 'cpu' or 'gpu', got 'dask'\n"
     )
     assert not (tmp_path / "page.md").exists()
+
+
+def test_the_checkpointing_page_is_what_its_json_generates() -> None:
+    """``docs/checkpointing.md`` includes the table ``benchmarks/memory.py`` wrote from its JSON, shows its
+    figure, and states each target's verdict as the JSON has it."""
+    from benchmarks import memory
+
+    result = _result("docs/checkpointing/memory.json")
+    table = (ROOT / "docs" / "checkpointing" / "table.md").read_text(encoding="utf-8")
+    stale = "table.md is stale: python -m benchmarks.memory --render docs/checkpointing/memory.json"
+    assert table == memory.markdown(result), stale
+    assert (ROOT / "docs" / "checkpointing" / "memory.png").is_file()
+    page = (ROOT / "docs" / "checkpointing.md").read_text(encoding="utf-8")
+    assert "```{include} checkpointing/table.md" in page
+    assert "](checkpointing/memory.png)" in page
+    assert [(t["cell"], t["t_x"]) for t in result["targets"]] == [("rnn", 1000), ("lstm", 1000), ("rnn", 100_000)]
+    for target in result["targets"]:
+        assert target["status"] in ("met", "missed")
+    lengths = {case["t_x"] for case in result["cases"] if case["workload"] == "long"}
+    assert lengths == {100, 1000, 10_000, 100_000}
+    assert result["command"] in page

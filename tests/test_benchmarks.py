@@ -214,3 +214,65 @@ def test_the_flow_page_script_runs_on_tiny_sizes(tmp_path: Path) -> None:
     assert [step for step, _ in result["runs"][0]["rows"]] == [1, 2, 4]
     assert (tmp_path / "flow.png").stat().st_size > 0
     assert "| GRU |" in (tmp_path / "summary.md").read_text()
+
+
+def test_the_memory_benchmark_runs_quick_and_counts_the_recomputed_steps(tmp_path: Path) -> None:
+    """``python -m benchmarks.memory --quick``: every cell, length and budget measured, full BPTT beside;
+    the steps counted as the engine ran them are revolve's optimum plus the steps after the last
+    snapshot (the first sweep runs them for the loss, the reversal again for their cache)."""
+    from benchmarks import memory
+    from xrnn.cells._checkpoint import plan, spine
+
+    assert memory.main(["--quick", "--output", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "memory.json").read_text(encoding="utf-8"))
+    assert [(c["cell"], c["t_x"]) for c in result["cases"]] == [
+        ("rnn", 9),
+        ("lstm", 9),
+        ("gru", 9),
+        ("rnn", 40),
+        ("lstm", 40),
+    ]
+    for case in result["cases"]:
+        assert case["errors"] == {}
+        assert [m["budget"] for m in case["measurements"]] == [None, *memory.budgets(case["t_x"])]
+        full, *checkpointed = case["measurements"]
+        assert full["recomputed"] == 0
+        assert full["peak_bytes"] > 0
+        assert full["time"]["n"] >= 3
+        for got in checkpointed:
+            schedule = plan(case["t_x"], got["budget"])
+            tail = case["t_x"] - schedule.bounds(max(spine(schedule), default=0))[0]
+            assert got["recomputed"] == got["optimum"] + tail
+            assert got["memory_ratio"] == got["peak_bytes"] / full["peak_bytes"]
+            assert got["time_ratio"] is not None
+    table = (tmp_path / "table.md").read_text(encoding="utf-8")
+    assert table == memory.markdown(result)
+    assert "| LSTM | 40 | full |" in table
+    assert (tmp_path / "memory.png").exists() == (importlib.util.find_spec("matplotlib") is not None)
+
+
+def test_the_memory_benchmark_skips_full_bptt_where_it_would_not_fit(tmp_path: Path) -> None:
+    from benchmarks import memory
+
+    args = ["--quick", "--output", str(tmp_path), "--cells", "rnn", "--lengths", "9", "--memory-fraction", "0"]
+    assert memory.main(args) == 0
+    (case,) = json.loads((tmp_path / "memory.json").read_text(encoding="utf-8"))["cases"]
+    assert case["full_skipped"].startswith("estimated peak")
+    assert [m["budget"] for m in case["measurements"]] == memory.budgets(9)
+    table = (tmp_path / "table.md").read_text(encoding="utf-8")
+    assert "| full skipped | full skipped |" in table
+    assert "full BPTT skipped for RNN at T_x = 9" in table
+
+
+def test_the_memory_targets_are_met_or_missed_by_their_numbers() -> None:
+    from benchmarks import memory
+
+    def case(cell: str, peak: int, memory_ratio: float, time_ratio: float) -> dict[str, object]:
+        got = {"budget": 64, "peak_bytes": peak, "memory_ratio": memory_ratio, "time_ratio": time_ratio}
+        return {"workload": "target-1000", "cell": cell, "t_x": 1000, "measurements": [got]}
+
+    target = memory.Target("target-1000", 1000, 64, ("rnn", "lstm", "gru"), memory_ratio=0.1, time_ratio=1.6)
+    checked = memory.check_targets([case("rnn", 1, 0.08, 1.2), case("lstm", 1, 0.08, 1.7)], [target])
+    assert [(t["cell"], t["status"]) for t in checked] == [("rnn", "met"), ("lstm", "missed"), ("gru", "not measured")]
+    assert memory.budgets(1000) == [10, 32, 64]
+    assert memory.budgets(100_000) == [17, 317, 633]

@@ -247,3 +247,28 @@ def test_dask_shards_take_checkpoints() -> None:
     _, _, full_cache = xrnn.rnn_forward(x, a0, p)
     full = xrnn.rnn_backward(np.ones((N_A, M, T_X)), full_cache)
     np.testing.assert_allclose(backward["dWaa"].compute(), full["dWaa"], rtol=1e-10)
+
+
+@pytest.mark.numpy_only
+@pytest.mark.parametrize("name", ["rnn", "lstm"])
+def test_the_loss_helper_holds_little_more_than_dx_and_its_budget(name: str) -> None:
+    """The peak of a checkpointed loss and gradients, traced from after the inputs exist: ``dx`` (held once,
+    not as chunks and their concatenation), one chunk's work and ``N`` snapshots of ``(n_a, m)`` each. It
+    was once a chunk per snapshot: each snapshot was a view that kept its chunk's whole buffer alive."""
+    import tracemalloc
+
+    t_x, n_a, m, budget = 2000, 32, 4, 45
+    rng = np.random.default_rng(0)
+    p = get_cell(name).init(2, n_a, 3, seed=0)
+    x, labels = rng.standard_normal((2, m, t_x)), rng.integers(0, 3, (m, t_x))
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        before, _ = tracemalloc.get_traced_memory()
+        _, grads = xrnn.patterns.many_to_many_loss_and_gradients(x, labels, p, cell=name, checkpoints=budget)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    states = t_x * m * n_a * 8  # full BPTT keeps at least these
+    assert grads["dx"].shape == x.shape
+    assert peak - before < x.nbytes + states / 2

@@ -5,10 +5,11 @@ states after some chunks) and the cache of the one chunk of ``k`` steps being di
 ``c + k <= N`` (``a0``, the inputs and what the call returns are not counted). Each chunk is run forward
 again when its turn comes; to reach it, the engine *advances* from the nearest snapshot, and revolve places
 the snapshots so that these advances are as few as they can be: with ``c`` snapshots and ``l`` chunks, if
-``r`` is the smallest integer with ``binomial(c + r, c) >= l``, revolve advances ``r l - binomial(c + r, c -
-1)`` chunks in all, the proven minimum for ``c`` snapshots (Griewank 1992; Griewank and Walther 2000). The
-chunk length ``k`` is the one, of all splits of ``N`` into ``c + k``, whose total forward work (the advances
-plus one forward of every chunk) is least. See ``docs/checkpointing.md``.
+``r`` is the smallest integer with ``C(c + r, c) >= l``, revolve advances ``r l - C(c + r, c + 1)`` chunks
+in all (``C`` the binomial coefficient; :func:`minimal_advances`), the proven minimum for ``c`` snapshots
+(Griewank 1992; Griewank and Walther 2000). The chunk length ``k`` is the one, of all splits of ``N`` into
+``c + k``, whose total forward work (the advances plus one forward of every chunk) is least. See
+``docs/checkpointing.md``.
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+import array_api_compat
+
 from xrnn._layout import from_rows
 from xrnn._typing import Array
 from xrnn._validation import namespace_of
@@ -150,6 +152,7 @@ def forward(
         state = last_states(cache)
         if index + 1 in kept:
             snapshots[index + 1] = state
+        del cache  # before the next chunk's forward, so that two chunks' caches are never held at once
     dimensions = (schedule.steps, checked.sizes["m"], checked.sizes["n_a"])
     seen = fingerprint(checked.xp, parameters)
     return CheckpointedCache(chunks, tuple(initial), snapshots, dimensions, seen), pieces
@@ -172,7 +175,10 @@ def backward(
     chunks, cell = cache.chunks, cache.cell
     xp = chunks.checked.xp
     totals: dict[str, Array] = {}
-    dxs: dict[int, Array] = {}
+    # dx is written chunk by chunk into one array: concatenating the chunks' pieces at the end would hold
+    # dx twice at the peak.
+    x = chunks.x
+    dx = xp.empty(tuple(x.shape), dtype=x.dtype, device=array_api_compat.device(x))
 
     def reverse(index: int, state: object, after: object) -> object:
         chunk = chunks.forward(index, state)  # type: ignore[arg-type]
@@ -181,14 +187,15 @@ def backward(
             grads = run_backward(chunk, dstates, after)  # type: ignore[arg-type]
         else:
             grads = chunk_backward(index, chunk, dstates, after)
-        dxs[index] = grads.pop("dx")
+        start, stop = chunks.schedule.bounds(index)
+        dx[:, :, start:stop] = grads.pop("dx")
         for key in cell.keys:
             name = f"d{key}"
             totals[name] = grads[name] if name not in totals else totals[name] + grads[name]
         return tuple(grads[f"d{name}"] for name in cell.initial_names)
 
     reaching = run(chunks.schedule, cache.initial_states, dict(cache.snapshots), chunks.advance, reverse)
-    result = {"dx": xp.concat([dxs[index] for index in range(chunks.schedule.chunks)], axis=2)}
+    result = {"dx": dx}
     result.update({f"d{name}": value for name, value in zip(cell.initial_names, reaching, strict=True)})  # type: ignore[call-overload]
     result.update({f"d{key}": totals[f"d{key}"] for key in cell.keys})
     return result

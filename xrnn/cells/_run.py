@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from xrnn._typing import Array
+from xrnn._validation import namespace_of
 from xrnn.cells import _loop, _projected
 from xrnn.cells._caches import ScanCache, SequenceCache
 from xrnn.cells._door import Checked
@@ -30,5 +31,11 @@ def run_backward(cache: SequenceCache, dstates: Array, after: tuple[Array, ...] 
 
 
 def last_states(cache: SequenceCache) -> tuple[Array, ...]:
-    """Every state after the last step, ``(n_a, m)`` each: where the next chunk of steps starts."""
-    return tuple(cache.history(index)[-1, ...].T for index in range(len(cache.cell.state)))
+    """Every state after the last step, ``(n_a, m)`` each: where the next chunk of steps starts.
+
+    Copies: a view would keep the whole cache's buffers alive (the scans write their states into the
+    input projection's buffer), so each of checkpointed BPTT's snapshots would hold a chunk of steps.
+    """
+    histories = [cache.history(index) for index in range(len(cache.cell.state))]
+    xp = namespace_of(histories[0])
+    return tuple(xp.asarray(history[-1, ...].T, copy=True) for history in histories)
