@@ -171,8 +171,10 @@ def test_a_budget_of_t_x_or_more_keeps_everything(budget: int) -> None:
 
 
 @pytest.mark.numpy_only
-def test_the_forward_work_is_the_plans(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The loss helper runs the first sweep (every step once) plus the plan's reversal work, no more."""
+@pytest.mark.parametrize("call", ["loss", "forward-backward"])
+def test_the_forward_work_is_the_plans(monkeypatch: pytest.MonkeyPatch, call: str) -> None:
+    """Every step runs forward once, plus revolve's advances: the plan's forward work, no more (the first
+    sweep's last chunk is not run again for the backward pass)."""
     steps: list[int] = []
     original = _checkpointed.run_forward
 
@@ -184,12 +186,17 @@ def test_the_forward_work_is_the_plans(monkeypatch: pytest.MonkeyPatch) -> None:
     t_x, budget = 200, 12
     p = xrnn.init_parameters(2, 3, 2, seed=0)
     x = np.random.default_rng(0).standard_normal((2, 2, t_x))
-    xrnn.rnn_loss_and_gradients(x, np.zeros((3, 2)), np.zeros((2, t_x), dtype=np.int64), p, checkpoints=budget)
+    if call == "loss":
+        xrnn.rnn_loss_and_gradients(x, np.zeros((3, 2)), np.zeros((2, t_x), dtype=np.int64), p, checkpoints=budget)
+    else:
+        a, _, cache = xrnn.rnn_forward(x, np.zeros((3, 2)), p, checkpoints=budget)
+        xrnn.rnn_backward(np.ones_like(a), cache)
     schedule = plan(t_x, budget)
-    done_in_the_first_sweep = sum(
-        schedule.bounds(i)[1] - schedule.bounds(i)[0] for i in range(max(spine(schedule), default=0))
+    assert (
+        sum(steps)
+        == schedule.forward_steps
+        == t_x + schedule.chunk * minimal_advances(schedule.chunks, schedule.snapshots)
     )
-    assert sum(steps) == t_x + schedule.forward_steps - done_in_the_first_sweep
 
 
 @settings(max_examples=60, deadline=None)

@@ -110,33 +110,40 @@ def run(
     advance: Advance,
     reverse: Reverse,
     after: object = None,
+    *,
+    ready: frozenset[int] = frozenset(),
 ) -> object:
     """Reverse every chunk of ``schedule``, last first, from ``initial`` (the state before chunk 0).
 
     ``snapshots`` maps chunk indices to the state before that chunk, as the forward pass left them
-    (:func:`spine`); the reversal takes and releases its own. Returns the gradients reaching ``initial``.
+    (:func:`spine`); the reversal takes and releases its own. ``ready``: chunks whose cache the caller still
+    holds (the first sweep's last one), which ``reverse`` gets ``None`` for instead of a state advanced to
+    them. Returns the gradients reaching ``initial``.
     """
 
     def states_before(index: int) -> object:
+        if index in ready:
+            return None
         return initial if index == 0 else snapshots[index]
 
     def reverse_range(start: int, stop: int, free: int, gradient: object) -> object:
         while stop - start > 1:
             if free == 0:  # no snapshot left: advance from the start to each chunk in turn
                 for index in range(stop - 1, start, -1):
-                    gradient = reverse(index, _advance_from(start, index), gradient)
+                    gradient = reverse(index, None if index in ready else _advance_from(start, index), gradient)
                 stop = start + 1
                 break
             middle = start + split(stop - start, free)
-            if middle not in snapshots:
+            needed = not (stop - middle == 1 and middle in ready)
+            if needed and middle not in snapshots:
                 snapshots[middle] = _advance_from(start, middle)
             gradient = reverse_range(middle, stop, free - 1, gradient)
-            del snapshots[middle]
+            snapshots.pop(middle, None)
             stop = middle
         return reverse(start, states_before(start), gradient)
 
     def _advance_from(start: int, stop: int) -> object:
-        state = states_before(start)
+        state = initial if start == 0 else snapshots[start]
         for index in range(start, stop):
             state = advance(index, state)
         return state

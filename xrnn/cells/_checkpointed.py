@@ -61,7 +61,9 @@ class CheckpointedCache(SequenceCache):
     """The cache of a forward pass with ``checkpoints=N``: the inputs, and the states before the chunks
     revolve's first sweep keeps (``snapshots``); the backward pass recomputes the rest.
 
-    ``caches[0][t]`` recomputes step ``t``'s cache from the nearest snapshot before it.
+    ``caches[0][t]`` recomputes step ``t``'s cache from the nearest snapshot before it. ``tail`` holds the
+    last chunk's cache from the first sweep (within the budget: the snapshots and one chunk), which the
+    first backward pass uses instead of running that chunk again.
     """
 
     chunks: Chunks
@@ -69,6 +71,7 @@ class CheckpointedCache(SequenceCache):
     snapshots: Mapping[int, State]
     dimensions: tuple[int, int, int]
     fingerprint_at_forward: Mapping[str, tuple[int, float, float]] = field(repr=False)
+    tail: dict[int, SequenceCache] = field(default_factory=dict, repr=False)
 
     @property
     def cell(self) -> CellSpec:
@@ -143,19 +146,28 @@ def forward(
     snapshots: dict[int, State] = {}
     pieces: list[list[Array]] = [[] for _ in range(histories)]
     state: State = tuple(initial)
-    for index in range(schedule.chunks):
+    last = schedule.chunks - 1
+    for index in range(last):
         cache = chunks.forward(index, state)
-        if visit is not None:
-            visit(index, cache)
-        for number, piece in enumerate(pieces):
-            piece.append(cache.history(number))
+        _visited(cache, index, visit, pieces)
         state = last_states(cache)
         if index + 1 in kept:
             snapshots[index + 1] = state
         del cache  # before the next chunk's forward, so that two chunks' caches are never held at once
+    tail = chunks.forward(last, state)
+    _visited(tail, last, visit, pieces)
     dimensions = (schedule.steps, checked.sizes["m"], checked.sizes["n_a"])
     seen = fingerprint(checked.xp, parameters)
-    return CheckpointedCache(chunks, tuple(initial), snapshots, dimensions, seen), pieces
+    return CheckpointedCache(chunks, tuple(initial), snapshots, dimensions, seen, {last: tail}), pieces
+
+
+def _visited(
+    cache: SequenceCache, index: int, visit: Callable[[int, SequenceCache], None] | None, pieces: list[list[Array]]
+) -> None:
+    if visit is not None:
+        visit(index, cache)
+    for number, piece in enumerate(pieces):
+        piece.append(cache.history(number))
 
 
 #: ``gradient(index, chunk_cache)``: what reaches a chunk's hidden states from outside the recurrence,
@@ -181,7 +193,8 @@ def backward(
     dx = xp.empty(tuple(x.shape), dtype=x.dtype, device=array_api_compat.device(x))
 
     def reverse(index: int, state: object, after: object) -> object:
-        chunk = chunks.forward(index, state)  # type: ignore[arg-type]
+        kept = cache.tail.pop(index, None)  # the first sweep's last chunk, used once
+        chunk = kept if kept is not None else chunks.forward(index, state)  # type: ignore[arg-type]
         dstates = gradient(index, chunk)
         if chunk_backward is None:
             grads = run_backward(chunk, dstates, after)  # type: ignore[arg-type]
@@ -194,7 +207,8 @@ def backward(
             totals[name] = grads[name] if name not in totals else totals[name] + grads[name]
         return tuple(grads[f"d{name}"] for name in cell.initial_names)
 
-    reaching = run(chunks.schedule, cache.initial_states, dict(cache.snapshots), chunks.advance, reverse)
+    ready = frozenset(cache.tail)
+    reaching = run(chunks.schedule, cache.initial_states, dict(cache.snapshots), chunks.advance, reverse, ready=ready)
     result = {"dx": dx}
     result.update({f"d{name}": value for name, value in zip(cell.initial_names, reaching, strict=True)})  # type: ignore[call-overload]
     result.update({f"d{key}": totals[f"d{key}"] for key in cell.keys})
