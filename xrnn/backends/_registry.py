@@ -167,9 +167,10 @@ def fast_path(xp: ModuleType, kernel: str, *, masked: bool = False, after: bool 
         return None
     if backend is None:
         return None
-    registered = _registered.get((backend.name, kernel))
-    if registered is not None:
-        return registered
+    if _registered:  # most processes register nothing: no key to build
+        registered = _registered.get((backend.name, kernel))
+        if registered is not None:
+            return registered
     implementation: Callable[..., Any] | None = getattr(backend, kernel, None)
     return implementation
 
