@@ -47,8 +47,8 @@ def _install(session: nox.Session, *args: str) -> None:
 def tests(session: nox.Session, backend: str) -> None:
     """The whole test suite on one backend's arrays (``pytest --backend=NAME``); ``dask``: on NumPy, with Dask."""
     extras = "test"
-    if backend == "numpy":  # the PyTorch cross-checks run here (torch's CPU build)
-        extras += ",crosscheck"
+    if backend == "numpy":  # the PyTorch cross-checks (torch's CPU build) and the compiled kernels run here
+        extras += ",crosscheck,fast"
     if backend == "dask":
         extras += ",dask"
     elif backend == "cupy":

@@ -1,17 +1,18 @@
 """Where an LSTM or GRU forward+backward spends its time on the CPU: ``python -m benchmarks.profile_gated``.
 
 For each cell, size and dtype asked for, one table of phases, each timed alone (interleaved, medians):
-the whole forward+backward, the products hoisted out of the time loop, the two scans (the NumPy fast
-paths), and the scans' step products alone, so that the difference says what the elementwise gate
-updates cost. PyTorch's forward+backward is timed twice, with its oneDNN (mkldnn) kernels on and off:
-the gap says whether PyTorch runs a fused LSTM/GRU kernel for that dtype, which a per-step NumPy
-loop cannot match.
+the whole forward+backward, the products hoisted out of the time loop, the two scans (the compiled
+kernels where Numba imports, and the NumPy passes), and the scans' step products alone, so that the
+difference, printed per scan as a share of its products, says what the elementwise gate updates cost.
+PyTorch's forward+backward is timed twice, with its oneDNN (mkldnn) kernels on and off: the gap says
+whether PyTorch runs a fused LSTM/GRU kernel for that dtype.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from benchmarks.harness import Candidate, blas_threads, format_time, log, render
 from benchmarks.workload import GATES, Size, make_gated_problem, xrnn_flops
 from xrnn.activations import softmax_unchecked
 from xrnn.backends import _numpy_gated
+from xrnn.backends.numpy import gated_scans
 from xrnn.cells import get_cell
 from xrnn.cells._cell import OUTPUT
 from xrnn.cells._engine import logits
@@ -58,24 +60,27 @@ def _phases(cell: str, size: Size, dtype: str, torch: Any, budget: float) -> lis
     if cell == "lstm":
         c0_rows = problem["c0"].T
         scan_args: tuple[Any, ...] = (dstates, cache.gates, cache.cells, c0_rows, w_a)
-        dz, *_ = _numpy_gated.lstm_backward_scan(*scan_args)
-
-        def forward_scan() -> object:
-            np.copyto(buffer, projection)
-            return _numpy_gated.lstm_forward_scan(buffer, w_a, a0_rows, c0_rows)
-
-        def backward_scan() -> object:
-            return _numpy_gated.lstm_backward_scan(*scan_args)
+        forward_args: tuple[Any, ...] = (w_a, a0_rows, c0_rows)
     else:
         scan_args = (dstates, cache.gates, cache.states, a0_rows, w_a)
-        dz, _ = _numpy_gated.gru_backward_scan(*scan_args)
+        forward_args = (w_a, a0_rows)
+    dz = getattr(_numpy_gated, f"{cell}_backward_scan")(*scan_args)[0]
 
-        def forward_scan() -> object:
+    def scans(module: ModuleType) -> tuple[Callable[[], object], Callable[[], object]]:
+        """``module``'s forward scan (on a copy of the projection) and backward scan."""
+        forward_scan, backward_scan = (getattr(module, f"{cell}_{d}_scan") for d in ("forward", "backward"))
+
+        def forward_run() -> object:
             np.copyto(buffer, projection)
-            return _numpy_gated.gru_forward_scan(buffer, w_a, a0_rows)
+            return forward_scan(buffer, *forward_args)
 
-        def backward_scan() -> object:
-            return _numpy_gated.gru_backward_scan(*scan_args)
+        return forward_run, lambda: backward_scan(*scan_args)
+
+    running = gated_scans()
+    implementations = {"fast path": running}
+    if running is not _numpy_gated:
+        implementations = {"compiled kernels": running, "NumPy passes": _numpy_gated}
+    timed_scans = {label: scans(module) for label, module in implementations.items()}
 
     dz_rows = dz.reshape(t_x * m, g * n_a)
 
@@ -87,11 +92,11 @@ def _phases(cell: str, size: Size, dtype: str, torch: Any, budget: float) -> lis
         ("total: forward + backward", lambda: forward_backward(xrnn, cell, problem)),
         ("forward (public function)", lambda: forward(xrnn, cell, problem)),
         ("forward: input projection + biases", lambda: _projection(inputs_rows, w_x, p, cell)),
-        ("forward: scan (fast path, incl. a buffer copy)", forward_scan),
+        *((f"forward: scan ({label}, incl. a buffer copy)", runs[0]) for label, runs in timed_scans.items()),
         ("forward: the scan's step products alone", forward_steps),
         ("forward: output layer + softmax", lambda: softmax_unchecked(np, logits(np, states_rows, p, OUTPUT), axis=1)),
         ("backward (public function)", lambda: backward(xrnn, cell, da, cache)),
-        ("backward: scan (fast path)", backward_scan),
+        *((f"backward: scan ({label})", runs[1]) for label, runs in timed_scans.items()),
         ("backward: the scan's step products alone", backward_steps),
         (
             "backward: weight gradients (two products)",
@@ -117,7 +122,17 @@ def _phases(cell: str, size: Size, dtype: str, torch: Any, budget: float) -> lis
         candidates.append(Candidate("torch: forward + backward, oneDNN off", torch_without_onednn, group="torch"))
     stats = time_interleaved(candidates, budget_s=budget, min_rounds=3, warmup=1).stats()
     total = stats[phases[0][0]].median
-    return [[c.name, format_time(stats[c.name].median), f"{stats[c.name].median / total:.2f}"] for c in candidates]
+    rows = [[c.name, format_time(stats[c.name].median), f"{stats[c.name].median / total:.2f}"] for c in candidates]
+    copy = stats["reference: buffer copy (T_x m g n_a)"].median
+    for label in timed_scans:
+        for direction, extra in (("forward", copy), ("backward", 0.0)):
+            scan_name = f"{direction}: scan ({label}, incl. a buffer copy)" if extra else f"{direction}: scan ({label})"
+            products = stats[f"{direction}: the scan's step products alone"].median
+            elementwise = stats[scan_name].median - extra - products
+            name = f"{direction}: elementwise in the scan ({label})"
+            share = f"{elementwise / products:.2f} of its products"
+            rows.append([name, format_time(max(elementwise, 0.0)), "", share])
+    return [row + [""] * (4 - len(row)) for row in rows]
 
 
 def _step_products(
@@ -171,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     gflop = xrnn_flops(size, GATES[cell]) / 1e9
                     log(f"\n=== {TITLES[cell]} {size.label} (n_x x n_a x m x T_x) {dtype}: {gflop:.2f} GFLOP per f+b")
                     rows = _phases(cell, size, dtype, torch, args.budget)
-                    log(render_text(["phase", "median", "of xrnn's total"], rows))
+                    log(render_text(["phase", "median", "of xrnn's total", "elementwise"], rows))
     return 0
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import xrnn
-from benchmarks import cpu, gpu, masked, profile_gated, workload
+from benchmarks import cpu, fused, gpu, masked, profile_gated, workload
 from benchmarks.gated import torch_model
 from benchmarks.harness import Candidate, time_interleaved
 from benchmarks.workload import Size
@@ -99,10 +99,22 @@ def test_profile_gated_times_every_phase(capsys: pytest.CaptureFixture[str]) -> 
     out = capsys.readouterr().out
     for cell in ("LSTM", "GRU"):
         assert f"=== {cell} 3x5x10x4" in out
-    for phase in ("forward: scan (fast path", "backward: the scan's step products alone", "backward: dx"):
+    for phase in ("backward: the scan's step products alone", "backward: dx"):
         assert out.count(phase) == 2, phase
+    scans = 4 if importlib.util.find_spec("numba") is not None else 2  # compiled kernels and NumPy passes
+    for phase in ("forward: scan (", "backward: scan (", "forward: elementwise in the scan ("):
+        assert out.count(phase) == scans, phase
     assert ("oneDNN off" in out) == HAS_TORCH
     assert "error" not in out.lower()
+
+
+def test_fused_benchmark_times_every_implementation(capsys: pytest.CaptureFixture[str]) -> None:
+    """``benchmarks.fused`` on the toy size: a row per cell with fused, NumPy passes and twin timed."""
+    arguments = ["--sizes", "toy", "--dtypes", "float64", "--budget", "0.05", "--switch-gap", "0", "--no-torch"]
+    assert fused.main(arguments) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.lstrip().startswith(("LSTM", "GRU"))]
+    assert [row[0] for row in rows] == ["LSTM", "GRU"]
+    assert all(row[-3] == "-" and float(row[-2]) > 0 and float(row[-1]) > 0 for row in rows)  # no torch ratio
 
 
 def test_masked_benchmark_times_every_cell(capsys: pytest.CaptureFixture[str]) -> None:

@@ -65,3 +65,72 @@ def test_detection_imports_no_other_library() -> None:
     )
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.strip() == "[]"
+
+
+def test_a_cells_declared_scan_runs_a_registered_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A user's cell (here the LSTM under new kernel names) declares its scans; registering functions under
+    those names on NumPy makes the engine call them, with the mask and ``after``; unregistered, the twins run."""
+    import dataclasses
+
+    import xrnn
+    from xrnn.backends import _numpy_gated
+
+    lstm = xrnn.cells.get_cell("lstm")
+    assert lstm.scan is not None
+
+    class MyCache(xrnn.LSTMCache):
+        @property
+        def cell(self) -> xrnn.cells.Cell:
+            return cell
+
+    scan = dataclasses.replace(
+        lstm.scan, forward_kernel="my_lstm_forward", backward_kernel="my_lstm_backward", cache_type=MyCache
+    )
+    cell = dataclasses.replace(lstm, name="my_lstm", scan=scan)
+    calls: list[tuple[str, bool, bool]] = []
+
+    def forward(*arrays: object) -> object:
+        calls.append(("forward", arrays[-1] is not None, False))
+        return _numpy_gated.lstm_forward_scan(*arrays)  # type: ignore[arg-type]
+
+    def backward(*arrays: object) -> object:
+        calls.append(("backward", arrays[5] is not None, len(arrays) == 7))
+        return _numpy_gated.lstm_backward_scan(*arrays)  # type: ignore[arg-type]
+
+    rng = np.random.default_rng(0)
+    p = lstm.init(3, 4, 2, seed=0)
+    x, da = rng.standard_normal((3, 5, 6)), rng.standard_normal((4, 5, 6))
+    mask = np.arange(6) < rng.integers(1, 7, size=(5, 1))
+
+    def run() -> dict[str, np.ndarray]:
+        a, cache = cell.forward(x, None, p, mask=mask)
+        return {"a": a, **cell.backward(da, cache)}
+
+    generic = run()
+    assert calls == []
+    backends.register_fast_path("numpy", "my_lstm_forward", forward)
+    backends.register_fast_path("numpy", "my_lstm_backward", backward)
+    try:
+        fast = run()
+        assert calls == [("forward", True, False), ("backward", True, False)]
+        with backends.fast_paths(False):
+            run()
+        assert len(calls) == 2
+        _, cache = cell.forward(x, None, p, mask=mask, checkpoints=2)  # later segments get ``after``
+        cell.backward(da, cache)
+        assert ("backward", True, True) in calls
+    finally:
+        backends.register_fast_path("numpy", "my_lstm_forward", None)
+        backends.register_fast_path("numpy", "my_lstm_backward", None)
+    assert backends.fast_path(np, "my_lstm_forward") is None
+    for name, value in generic.items():
+        np.testing.assert_allclose(fast[name], value, rtol=0, atol=1e-13, err_msg=name)
+
+
+def test_register_fast_path_rejects_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="unknown backend 'jax'"):
+        backends.register_fast_path("jax", "k", print)
+    with pytest.raises(ValueError, match="kernel must be a non-empty string, got ''"):
+        backends.register_fast_path("numpy", "", print)
+    with pytest.raises(TypeError, match="function must be callable or None, got int"):
+        backends.register_fast_path("numpy", "k", 3)  # type: ignore[arg-type]

@@ -15,6 +15,7 @@ from xrnn.backends._registry import (
     fast_paths,
     get_backend,
     namespace_backend,
+    register_fast_path,
     to_numpy,
     unavailable_reason,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "fast_paths",
     "get_backend",
     "namespace_backend",
+    "register_fast_path",
     "to_numpy",
     "unavailable_reason",
 ]

@@ -32,6 +32,7 @@ _NAMESPACE_TESTS: dict[str, Callable[[ModuleType], bool]] = {
 }
 _backend_by_namespace: dict[ModuleType, ArrayBackend | None] = {}
 _fast_paths_enabled: ContextVar[bool] = ContextVar("xrnn_fast_paths_enabled", default=True)
+_registered: dict[tuple[str, str], Callable[..., Any]] = {}
 
 
 class BackendUnavailableError(RuntimeError):
@@ -164,8 +165,55 @@ def fast_path(xp: ModuleType, kernel: str, *, masked: bool = False, after: bool 
         return None
     if after and not (backend is not None and backend.scans_take_after):
         return None
+    if backend is None:
+        return None
+    if _registered:  # most processes register nothing: no key to build
+        registered = _registered.get((backend.name, kernel))
+        if registered is not None:
+            return registered
     implementation: Callable[..., Any] | None = getattr(backend, kernel, None)
     return implementation
+
+
+def register_fast_path(backend: str, kernel: str, function: Callable[..., Any] | None) -> None:
+    """Make ``function`` backend ``backend``'s fast path ``kernel`` (``None``: remove the registration).
+
+    A cell's declared scan names its kernels (``ProjectedScan.forward_kernel``/``backward_kernel``); the
+    engine calls ``function(*arrays, keep)`` instead of the scan's twin ``twin(xp, *arrays, keep)``, and
+    backward scans also get ``after`` when there is one. ``keep`` is the time-major mask ``(T_x, m, 1)``
+    or ``None``; ``after`` the gradients reaching the last states from beyond the sequence, rows
+    ``(m, n_a)``. A registration takes precedence over the backend's own fast path of that name; with
+    fast paths off (:func:`fast_paths`) the twins run, as always.
+
+    Raises
+    ------
+    ValueError
+        If ``backend`` is not a known backend name or ``kernel`` is empty.
+    TypeError
+        If ``function`` is neither callable nor ``None``.
+
+    Examples
+    --------
+    >>> import array_api_compat.numpy as xp
+    >>> from xrnn.backends import fast_path, register_fast_path
+    >>> def my_scan(projection, w_a, a0_rows, keep):
+    ...     return projection
+    >>> register_fast_path("numpy", "my_cell_forward_scan", my_scan)
+    >>> fast_path(xp, "my_cell_forward_scan") is my_scan
+    True
+    >>> register_fast_path("numpy", "my_cell_forward_scan", None)
+    >>> fast_path(xp, "my_cell_forward_scan") is None
+    True
+    """
+    _known(backend)
+    if not isinstance(kernel, str) or not kernel:
+        raise ValueError(f"kernel must be a non-empty string, got {kernel!r}")
+    if function is None:
+        _registered.pop((backend, kernel), None)
+        return
+    if not callable(function):
+        raise TypeError(f"function must be callable or None, got {type(function).__name__}")
+    _registered[(backend, kernel)] = function
 
 
 def _known(name: str) -> tuple[str, str]:

@@ -1,5 +1,5 @@
 """NumPy adapter, its ``.npz`` file primitives, and the CPU fast paths for the RNN's recurrence (the gated
-cells' are in ``_numpy_gated``).
+cells' are in ``_numba_gated``, compiled, where Numba imports, else in ``_numpy_gated``).
 
 The fast paths write every step into buffers allocated once, with ``out=``, which the Array API
 standard cannot express. Their generic twins are in ``xrnn._scan``; the tests hold the two equal.
@@ -8,7 +8,8 @@ standard cannot express. Their generic twins are in ``xrnn._scan``; the tests ho
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import cache
 from types import ModuleType
 from typing import IO, Any
 
@@ -121,16 +122,39 @@ def time_major_rows(x: np.ndarray) -> np.ndarray:
     return rows.reshape(t_x * m, n)
 
 
+@cache
+def gated_scans() -> ModuleType:
+    """The module of the LSTM and GRU scans this process runs: ``_numba_gated`` where Numba imports (the
+    ``fast`` extra), else ``_numpy_gated``. Imported on the first look-up, so ``import xrnn`` does not
+    import Numba."""
+    try:
+        from xrnn.backends import _numba_gated
+    except ImportError:
+        return _numpy_gated
+    return _numba_gated
+
+
+class _GatedScan:
+    """A class attribute that is the gated scan ``name`` of :func:`gated_scans`, resolved when first read."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: object, owner: type | None = None) -> Callable[..., Any]:
+        scan: Callable[..., Any] = getattr(gated_scans(), self.name)
+        return scan
+
+
 class NumpyBackend(ArrayBackend):
     """NumPy on the host CPU."""
 
     name = "numpy"
     rnn_forward_scan = staticmethod(rnn_forward_scan)
     rnn_backward_scan = staticmethod(rnn_backward_scan)
-    lstm_forward_scan = staticmethod(_numpy_gated.lstm_forward_scan)
-    lstm_backward_scan = staticmethod(_numpy_gated.lstm_backward_scan)
-    gru_forward_scan = staticmethod(_numpy_gated.gru_forward_scan)
-    gru_backward_scan = staticmethod(_numpy_gated.gru_backward_scan)
+    lstm_forward_scan = _GatedScan()
+    lstm_backward_scan = _GatedScan()
+    gru_forward_scan = _GatedScan()
+    gru_backward_scan = _GatedScan()
     time_major_rows = staticmethod(time_major_rows)
     scans_take_masks = True
     scans_take_after = True
