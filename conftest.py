@@ -2,8 +2,13 @@
 
 from importlib.util import find_spec
 
-# The modules of each library: the adapter, and for CuPy the cuBLAS calls of its graph capture.
-_MODULES = {"cupy": ["cupy", "_cublas_capture"], "array_api_strict": ["array_api_strict"]}
+# The modules of each library: the adapter, for CuPy the cuBLAS calls of its graph capture, for Numba the
+# compiled LSTM and GRU kernels (the ``fast`` extra).
+_MODULES = {
+    "cupy": ["cupy", "_cublas_capture"],
+    "array_api_strict": ["array_api_strict"],
+    "numba": ["_numba_gated", "_numba_math"],
+}
 collect_ignore = [
     f"xrnn/backends/{module}.py"
     for library, modules in _MODULES.items()
