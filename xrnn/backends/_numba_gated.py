@@ -26,7 +26,7 @@ import numba
 import numpy as np
 
 from xrnn.backends._numba_math import sigmoid, tanh
-from xrnn.backends._numpy_operands import step_weight
+from xrnn.backends._numpy_operands import start_gradients, step_weight
 
 _JIT: dict[str, Any] = {"cache": True, "fastmath": False, "nogil": True, "error_model": "numpy", "boundscheck": False}
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -244,15 +244,6 @@ def _rows_copy(rows: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
     return np.array(rows, dtype=dtype, order="C")
 
 
-def _after(
-    after: tuple[np.ndarray, ...] | None, m: int, n_a: int, dtype: np.dtype[Any], count: int
-) -> list[np.ndarray]:
-    """The buffers the backward loop starts from: zeros, or C-contiguous copies of the gradients ``after``."""
-    if after is None:
-        return [np.zeros((m, n_a), dtype=dtype) for _ in range(count)]
-    return [_rows_copy(gradient, dtype) for gradient in after]
-
-
 def _keep_rows(keep: np.ndarray | None, t_x: int, m: int) -> tuple[np.ndarray, bool]:
     """The mask as ``(T_x, m)`` booleans (C-contiguous, writable) and whether there is one."""
     if keep is None:
@@ -305,7 +296,7 @@ def lstm_backward_scan(
     dstates, gates, cells = (np.ascontiguousarray(array, dtype=dtype) for array in (dstates, gates, cells))
     dz = np.empty_like(gates)
     w_a = np.ascontiguousarray(w_a)  # untransposed GEMM
-    da_mat, dc_next = _after(after, m, width // 4, dtype, 2)
+    da_mat, dc_next = start_gradients(after, (m, width // 4), dtype, 2)
     extra = np.zeros_like(da_mat)
     scratch = np.empty(width, dtype=dtype)
     c0 = _rows_copy(c0_rows, dtype)
@@ -373,7 +364,7 @@ def gru_backward_scan(
     dz = np.empty_like(gates)
     gates_a = np.ascontiguousarray(w_a[: 2 * n_a])  # untransposed GEMMs
     candidate_a = np.ascontiguousarray(w_a[2 * n_a :])
-    (da_mat,) = _after(after, m, n_a, dtype, 1)
+    (da_mat,) = start_gradients(after, (m, n_a), dtype, 1)
     partial = np.zeros_like(da_mat)
     g_buffer = np.empty_like(da_mat)
     dreset_state = np.empty_like(da_mat)

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from xrnn._blocks import gate_blocks
-from xrnn.backends._numpy_operands import dropped_rows, incoming_gradient, step_weight
+from xrnn.backends._numpy_operands import dropped_rows, incoming_gradient, start_gradients, step_weight
 
 
 def _sigmoid_in_place(z: np.ndarray) -> None:
@@ -54,13 +54,6 @@ def _times_previous(factor: np.ndarray, first: np.ndarray, steps: np.ndarray) ->
 def _step_drops(drop: np.ndarray | None, t_x: int) -> Iterator[np.ndarray | None]:
     """Each step's padded rows (``None`` without a mask), to zip with the per-step views of a scan."""
     return iter(drop) if drop is not None else itertools.repeat(None, t_x)
-
-
-def _after(after: tuple[np.ndarray, ...] | None, like: np.ndarray, count: int) -> list[np.ndarray]:
-    """The buffers the backward loop starts from: zeros, or copies of the gradients ``after`` the sequence."""
-    if after is None:
-        return [np.zeros_like(like) for _ in range(count)]
-    return [np.array(gradient, dtype=like.dtype) for gradient in after]
 
 
 def lstm_forward_scan(
@@ -137,7 +130,7 @@ def lstm_backward_scan(
     cell_gates = dz.reshape(t_x, m, 4, n_a)[:, :, 1:, :]  # f, i, cc: the gates the cell gradient reaches
     g_a = np.empty((m, n_a), dtype=gates.dtype)
     dc = np.empty_like(g_a)
-    da_next, dc_next = _after(after, g_a, 2)
+    da_next, dc_next = start_gradients(after, (m, n_a), gates.dtype, 2)
     steps = zip(dstates, through_output, factor_o, cell_gates, dz, f, _step_drops(drop, t_x), strict=True)
     for dstates_t, through_t, factor_o_t, cell_gates_t, dz_t, f_t, drop_t in reversed(list(steps)):
         incoming_gradient(dstates_t, da_next, drop_t, out=g_a)
@@ -229,7 +222,7 @@ def gru_backward_scan(
     candidate_a = np.ascontiguousarray(w_a[2 * n_a :])
     g = np.empty((m, n_a), dtype=gates.dtype)
     dreset_state = np.empty_like(g)
-    (da_next,) = _after(after, g, 1)
+    (da_next,) = start_gradients(after, (m, n_a), gates.dtype, 1)
     dz_gates = dz[..., : 2 * n_a]  # u and r: the gates that act on [a_prev; x]
     steps = zip(dstates, factor_u, factor_r, factor_cc, dz_gates, r, direct, _step_drops(drop, t_x), strict=True)
     for dstates_t, factor_u_t, factor_r_t, factor_cc_t, dz_gates_t, r_t, direct_t, drop_t in reversed(list(steps)):

@@ -1,7 +1,9 @@
 """What the NumPy fast paths of the RNN and the gated cells share: how they hand the recurrent weights
-to BLAS, and how they read a mask."""
+to BLAS, how they read a mask, and where their backward loops start."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -49,3 +51,13 @@ def incoming_gradient(dstates_t: np.ndarray, carried: np.ndarray, drop_t: np.nda
     np.add(dstates_t, carried, out=out)
     if drop_t is not None:
         np.copyto(out, carried, where=drop_t)
+
+
+def start_gradients(
+    after: tuple[np.ndarray, ...] | None, shape: tuple[int, ...], dtype: Any, count: int
+) -> list[np.ndarray]:
+    """The ``count`` buffers ``shape`` a backward loop starts from: zeros, or writable C-contiguous copies
+    of the gradients ``after`` the sequence (the caller's arrays are only read)."""
+    if after is None:
+        return [np.zeros(shape, dtype=dtype) for _ in range(count)]
+    return [np.array(gradient, dtype=dtype, order="C") for gradient in after]

@@ -19,7 +19,7 @@ import numpy as np
 from xrnn._typing import Array
 from xrnn.backends import _numpy_gated
 from xrnn.backends._adapter import ArrayBackend
-from xrnn.backends._numpy_operands import dropped_rows, incoming_gradient, step_weight
+from xrnn.backends._numpy_operands import dropped_rows, incoming_gradient, start_gradients, step_weight
 from xrnn.backends._registry import to_numpy
 
 
@@ -89,7 +89,7 @@ def rnn_backward_scan(
     if drop is not None:
         np.copyto(dz, 0, where=drop)
     # reaches states[t] through the recurrence
-    carry = np.zeros(states.shape[1:], dtype=states.dtype) if after is None else np.array(after[0], dtype=states.dtype)
+    (carry,) = start_gradients(after, states.shape[1:], states.dtype, 1)
     incoming = np.empty_like(carry)
     for t in range(states.shape[0] - 1, -1, -1):
         incoming_gradient(dstates[t], carry, None if drop is None else drop[t], out=incoming)
