@@ -61,10 +61,142 @@ def _final_states(cell: CellSpec) -> str:
     return f"{finals} are then every example's final states: pass them as {initials}"
 
 
+def entry(names: str, kind: str, text: str) -> str:
+    """One numpydoc entry: ``names : kind`` and ``text`` below it, indented and wrapped."""
+    return described(f"{names} : {kind}", text)
+
+
+def described(head: str, text: str) -> str:
+    """``head`` and ``text`` below it, indented and wrapped, never inside a ````literal````."""
+    kept = re.sub(r"``[^`]*``", lambda literal: literal[0].replace(" ", "\0"), text)
+    return head + "\n" + textwrap.indent(textwrap.fill(kept, width=100), "    ").replace("\0", " ")
+
+
+def sections(*blocks: tuple[str, Iterable[str]]) -> str:
+    """Numpydoc sections, each a title, its underline and its entries."""
+    return "\n\n".join("\n".join((title, "-" * len(title), *entries)) for title, entries in blocks)
+
+
+def _names(cell: CellSpec, prefix: str, suffix: str) -> str:
+    return ", ".join(prefix + name + suffix for name in cell.state)
+
+
+def _states(cell: CellSpec) -> str:
+    return "The hidden state" if len(cell.state) == 1 else f"The states ``{', '.join(cell.state)}``"
+
+
+def _step_sections(cell: CellSpec, own: dict[str, str]) -> dict[str, str]:
+    """The sections of ``{name}_cell_forward`` and ``{name}_cell_backward``."""
+    weight, bias = cell.output
+    forward = sections(
+        (
+            "Parameters",
+            [
+                entry("xt", "array, shape (n_x, m)", "Input at step ``t``."),
+                entry(_names(cell, "", "_prev"), "array, shape (n_a, m)", f"{_states(cell)} at step ``t-1``."),
+                entry("parameters", "mapping", f"{own['parameters']}."),
+            ],
+        ),
+        (
+            "Returns",
+            [
+                entry(_names(cell, "", "_next"), "array, shape (n_a, m)", f"{_states(cell)} at step ``t``."),
+                entry(
+                    "yt_pred", "array, shape (n_y, m)", f"``softmax({weight} a_next + {bias})`` over the class axis."
+                ),
+                entry("cache", "%(step_cache)s", f"For :func:`{cell.name}_cell_backward`."),
+            ],
+        ),
+    )
+    reaching = " and ".join(f"``{name}_next``" for name in cell.state)
+    others = " and ".join(f"``{name}_next``" for name in cell.state[1:])
+    directly = f" directly (what flows from ``a_next`` into {others} is added here)" if others else ""
+    previous = ", ".join(f"``d{name}_prev (n_a, m)``" for name in cell.state)
+    backward = sections(
+        (
+            "Parameters",
+            [
+                entry(
+                    _names(cell, "d", "_next"),
+                    "array, shape (n_a, m)",
+                    f"What reaches {reaching}{directly}: from the outputs and from later steps.",
+                ),
+                entry("cache", "%(step_cache)s", f"From :func:`{cell.name}_cell_forward` (or :meth:`%(cache)s.step`)."),
+            ],
+        ),
+        ("Returns", [described("dict", f"``dxt (n_x, m)``, {previous}, {own['gradients']}.")]),
+    )
+    return {"step_forward_sections": f"{forward}\n\n{STEP_RAISES}", "step_backward_sections": backward}
+
+
+def _sequence_sections(cell: CellSpec, own: dict[str, str]) -> dict[str, str]:
+    """The sections of ``{name}_forward`` and ``{name}_backward``."""
+    later = cell.state[1:]
+    forward = sections(
+        (
+            "Parameters",
+            [
+                entry("x", "array, shape (n_x, m, T_x)", "Inputs for every step."),
+                entry("a0", "array, shape (n_a, m)", "Initial hidden state."),
+                entry("parameters", "mapping", f"{own['parameters']}."),
+                *(
+                    entry(f"{s}0", "array, shape (n_a, m), optional", f"Initial ``{s}``; zeros when omitted.")
+                    for s in later
+                ),
+                own["mask"],
+                CHECKPOINTS,
+            ],
+        ),
+        (
+            "Returns",
+            [
+                entry(
+                    "a",
+                    "array, shape (n_a, m, T_x)",
+                    "Hidden states ``a<1> ... a<T_x>`` (a new array; writing to it does not touch the cache).",
+                ),
+                entry(
+                    "%(y)s",
+                    "array, shape (n_y, m, T_x)",
+                    "Softmax outputs for every step (meaningless at padded steps).",
+                ),
+                *(
+                    entry(s, "array, shape (n_a, m, T_x)", f"States ``{s}<1> ... {s}<T_x>`` (a new array).")
+                    for s in later
+                ),
+                entry(
+                    "caches",
+                    "%(cache)s",
+                    f"For :func:`{cell.name}_backward`. It is also the spec's ``(caches, x)``: ``caches[0][t]`` is "
+                    "step ``t``'s cache (as :meth:`%(cache)s.step` gives it) and ``caches[1]`` is ``x``.",
+                ),
+            ],
+        ),
+    )
+    backward = sections(
+        (
+            "Parameters",
+            [
+                entry(
+                    "da",
+                    "array, shape (n_a, m, T_x)",
+                    "Gradient of the loss with respect to each hidden state ``a<t>`` from outside the recurrence (for "
+                    "example from the output layer); the gradient through the recurrence is added here. Ignored at "
+                    "steps the forward mask marks as padding.",
+                ),
+                entry("caches", "%(cache)s", f"From :func:`{cell.name}_forward`."),
+            ],
+        ),
+        ("Returns", [described("dict", f"``dx (n_x, m, T_x)``, {own['initial_gradients']}, {own['gradients']}.")]),
+    )
+    return {"forward_sections": f"{forward}\n\n{RAISES}", "backward_sections": backward}
+
+
 def fragments(cell: CellSpec) -> dict[str, str]:
-    """Every placeholder's text for ``cell``."""
+    """Every placeholder's text for ``cell``, but ``%(step_cache)s``, the class name of its step's cache, which
+    :func:`fill_doc` takes as an ``extra`` (the specification does not know the step functions' types)."""
     carried = "state is" if len(cell.state) == 1 else "states are"
-    return {
+    own = {
         "parameters": key_groups(cell, cell.shapes_with_output),
         "keys": ", ".join(cell.shapes_with_output),
         "gradients": key_groups(cell, cell.keys, prefix="d"),
@@ -82,17 +214,20 @@ def fragments(cell: CellSpec) -> dict[str, str]:
         "checkpoints": CHECKPOINTS,
         "raises": RAISES,
         "step_raises": STEP_RAISES,
+        "y": "y_pred",
+        "cache": "" if cell.scan is None else cell.scan.cache_type.__name__,
     }
+    return {**own, **_step_sections(cell, own), **_sequence_sections(cell, own)}
 
 
 def fill_doc(cell: CellSpec, **extra: str) -> Callable[[_Function], _Function]:
     """Decorator: replace the placeholders in the function's docstring with ``cell``'s :func:`fragments`
     and the texts ``extra``."""
-    own = fragments(cell)
-    texts = {**own, **{name: fill_text(text, own) for name, text in extra.items()}}
+    texts = {**fragments(cell), **extra}
 
     def fill(function: _Function) -> _Function:
-        function.__doc__ = fill_text(function.__doc__ or "", texts)
+        # twice: the sections hold placeholders of their own (the caches' names, the outputs')
+        function.__doc__ = fill_text(fill_text(function.__doc__ or "", texts), texts)
         return function
 
     return fill

@@ -22,9 +22,9 @@ from xrnn.cells import _checkpointed
 from xrnn.cells._caches import SequenceCache
 from xrnn.cells._checkpoint import check_budget, plan
 from xrnn.cells._checkpointed import CheckpointedCache
-from xrnn.cells._door import SEQUENCE, Checked, check_call, fill_zeros, initial_data
+from xrnn.cells._door import SEQUENCE, Checked, check_call, check_step, check_step_gradients, fill_zeros, initial_data
 from xrnn.cells._run import run_backward, run_forward
-from xrnn.cells._spec import CellSpec
+from xrnn.cells._spec import CellSpec, State
 from xrnn.losses import check_labels, cross_entropy_rows, labels_to_rows
 
 
@@ -179,6 +179,29 @@ def loss_and_gradients(
         gradients = run_backward(whole, head.gradient(0, whole, add_loss=True))
     gradients.update(head.output_gradients)
     return head.loss, gradients
+
+
+def step(cell: CellSpec, xt: Array, state: State, parameters: Mapping[str, Array]) -> tuple[State, Array, Any]:
+    """One checked step and its softmax output: ``(new_state, yt_pred, cache)`` (``{name}_cell_forward``)."""
+    checked = check_step(cell, xt, state, parameters, output=True)
+    new_state, cache = cell.step_forward(xt, state, parameters)
+    weight, bias = cell.output
+    logits = checked.xp.matmul(parameters[weight], new_state[0]) + parameters[bias]
+    return tuple(new_state), softmax_unchecked(checked.xp, logits, axis=0), cache
+
+
+def step_backward(cell: CellSpec, cache_type: type[Any], dstate: State, cache: Any) -> dict[str, Array]:
+    """One step's gradients given ``dstate``, what reaches each new state (``{name}_cell_backward``):
+    ``dxt``, ``"d" + name + "_prev"`` for each state and ``"d" + key`` for the cell's keys."""
+    if not isinstance(cache, cache_type):
+        raise TypeError(
+            f"cache must be the {cache_type.__name__} returned by {cell.name}_cell_forward, got {type(cache).__name__}"
+        )
+    given = {f"d{name}_next": gradient for name, gradient in zip(cell.state, dstate, strict=True)}
+    check_step_gradients(("cache.a_next", cache.a_next), given)
+    dxt, dstate_prev, gradients = cell.step_backward(dstate, cache)
+    previous = {f"d{name}_prev": gradient for name, gradient in zip(cell.state, dstate_prev, strict=True)}
+    return {"dxt": dxt, **previous, **gradients}
 
 
 # -- below the door: checked arguments only -------------------------------------------------------------

@@ -28,12 +28,11 @@ from typing import NamedTuple
 
 from xrnn._typing import Array
 from xrnn._validation import namespace_of
-from xrnn.activations import sigmoid_unchecked, softmax_unchecked
+from xrnn.activations import sigmoid_unchecked
 from xrnn.cells import _engine
 from xrnn.cells._caches import GateView, ScanCache, SpecView
 from xrnn.cells._cell import Cell, check_made_by, register_builtin
 from xrnn.cells._docs import fill_doc
-from xrnn.cells._door import check_step, check_step_gradients
 from xrnn.cells._gated_scans import generic_gru_backward_scan, generic_gru_forward_scan
 from xrnn.cells._init import small_normal
 from xrnn.cells._shapes import parse_shapes
@@ -228,116 +227,55 @@ GRU = register_builtin(
 )
 
 
-@fill_doc(GRU)
+@fill_doc(GRU, step_cache="GRUCellCache")
 def gru_cell_forward(xt: Array, a_prev: Array, parameters: Mapping[str, Array]) -> tuple[Array, Array, GRUCellCache]:
     """One step of the GRU.
 
-    Parameters
-    ----------
-    xt : array, shape (n_x, m)
-        Input at step ``t``.
-    a_prev : array, shape (n_a, m)
-        Hidden state at step ``t-1``.
-    parameters : mapping
-        %(parameters)s.
-
-    Returns
-    -------
-    a_next : array, shape (n_a, m)
-        The new hidden state.
-    yt_pred : array, shape (n_y, m)
-        ``softmax(Wy a_next + by)`` over the class axis.
-    cache : GRUCellCache
-        For :func:`gru_cell_backward`.
-
-    %(step_raises)s
+    %(step_forward_sections)s
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from xrnn import gru_cell_forward
-    >>> from xrnn import init_gru_parameters
-    >>> p = init_gru_parameters(3, 5, 2, seed=1)
-    >>> a_next, yt_pred, cache = gru_cell_forward(np.ones((3, 10)), np.zeros((5, 10)), p)
+    >>> import numpy as np, xrnn
+    >>> p = xrnn.init_gru_parameters(3, 5, 2, seed=1)
+    >>> a_next, yt_pred, cache = xrnn.gru_cell_forward(np.ones((3, 10)), np.zeros((5, 10)), p)
     >>> a_next.shape, yt_pred.shape, cache.rt.shape
     ((5, 10), (2, 10), (5, 10))
     """
-    checked = check_step(GRU, xt, (a_prev,), parameters, output=True)
-    (a_next,), cache = _step_forward(xt, (a_prev,), parameters)
-    logits = checked.xp.matmul(parameters["Wy"], a_next) + parameters["by"]
-    return a_next, softmax_unchecked(checked.xp, logits, axis=0), cache
+    (a_next,), yt_pred, cache = _engine.step(GRU, xt, (a_prev,), parameters)
+    return a_next, yt_pred, cache
 
 
-@fill_doc(GRU)
+@fill_doc(GRU, step_cache="GRUCellCache")
 def gru_cell_backward(da_next: Array, cache: GRUCellCache) -> dict[str, Array]:
     """Gradients of one GRU step, given the gradient reaching its new hidden state.
 
-    Parameters
-    ----------
-    da_next : array, shape (n_a, m)
-        Gradient of the loss with respect to ``a_next``.
-    cache : GRUCellCache
-        From :func:`gru_cell_forward` (or :meth:`GRUCache.step`).
-
-    Returns
-    -------
-    dict
-        ``dxt (n_x, m)``, ``da_prev (n_a, m)``, %(gradients)s.
+    %(step_backward_sections)s
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from xrnn import gru_cell_backward, gru_cell_forward
-    >>> from xrnn import init_gru_parameters
-    >>> p = init_gru_parameters(3, 5, 2, seed=1)
-    >>> _, _, cache = gru_cell_forward(np.ones((3, 10)), np.zeros((5, 10)), p)
-    >>> grads = gru_cell_backward(np.ones((5, 10)), cache)
+    >>> import numpy as np, xrnn
+    >>> p = xrnn.init_gru_parameters(3, 5, 2, seed=1)
+    >>> cache = xrnn.gru_cell_forward(np.ones((3, 10)), np.zeros((5, 10)), p)[-1]
+    >>> grads = xrnn.gru_cell_backward(np.ones((5, 10)), cache)
     >>> grads["dxt"].shape, grads["da_prev"].shape, grads["dWr"].shape
     ((3, 10), (5, 10), (5, 8))
     """
-    if not isinstance(cache, GRUCellCache):
-        raise TypeError(f"cache must be the GRUCellCache returned by gru_cell_forward, got {type(cache).__name__}")
-    check_step_gradients(("cache.a_next", cache.a_next), {"da_next": da_next})
-    dxt, (da_prev,), gradients = _step_backward((da_next,), cache)
-    return {"dxt": dxt, "da_prev": da_prev, **gradients}
+    return _engine.step_backward(GRU, GRUCellCache, (da_next,), cache)
 
 
 @fill_doc(GRU)
 def gru_forward(
     x: Array, a0: Array, parameters: Mapping[str, Array], *, mask: Array | None = None, checkpoints: int | None = None
 ) -> tuple[Array, Array, GRUCache]:
-    """Run the GRU over a whole sequence.
+    """Run the GRU over a whole sequence; the cache holds every gate for inspection.
 
-    Parameters
-    ----------
-    x : array, shape (n_x, m, T_x)
-        Inputs for every step.
-    a0 : array, shape (n_a, m)
-        Initial hidden state.
-    parameters : mapping
-        %(parameters)s.
-    %(mask)s
-    %(checkpoints)s
-
-    Returns
-    -------
-    a : array, shape (n_a, m, T_x)
-        Hidden states ``a<1> ... a<T_x>`` (a new array).
-    y_pred : array, shape (n_y, m, T_x)
-        Softmax outputs for every step (meaningless at padded steps).
-    caches : GRUCache
-        For :func:`gru_backward`; holds every gate for inspection.
-
-    %(raises)s
+    %(forward_sections)s
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from xrnn import gru_forward
-    >>> from xrnn import init_gru_parameters
-    >>> rng = np.random.default_rng(1)
-    >>> p = init_gru_parameters(3, 5, 2, seed=1)
-    >>> a, y_pred, caches = gru_forward(rng.standard_normal((3, 10, 4)), np.zeros((5, 10)), p)
+    >>> import numpy as np, xrnn
+    >>> x = np.random.default_rng(1).standard_normal((3, 10, 4))
+    >>> a, y_pred, caches = xrnn.gru_forward(x, np.zeros((5, 10)), xrnn.init_gru_parameters(3, 5, 2, seed=1))
     >>> a.shape, y_pred.shape, caches.r.shape
     ((5, 10, 4), (2, 10, 4), (5, 10, 4))
     """
@@ -349,27 +287,14 @@ def gru_forward(
 def gru_backward(da: Array, caches: GRUCache) -> dict[str, Array]:
     """Backpropagation through time for the GRU.
 
-    Parameters
-    ----------
-    da : array, shape (n_a, m, T_x)
-        Gradient of the loss with respect to each hidden state ``a<t>`` from outside the recurrence
-        (for example from the output layer). Ignored at steps the forward mask marks as padding.
-    caches : GRUCache
-        From :func:`gru_forward`.
-
-    Returns
-    -------
-    dict
-        ``dx (n_x, m, T_x)``, %(initial_gradients)s, %(gradients)s.
+    %(backward_sections)s
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from xrnn import gru_backward, gru_forward
-    >>> from xrnn import init_gru_parameters
-    >>> p = init_gru_parameters(3, 5, 2, seed=1)
-    >>> a, _, caches = gru_forward(np.ones((3, 10, 4)), np.zeros((5, 10)), p)
-    >>> grads = gru_backward(np.ones_like(a), caches)
+    >>> import numpy as np, xrnn
+    >>> p = xrnn.init_gru_parameters(3, 5, 2, seed=1)
+    >>> a, _, caches = xrnn.gru_forward(np.ones((3, 10, 4)), np.zeros((5, 10)), p)
+    >>> grads = xrnn.gru_backward(np.ones_like(a), caches)
     >>> grads["dx"].shape, grads["da0"].shape, grads["dWc"].shape, grads["dbu"].shape
     ((3, 10, 4), (5, 10), (5, 8), (5, 1))
     """

@@ -29,12 +29,11 @@ from typing import NamedTuple
 
 from xrnn._typing import Array
 from xrnn._validation import namespace_of
-from xrnn.activations import sigmoid_unchecked, softmax_unchecked
+from xrnn.activations import sigmoid_unchecked
 from xrnn.cells import _engine
 from xrnn.cells._caches import GateView, ScanCache, SpecView
 from xrnn.cells._cell import Cell, check_made_by, register_builtin
 from xrnn.cells._docs import fill_doc
-from xrnn.cells._door import check_step, check_step_gradients
 from xrnn.cells._gated_scans import generic_lstm_backward_scan, generic_lstm_forward_scan
 from xrnn.cells._init import small_normal
 from xrnn.cells._shapes import parse_shapes
@@ -264,85 +263,46 @@ LSTM = register_builtin(
 )
 
 
-@fill_doc(LSTM)
+@fill_doc(LSTM, step_cache="LSTMCellCache")
 def lstm_cell_forward(
     xt: Array, a_prev: Array, c_prev: Array, parameters: Mapping[str, Array]
 ) -> tuple[Array, Array, Array, LSTMCellCache]:
     """One step of the LSTM.
 
-    Parameters
-    ----------
-    xt : array, shape (n_x, m)
-        Input at step ``t``.
-    a_prev, c_prev : array, shape (n_a, m)
-        Hidden and cell state at step ``t-1``.
-    parameters : mapping
-        %(parameters)s.
-
-    Returns
-    -------
-    a_next, c_next : array, shape (n_a, m)
-        The new hidden and cell states.
-    yt_pred : array, shape (n_y, m)
-        ``softmax(Wy a_next + by)`` over the class axis.
-    cache : LSTMCellCache
-        For :func:`lstm_cell_backward`.
-
-    %(step_raises)s
+    %(step_forward_sections)s
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from xrnn import lstm_cell_forward
-    >>> from xrnn import init_lstm_parameters
-    >>> p = init_lstm_parameters(3, 5, 2, seed=1)
-    >>> a_next, c_next, yt_pred, cache = lstm_cell_forward(np.ones((3, 10)), np.zeros((5, 10)),
+    >>> import numpy as np, xrnn
+    >>> p = xrnn.init_lstm_parameters(3, 5, 2, seed=1)
+    >>> a_next, c_next, yt_pred, cache = xrnn.lstm_cell_forward(np.ones((3, 10)), np.zeros((5, 10)),
     ...                                                          np.zeros((5, 10)), p)
     >>> a_next.shape, c_next.shape, yt_pred.shape, bool(np.allclose(yt_pred.sum(axis=0), 1))
     ((5, 10), (5, 10), (2, 10), True)
     """
-    checked = check_step(LSTM, xt, (a_prev, c_prev), parameters, output=True)
-    (a_next, c_next), cache = _step_forward(xt, (a_prev, c_prev), parameters)
-    logits = checked.xp.matmul(parameters["Wy"], a_next) + parameters["by"]
-    return a_next, c_next, softmax_unchecked(checked.xp, logits, axis=0), cache
+    (a_next, c_next), yt_pred, cache = _engine.step(LSTM, xt, (a_prev, c_prev), parameters)
+    return a_next, c_next, yt_pred, cache
 
 
-@fill_doc(LSTM)
+@fill_doc(LSTM, step_cache="LSTMCellCache")
 def lstm_cell_backward(da_next: Array, dc_next: Array, cache: LSTMCellCache) -> dict[str, Array]:
     """Gradients of one LSTM step, given the gradients reaching its new hidden and cell states.
 
-    Parameters
-    ----------
-    da_next, dc_next : array, shape (n_a, m)
-        Gradients of the loss with respect to ``a_next`` and ``c_next`` (``dc_next`` only from later
-        steps: the path through ``a_next`` is added here).
-    cache : LSTMCellCache
-        From :func:`lstm_cell_forward` (or :meth:`LSTMCache.step`).
-
-    Returns
-    -------
-    dict
-        ``dxt (n_x, m)``, ``da_prev (n_a, m)``, ``dc_prev (n_a, m)``, %(gradients)s.
+    %(step_backward_sections)s
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from xrnn import lstm_cell_backward, lstm_cell_forward
-    >>> from xrnn import init_lstm_parameters
-    >>> p = init_lstm_parameters(3, 5, 2, seed=1)
-    >>> *_, cache = lstm_cell_forward(np.ones((3, 10)), np.zeros((5, 10)), np.zeros((5, 10)), p)
-    >>> grads = lstm_cell_backward(np.ones((5, 10)), np.zeros((5, 10)), cache)
+    >>> import numpy as np, xrnn
+    >>> zeros = np.zeros((5, 10))
+    >>> *_, cache = xrnn.lstm_cell_forward(np.ones((3, 10)), zeros, zeros, xrnn.init_lstm_parameters(3, 5, 2))
+    >>> grads = xrnn.lstm_cell_backward(np.ones((5, 10)), zeros, cache)
     >>> grads["dxt"].shape, grads["dc_prev"].shape, grads["dWf"].shape
     ((3, 10), (5, 10), (5, 8))
     """
-    if not isinstance(cache, LSTMCellCache):
-        raise TypeError(f"cache must be the LSTMCellCache returned by lstm_cell_forward, got {type(cache).__name__}")
-    check_step_gradients(("cache.a_next", cache.a_next), {"da_next": da_next, "dc_next": dc_next})
-    dxt, (da_prev, dc_prev), gradients = _step_backward((da_next, dc_next), cache)
-    return {"dxt": dxt, "da_prev": da_prev, "dc_prev": dc_prev, **gradients}
+    return _engine.step_backward(LSTM, LSTMCellCache, (da_next, dc_next), cache)
 
 
-@fill_doc(LSTM)
+@fill_doc(LSTM, y="y")
 def lstm_forward(
     x: Array,
     a0: Array,
@@ -352,42 +312,16 @@ def lstm_forward(
     mask: Array | None = None,
     checkpoints: int | None = None,
 ) -> tuple[Array, Array, Array, LSTMCache]:
-    """Run the LSTM over a whole sequence.
+    """Run the LSTM over a whole sequence; the cache holds every gate for inspection.
 
-    Parameters
-    ----------
-    x : array, shape (n_x, m, T_x)
-        Inputs for every step.
-    a0 : array, shape (n_a, m)
-        Initial hidden state.
-    parameters : mapping
-        %(parameters)s.
-    c0 : array, shape (n_a, m), optional
-        Initial cell state; zeros when omitted.
-    %(mask)s
-    %(checkpoints)s
-
-    Returns
-    -------
-    a : array, shape (n_a, m, T_x)
-        Hidden states ``a<1> ... a<T_x>`` (a new array).
-    y : array, shape (n_y, m, T_x)
-        Softmax outputs for every step (meaningless at padded steps).
-    c : array, shape (n_a, m, T_x)
-        Cell states ``c<1> ... c<T_x>`` (a new array).
-    caches : LSTMCache
-        For :func:`lstm_backward`; holds every gate for inspection.
-
-    %(raises)s
+    %(forward_sections)s
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from xrnn import lstm_forward
-    >>> from xrnn import init_lstm_parameters
-    >>> rng = np.random.default_rng(1)
-    >>> p = init_lstm_parameters(3, 5, 2, seed=1)
-    >>> a, y, c, caches = lstm_forward(rng.standard_normal((3, 10, 4)), np.zeros((5, 10)), p)
+    >>> import numpy as np, xrnn
+    >>> p = xrnn.init_lstm_parameters(3, 5, 2, seed=1)
+    >>> x = np.random.default_rng(1).standard_normal((3, 10, 4))
+    >>> a, y, c, caches = xrnn.lstm_forward(x, np.zeros((5, 10)), p)
     >>> a.shape, y.shape, c.shape, caches.o.shape
     ((5, 10, 4), (2, 10, 4), (5, 10, 4), (5, 10, 4))
     """
@@ -401,27 +335,13 @@ def lstm_forward(
 def lstm_backward(da: Array, caches: LSTMCache) -> dict[str, Array]:
     """Backpropagation through time for the LSTM.
 
-    Parameters
-    ----------
-    da : array, shape (n_a, m, T_x)
-        Gradient of the loss with respect to each hidden state ``a<t>`` from outside the recurrence
-        (for example from the output layer). Ignored at steps the forward mask marks as padding.
-    caches : LSTMCache
-        From :func:`lstm_forward`.
-
-    Returns
-    -------
-    dict
-        ``dx (n_x, m, T_x)``, %(initial_gradients)s, %(gradients)s.
+    %(backward_sections)s
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from xrnn import lstm_backward, lstm_forward
-    >>> from xrnn import init_lstm_parameters
-    >>> p = init_lstm_parameters(3, 5, 2, seed=1)
-    >>> a, y, c, caches = lstm_forward(np.ones((3, 10, 4)), np.zeros((5, 10)), p)
-    >>> grads = lstm_backward(np.ones_like(a), caches)
+    >>> import numpy as np, xrnn
+    >>> a, y, c, caches = xrnn.lstm_forward(np.ones((3, 10, 4)), np.zeros((5, 10)), xrnn.init_lstm_parameters(3, 5, 2))
+    >>> grads = xrnn.lstm_backward(np.ones_like(a), caches)
     >>> grads["dx"].shape, grads["da0"].shape, grads["dWc"].shape, grads["dbo"].shape
     ((3, 10, 4), (5, 10), (5, 8), (5, 1))
     """

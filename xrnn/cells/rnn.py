@@ -21,12 +21,10 @@ from typing import Any, NamedTuple
 
 from xrnn._typing import Array
 from xrnn._validation import namespace_of
-from xrnn.activations import softmax_unchecked
 from xrnn.cells import _engine
 from xrnn.cells._caches import ScanCache
 from xrnn.cells._cell import Cell, check_made_by, register_builtin
 from xrnn.cells._docs import fill_doc
-from xrnn.cells._door import check_step, check_step_gradients
 from xrnn.cells._init import normal_parameters
 from xrnn.cells._scan import generic_backward_scan, generic_forward_scan
 from xrnn.cells._shapes import parse_shapes
@@ -213,29 +211,11 @@ RNN = register_builtin(
 )
 
 
-@fill_doc(RNN)
+@fill_doc(RNN, step_cache="RNNCellCache")
 def rnn_cell_forward(xt: Array, a_prev: Array, parameters: Mapping[str, Array]) -> tuple[Array, Array, RNNCellCache]:
-    """One step of the RNN.
+    """One step of the RNN: ``a_next = tanh(Wax xt + Waa a_prev + ba)``.
 
-    Parameters
-    ----------
-    xt : array, shape (n_x, m)
-        Input at step ``t``.
-    a_prev : array, shape (n_a, m)
-        Hidden state at step ``t-1``.
-    parameters : mapping
-        %(parameters)s.
-
-    Returns
-    -------
-    a_next : array, shape (n_a, m)
-        ``tanh(Wax xt + Waa a_prev + ba)``.
-    yt_pred : array, shape (n_y, m)
-        ``softmax(Wya a_next + by)`` over the class axis.
-    cache : RNNCellCache
-        ``(a_next, a_prev, xt, parameters)`` for :func:`rnn_cell_backward`.
-
-    %(step_raises)s
+    %(step_forward_sections)s
 
     Examples
     --------
@@ -245,41 +225,24 @@ def rnn_cell_forward(xt: Array, a_prev: Array, parameters: Mapping[str, Array]) 
     >>> a_next.shape, yt_pred.shape, bool(np.allclose(yt_pred.sum(axis=0), 1))
     ((5, 10), (2, 10), True)
     """
-    checked = check_step(RNN, xt, (a_prev,), parameters, output=True)
-    (a_next,), cache = _step_forward(xt, (a_prev,), parameters)
-    logits = checked.xp.matmul(parameters["Wya"], a_next) + parameters["by"]
-    return a_next, softmax_unchecked(checked.xp, logits, axis=0), cache
+    (a_next,), yt_pred, cache = _engine.step(RNN, xt, (a_prev,), parameters)
+    return a_next, yt_pred, cache
 
 
-@fill_doc(RNN)
+@fill_doc(RNN, step_cache="RNNCellCache")
 def rnn_cell_backward(da_next: Array, cache: RNNCellCache) -> dict[str, Array]:
     """Gradients of one step, given the gradient reaching its new hidden state.
 
-    Parameters
-    ----------
-    da_next : array, shape (n_a, m)
-        Gradient of the loss with respect to ``a_next``.
-    cache : RNNCellCache
-        From :func:`rnn_cell_forward` (or :meth:`RNNCache.step`).
-
-    Returns
-    -------
-    dict
-        ``dxt (n_x, m)``, ``da_prev (n_a, m)``, %(gradients)s.
+    %(step_backward_sections)s
 
     Examples
     --------
     >>> import numpy as np, xrnn
-    >>> p = xrnn.init_parameters(3, 5, 2, seed=1)
-    >>> _, _, cache = xrnn.rnn_cell_forward(np.ones((3, 10)), np.zeros((5, 10)), p)
+    >>> _, _, cache = xrnn.rnn_cell_forward(np.ones((3, 10)), np.zeros((5, 10)), xrnn.init_parameters(3, 5, 2))
     >>> sorted(xrnn.rnn_cell_backward(np.ones((5, 10)), cache))
     ['dWaa', 'dWax', 'da_prev', 'dba', 'dxt']
     """
-    if not isinstance(cache, RNNCellCache):
-        raise TypeError(f"cache must be the RNNCellCache returned by rnn_cell_forward, got {type(cache).__name__}")
-    check_step_gradients(("cache.a_next", cache.a_next), {"da_next": da_next})
-    dxt, (da_prev,), gradients = _step_backward((da_next,), cache)
-    return {"dxt": dxt, "da_prev": da_prev, **gradients}
+    return _engine.step_backward(RNN, RNNCellCache, (da_next,), cache)
 
 
 @fill_doc(RNN)
@@ -288,28 +251,7 @@ def rnn_forward(
 ) -> tuple[Array, Array, RNNCache]:
     """Run the RNN over a whole sequence.
 
-    Parameters
-    ----------
-    x : array, shape (n_x, m, T_x)
-        Inputs for every step.
-    a0 : array, shape (n_a, m)
-        Initial hidden state.
-    parameters : mapping
-        %(parameters)s.
-    %(mask)s
-    %(checkpoints)s
-
-    Returns
-    -------
-    a : array, shape (n_a, m, T_x)
-        Hidden states ``a<1> ... a<T_x>`` (a new array; writing to it does not touch the cache).
-    y_pred : array, shape (n_y, m, T_x)
-        Softmax outputs for every step (meaningless at padded steps).
-    caches : RNNCache
-        For :func:`rnn_backward`. It is also the spec's ``(caches, x)``: ``caches[0][t]`` is step ``t``'s
-        :class:`RNNCellCache` and ``caches[1]`` is ``x``.
-
-    %(raises)s
+    %(forward_sections)s
 
     Examples
     --------
@@ -328,25 +270,12 @@ def rnn_forward(
 def rnn_backward(da: Array, caches: RNNCache) -> dict[str, Array]:
     """Backpropagation through time.
 
-    Parameters
-    ----------
-    da : array, shape (n_a, m, T_x)
-        Gradient of the loss with respect to each hidden state ``a<t>`` from outside the recurrence
-        (for example from the output layer); the gradient flowing back through ``Waa`` is added here.
-        Ignored at steps the forward mask marks as padding.
-    caches : RNNCache
-        From :func:`rnn_forward`.
-
-    Returns
-    -------
-    dict
-        ``dx (n_x, m, T_x)``, %(initial_gradients)s, %(gradients)s.
+    %(backward_sections)s
 
     Examples
     --------
     >>> import numpy as np, xrnn
-    >>> p = xrnn.init_parameters(3, 5, 2, seed=1)
-    >>> a, _, caches = xrnn.rnn_forward(np.ones((3, 10, 4)), np.zeros((5, 10)), p)
+    >>> a, _, caches = xrnn.rnn_forward(np.ones((3, 10, 4)), np.zeros((5, 10)), xrnn.init_parameters(3, 5, 2))
     >>> grads = xrnn.rnn_backward(np.ones_like(a), caches)
     >>> grads["dx"].shape, grads["da0"].shape, grads["dWaa"].shape
     ((3, 10, 4), (5, 10), (5, 5))

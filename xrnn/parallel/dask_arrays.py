@@ -42,7 +42,7 @@ from xrnn._typing import Array
 from xrnn._validation import check_parameters, expect_shape, library_name
 from xrnn.cells import GRU, LSTM, RNN, CellSpec
 from xrnn.cells._cell import check_made_by
-from xrnn.cells._docs import fill_doc
+from xrnn.cells._docs import described, entry, fill_doc, fragments, sections
 from xrnn.cells._door import SEQUENCE, STATE, check_shapes, initial_data, parameter_shapes
 from xrnn.cells._engine import Forward, register_handler
 from xrnn.cells._engine import backward as engine_backward
@@ -158,51 +158,96 @@ class DaskCache:
 
 # ---------------------------------------------------------------------------------------------- public API
 
-_BACKWARD = {
-    "backward_parameters": """\
-da : array, shape (n_a, m, T_x)
-    Gradient reaching each hidden state (Dask, rechunked to the shards, or NumPy/CuPy).
-caches : DaskCache
-    From the forward pass with Dask inputs.
-split_every : int, optional
-    Shards summed per task in the tree reduction of the parameter gradients (Dask's default if omitted).""",
-    "backward_returns": "``dx (n_x, m, T_x)``, %(initial_gradients)s chunked like the input; %(gradients)s as "
-    "single-chunk Dask arrays. All lazy.",
-}
+
+def _docs(cell: CellSpec) -> dict[str, str]:
+    """The sections of the Dask twins' docstrings, for :func:`~xrnn.cells._docs.fill_doc`."""
+    own = fragments(cell)
+    later = cell.state[1:]
+    sharded = "Dask (rechunked to the shards of ``x``) or NumPy/CuPy"
+    forward = sections(
+        (
+            "Parameters",
+            [
+                entry(
+                    "x",
+                    "dask array, shape (n_x, m, T_x)",
+                    "Inputs, chunked along ``m`` in any way (other axes are rechunked to one chunk).",
+                ),
+                entry("a0", "array, shape (n_a, m)", f"Initial hidden state: {sharded}."),
+                entry(
+                    "parameters",
+                    "mapping",
+                    f"{own['parameters']}: NumPy/CuPy arrays of the chunks' library, or "
+                    "Dask arrays (rechunked to one chunk).",
+                ),
+                *(
+                    entry(
+                        f"{name}0",
+                        "array, shape (n_a, m), optional",
+                        f"Initial ``{name}``: {sharded}; zeros when omitted.",
+                    )
+                    for name in later
+                ),
+                entry("mask", "array of bool, shape (m, T_x), optional", f"As in :func:`xrnn.{cell.name}_forward`."),
+            ],
+        ),
+        (
+            "Returns",
+            [
+                entry("a", "dask array, shape (n_a, m, T_x)", "Hidden states, chunked like ``x`` along ``m`` (lazy)."),
+                entry("%(y)s", "dask array, shape (n_y, m, T_x)", "Softmax outputs (lazy)."),
+                *(entry(name, "dask array, shape (n_a, m, T_x)", f"States ``{name}`` (lazy).") for name in later),
+                entry("caches", "DaskCache", f"For :func:`{cell.name}_backward`."),
+            ],
+        ),
+        ("Raises", [_RAISES]),
+    )
+    backward = sections(
+        (
+            "Parameters",
+            [
+                entry(
+                    "da",
+                    "array, shape (n_a, m, T_x)",
+                    "Gradient reaching each hidden state (Dask, rechunked to the shards, or NumPy/CuPy).",
+                ),
+                entry("caches", "DaskCache", "From the forward pass with Dask inputs."),
+                entry(
+                    "split_every",
+                    "int, optional",
+                    "Shards summed per task in the tree reduction of the "
+                    "parameter gradients (Dask's default if omitted).",
+                ),
+            ],
+        ),
+        (
+            "Returns",
+            [
+                described(
+                    "dict",
+                    f"``dx (n_x, m, T_x)``, {own['initial_gradients']} chunked like the input; "
+                    f"{own['gradients']} as single-chunk Dask arrays. All lazy.",
+                )
+            ],
+        ),
+    )
+    return {"dask_forward_sections": forward, "dask_backward_sections": backward}
 
 
+_RAISES = """\
+TypeError
+    Mixed or non-floating dtypes, chunks that are not NumPy or CuPy, parameters of another library.
+ValueError
+    Shapes that disagree, missing parameter keys, chunks of unknown size."""
+
+
+@fill_doc(RNN, **_docs(RNN))
 def rnn_forward(
     x: Array, a0: Array, parameters: Mapping[str, Array], *, mask: Array | None = None
 ) -> tuple[Array, Array, DaskCache]:
     """:func:`xrnn.rnn_forward` on Dask arrays sharded along ``m``.
 
-    Parameters
-    ----------
-    x : dask array, shape (n_x, m, T_x)
-        Inputs, chunked along ``m`` in any way (other axes are rechunked to one chunk).
-    a0 : array, shape (n_a, m)
-        Initial hidden state: Dask (rechunked to the shards of ``x``) or NumPy/CuPy.
-    parameters : mapping
-        ``Wax (n_a, n_x)``, ``Waa (n_a, n_a)``, ``Wya (n_y, n_a)``, ``ba (n_a, 1)``, ``by (n_y, 1)``:
-        NumPy/CuPy arrays of the chunks' library, or Dask arrays (rechunked to one chunk).
-    mask : array of bool, shape (m, T_x), optional
-        As in :func:`xrnn.rnn_forward`.
-
-    Returns
-    -------
-    a : dask array, shape (n_a, m, T_x)
-        Hidden states, chunked like ``x`` along ``m`` (lazy).
-    y_pred : dask array, shape (n_y, m, T_x)
-        Softmax outputs (lazy).
-    caches : DaskCache
-        For :func:`rnn_backward`.
-
-    Raises
-    ------
-    TypeError
-        Mixed or non-floating dtypes, chunks that are not NumPy or CuPy, parameters of another library.
-    ValueError
-        Shapes that disagree, missing parameter keys, chunks of unknown size.
+    %(dask_forward_sections)s
 
     Examples
     --------
@@ -218,26 +263,18 @@ def rnn_forward(
     return a, y_pred, caches
 
 
-@fill_doc(RNN, **_BACKWARD)
+@fill_doc(RNN, **_docs(RNN))
 def rnn_backward(da: Array, caches: DaskCache, *, split_every: int | None = None) -> dict[str, Array]:
     """:func:`xrnn.rnn_backward` on Dask arrays: each shard recomputes its forward pass, then runs BPTT.
 
-    Parameters
-    ----------
-    %(backward_parameters)s
-
-    Returns
-    -------
-    dict
-        %(backward_returns)s
+    %(dask_backward_sections)s
 
     Examples
     --------
     >>> import pytest; da = pytest.importorskip("dask.array")  # the example needs dask
     >>> import numpy as np, xrnn
-    >>> p = xrnn.init_parameters(3, 5, 2, seed=1)
     >>> x = da.ones((3, 10, 4), chunks=(3, 5, 4))
-    >>> a, _, caches = xrnn.dask_arrays.rnn_forward(x, np.zeros((5, 10)), p)
+    >>> a, _, caches = xrnn.dask_arrays.rnn_forward(x, np.zeros((5, 10)), xrnn.init_parameters(3, 5, 2, seed=1))
     >>> grads = xrnn.dask_arrays.rnn_backward(da.ones_like(a), caches)
     >>> grads["dx"].chunks[1], grads["dWaa"].compute().shape
     ((5, 5), (5, 5))
@@ -245,6 +282,7 @@ def rnn_backward(da: Array, caches: DaskCache, *, split_every: int | None = None
     return _backward_of(RNN, da, caches, split_every)
 
 
+@fill_doc(RNN)
 def rnn_loss_and_gradients(
     x: Array,
     a0: Array,
@@ -269,7 +307,7 @@ def rnn_loss_and_gradients(
         Integer classes ``(m, T_x)`` or targets ``(n_y, m, T_x)``, Dask or NumPy/CuPy. Class indices are
         range-checked when the shards run (checking earlier would compute them).
     parameters : mapping
-        ``Wax, Waa, Wya, ba, by`` as in :func:`rnn_forward`.
+        %(keys)s as in :func:`rnn_forward`.
     mask : array of bool, shape (m, T_x), optional
         As in :func:`xrnn.rnn_loss_and_gradients`.
     split_every : int, optional
@@ -296,48 +334,20 @@ def rnn_loss_and_gradients(
     return loss_and_gradients(RNN, x, (a0,), labels, parameters, mask, split_every=split_every)
 
 
-@fill_doc(LSTM)
+@fill_doc(LSTM, y="y", **_docs(LSTM))
 def lstm_forward(
-    x: Array,
-    a0: Array,
-    parameters: Mapping[str, Array],
-    *,
-    c0: Array | None = None,
-    mask: Array | None = None,
+    x: Array, a0: Array, parameters: Mapping[str, Array], *, c0: Array | None = None, mask: Array | None = None
 ) -> tuple[Array, Array, Array, DaskCache]:
     """:func:`xrnn.lstm_forward` on Dask arrays sharded along ``m``.
 
-    Parameters
-    ----------
-    x : dask array, shape (n_x, m, T_x)
-        Inputs, chunked along ``m``.
-    a0 : array, shape (n_a, m)
-        Initial hidden state.
-    parameters : mapping
-        %(parameters)s.
-    c0 : array, shape (n_a, m), optional
-        Initial cell state; zeros when omitted.
-    mask : array of bool, shape (m, T_x), optional
-        As in :func:`xrnn.lstm_forward`.
-
-    Returns
-    -------
-    a : dask array, shape (n_a, m, T_x)
-        Hidden states (lazy).
-    y : dask array, shape (n_y, m, T_x)
-        Softmax outputs (lazy).
-    c : dask array, shape (n_a, m, T_x)
-        Cell states (lazy).
-    caches : DaskCache
-        For :func:`lstm_backward`.
+    %(dask_forward_sections)s
 
     Examples
     --------
     >>> import pytest; da = pytest.importorskip("dask.array")  # the example needs dask
     >>> import numpy as np, xrnn
-    >>> p = xrnn.init_lstm_parameters(3, 5, 2, seed=1)
     >>> x = da.ones((3, 10, 4), chunks=(3, 4, 4))
-    >>> a, y, c, caches = xrnn.dask_arrays.lstm_forward(x, np.zeros((5, 10)), p)
+    >>> a, y, c, caches = xrnn.dask_arrays.lstm_forward(x, np.zeros((5, 10)), xrnn.init_lstm_parameters(3, 5, 2))
     >>> c.chunks[1], len(caches[0])
     ((4, 4, 2), 4)
     """
@@ -345,18 +355,11 @@ def lstm_forward(
     return a, y, c, caches
 
 
-@fill_doc(LSTM, **_BACKWARD)
+@fill_doc(LSTM, **_docs(LSTM))
 def lstm_backward(da: Array, caches: DaskCache, *, split_every: int | None = None) -> dict[str, Array]:
     """:func:`xrnn.lstm_backward` on Dask arrays: each shard recomputes its forward pass, then runs BPTT.
 
-    Parameters
-    ----------
-    %(backward_parameters)s
-
-    Returns
-    -------
-    dict
-        %(backward_returns)s
+    %(dask_backward_sections)s
 
     Examples
     --------
@@ -371,38 +374,20 @@ def lstm_backward(da: Array, caches: DaskCache, *, split_every: int | None = Non
     return _backward_of(LSTM, da, caches, split_every)
 
 
-@fill_doc(GRU)
+@fill_doc(GRU, **_docs(GRU))
 def gru_forward(
     x: Array, a0: Array, parameters: Mapping[str, Array], *, mask: Array | None = None
 ) -> tuple[Array, Array, DaskCache]:
     """:func:`xrnn.gru_forward` on Dask arrays sharded along ``m``.
 
-    Parameters
-    ----------
-    x : dask array, shape (n_x, m, T_x)
-        Inputs, chunked along ``m``.
-    a0 : array, shape (n_a, m)
-        Initial hidden state.
-    parameters : mapping
-        %(parameters)s.
-    mask : array of bool, shape (m, T_x), optional
-        As in :func:`xrnn.gru_forward`.
-
-    Returns
-    -------
-    a : dask array, shape (n_a, m, T_x)
-        Hidden states (lazy).
-    y_pred : dask array, shape (n_y, m, T_x)
-        Softmax outputs (lazy).
-    caches : DaskCache
-        For :func:`gru_backward`.
+    %(dask_forward_sections)s
 
     Examples
     --------
     >>> import pytest; da = pytest.importorskip("dask.array")  # the example needs dask
     >>> import numpy as np, xrnn
-    >>> p = xrnn.init_gru_parameters(3, 5, 2, seed=1)
-    >>> a, y_pred, caches = xrnn.dask_arrays.gru_forward(da.ones((3, 10, 4), chunks=(3, 5, 4)), np.zeros((5, 10)), p)
+    >>> x = da.ones((3, 10, 4), chunks=(3, 5, 4))
+    >>> a, y_pred, caches = xrnn.dask_arrays.gru_forward(x, np.zeros((5, 10)), xrnn.init_gru_parameters(3, 5, 2))
     >>> y_pred.shape, y_pred.chunks[1]
     ((2, 10, 4), (5, 5))
     """
@@ -410,18 +395,11 @@ def gru_forward(
     return a, y_pred, caches
 
 
-@fill_doc(GRU, **_BACKWARD)
+@fill_doc(GRU, **_docs(GRU))
 def gru_backward(da: Array, caches: DaskCache, *, split_every: int | None = None) -> dict[str, Array]:
     """:func:`xrnn.gru_backward` on Dask arrays: each shard recomputes its forward pass, then runs BPTT.
 
-    Parameters
-    ----------
-    %(backward_parameters)s
-
-    Returns
-    -------
-    dict
-        %(backward_returns)s
+    %(dask_backward_sections)s
 
     Examples
     --------
