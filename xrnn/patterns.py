@@ -20,8 +20,10 @@ Regression heads (a linear output scored by mean squared error, as the adding pr
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from types import ModuleType
+from typing import Any
 
 import array_api_compat
 
@@ -174,15 +176,7 @@ def many_to_one_predict(
     >>> many_to_one_predict(np.ones((3, 4, 1)), p).shape  # T_x = 1: one-to-one
     (2, 4)
     """
-    spec = resolve(cell, parameters)
-    w_key, b_key = spec.output_keys
-    xp = common_namespace({"x": x, f"parameters[{w_key!r}]": parameters[w_key]})
-    expect_ndim("x", x, ("n_x", "m", "T_x"))
-    if mask is not None:
-        _selector(xp, mask, x)  # checks the mask before any work
-    a, _ = spec.forward(x, state, parameters, mask)
-    last = last_valid_state(a, mask)
-    return softmax(xp.matmul(parameters[w_key], last) + parameters[b_key], axis=0)
+    return softmax(_last_output(x, parameters, state, mask, cell), axis=0)
 
 
 def many_to_one_loss_and_gradients(
@@ -242,29 +236,17 @@ def many_to_one_loss_and_gradients(
     >>> round(float(loss), 3), float(abs(grads["dx"][:, 1, 1:]).max())  # about log(3); no gradient to padding
     (1.099, 0.0)
     """
-    spec = resolve(cell, parameters)
-    w_key, b_key = spec.output_keys
-    xp = common_namespace({"x": x, f"parameters[{w_key!r}]": parameters[w_key]})
-    expect_ndim("x", x, ("n_x", "m", "T_x"))
-    m = int(x.shape[1])
-    n_y = int(parameters[w_key].shape[0])
-    _check_labels(xp, labels, x, m, n_y)
-    selector = None if mask is None else _selector(xp, mask, x)
-    a, cache = spec.forward(x, state, parameters, mask, checkpoints=checkpoints)
-    last = a[..., -1] if selector is None else xp.sum(a * selector[None, ...], axis=2)
-    logits = xp.matmul(last.T, parameters[w_key].T) + parameters[b_key].T  # (m, n_y)
-    classes = xp.arange(n_y, dtype=labels.dtype, device=array_api_compat.device(labels))
-    targets = xp.astype(labels[:, None] == classes[None, :], x.dtype)
-    loss, dlogits = cross_entropy_rows(xp, logits, targets)
-    dlast = xp.matmul(dlogits, parameters[w_key]).T  # (n_a, m)
-    if selector is None:
-        t_x = int(x.shape[2])
-        position = xp.arange(t_x, device=array_api_compat.device(x))
-        selector = xp.astype(xp.broadcast_to(position[None, :] == t_x - 1, (m, t_x)), x.dtype)
-    gradients = spec.backward(dlast[:, :, None] * selector[None, ...], cache)
-    gradients["d" + w_key] = xp.matmul(dlogits.T, last.T)
-    gradients["d" + b_key] = xp.reshape(xp.sum(dlogits, axis=0), (-1, 1))
-    return loss, gradients
+    head = _Head(x, parameters, cell)
+    n_y = int(parameters[head.weight].shape[0])
+    _check_labels(head.xp, labels, x, int(x.shape[1]), n_y)
+
+    def cross_entropy(outputs: Array) -> tuple[Array, Array]:
+        classes = head.xp.arange(n_y, dtype=labels.dtype, device=array_api_compat.device(labels))
+        targets = head.xp.astype(labels[:, None] == classes[None, :], x.dtype)
+        loss, dlogits = cross_entropy_rows(head.xp, outputs.T, targets)
+        return loss, dlogits.T
+
+    return head.loss_and_gradients(x, state, mask, checkpoints, cross_entropy)
 
 
 def _selector(xp: ModuleType, mask: Array, like: Array) -> Array:
@@ -331,13 +313,10 @@ def many_to_many_logits(
     >>> logits.shape, bool(np.isclose(loss, many_to_many_loss_and_gradients(x, labels, p)[0]))
     ((3, 2, 5), True)
     """
-    cell = resolve(cell, parameters)
-    w_key, b_key = cell.output_keys
-    xp = common_namespace({"x": x, f"parameters[{w_key!r}]": parameters[w_key]})
-    expect_ndim("x", x, ("n_x", "m", "T_x"))
-    m = int(x.shape[1])
-    a, _ = cell.forward(x, state, parameters)
-    return from_rows(xp, xp.matmul(to_rows(xp, a), parameters[w_key].T) + parameters[b_key].T, m)
+    head = _Head(x, parameters, cell)
+    xp, weight, bias = head.xp, parameters[head.weight], parameters[head.bias]
+    a, _ = head.cell.forward(x, state, parameters)
+    return from_rows(xp, xp.matmul(to_rows(xp, a), weight.T) + bias.T, int(x.shape[1]))
 
 
 def many_to_one_regression_predict(
@@ -365,14 +344,7 @@ def many_to_one_regression_predict(
     >>> many_to_one_regression_predict(np.ones((2, 5, 30)), p).shape  # the adding problem's shapes
     (1, 5)
     """
-    cell = resolve(cell, parameters)
-    w_key, b_key = cell.output_keys
-    xp = common_namespace({"x": x, f"parameters[{w_key!r}]": parameters[w_key]})
-    expect_ndim("x", x, ("n_x", "m", "T_x"))
-    if mask is not None:
-        _selector(xp, mask, x)  # checks the mask before any work
-    a, _ = cell.forward(x, state, parameters, mask)
-    return xp.matmul(parameters[w_key], last_valid_state(a, mask)) + parameters[b_key]
+    return _last_output(x, parameters, state, mask, cell)
 
 
 def many_to_one_regression_loss_and_gradients(
@@ -431,23 +403,66 @@ def many_to_one_regression_loss_and_gradients(
     >>> round(float(loss), 3), grads["dWya"].shape, grads["dx"].shape  # about (0 - 1)**2 at the start
     (1.0, (1, 4), (2, 3, 6))
     """
-    cell = resolve(cell, parameters)
-    w_key, b_key = cell.output_keys
-    xp = common_namespace({"x": x, "targets": targets, f"parameters[{w_key!r}]": parameters[w_key]})
-    expect_loss_dtype(xp, "x", x)
-    expect_ndim("x", x, ("n_x", "m", "T_x"))
-    expected = (int(parameters[w_key].shape[0]), int(x.shape[1]))
+    head = _Head(x, parameters, cell, targets=targets)
+    expect_loss_dtype(head.xp, "x", x)
+    expected = (int(parameters[head.weight].shape[0]), int(x.shape[1]))
     if tuple(targets.shape) != expected:
         raise ValueError(f"targets must have shape (n_y, m) = {expected}, got {tuple(targets.shape)}")
-    selector = _last_step_selector(xp, mask, x)
-    a, cache = cell.forward(x, state, parameters, mask, checkpoints=checkpoints)
-    last = last_valid_state(a, mask)
-    loss, dpredictions = squared_error_unchecked(xp, xp.matmul(parameters[w_key], last) + parameters[b_key], targets)
-    dlast = xp.matmul(parameters[w_key].T, dpredictions)  # (n_a, m)
-    gradients = cell.backward(dlast[:, :, None] * selector[None, ...], cache)
-    gradients["d" + w_key] = xp.matmul(dpredictions, last.T)
-    gradients["d" + b_key] = xp.sum(dpredictions, axis=1, keepdims=True)
-    return loss, gradients
+    return head.loss_and_gradients(
+        x, state, mask, checkpoints, partial(squared_error_unchecked, head.xp, targets=targets)
+    )
+
+
+class _Head:
+    """An output layer read at each example's last valid step: the checks of ``x`` and the parameters at the
+    door, then the forward pass, the head's loss and the backward pass through the last states."""
+
+    def __init__(self, x: Array, parameters: Mapping[str, Array], cell: str | Cell | None, **arrays: Array) -> None:
+        self.cell = resolve(cell, parameters)
+        self.weight, self.bias = self.cell.output_keys
+        self.parameters = parameters
+        self.xp = common_namespace({"x": x, **arrays, f"parameters[{self.weight!r}]": parameters[self.weight]})
+        expect_ndim("x", x, ("n_x", "m", "T_x"))
+
+    def last_states(
+        self, x: Array, state: State | None, mask: Array | None, checkpoints: int | None
+    ) -> tuple[Array, Array, Any]:
+        """``(selector (m, T_x), last states (n_a, m), cache)``; the mask is checked before any work."""
+        xp = self.xp
+        selector = _last_step_selector(xp, mask, x)
+        a, cache = self.cell.forward(x, state, self.parameters, mask, checkpoints=checkpoints)
+        last = a[..., -1] if mask is None else xp.sum(a * selector[None, ...], axis=2)
+        return selector, last, cache
+
+    def output(self, last: Array) -> Array:
+        """``W last + b``, shape ``(n_y, m)``."""
+        return self.xp.matmul(self.parameters[self.weight], last) + self.parameters[self.bias]
+
+    def loss_and_gradients(
+        self,
+        x: Array,
+        state: State | None,
+        mask: Array | None,
+        checkpoints: int | None,
+        loss_of: Callable[[Array], tuple[Array, Array]],
+    ) -> tuple[Array, dict[str, Array]]:
+        """``loss_of(outputs (n_y, m)) -> (loss, doutputs)``, and every gradient."""
+        xp = self.xp
+        selector, last, cache = self.last_states(x, state, mask, checkpoints)
+        loss, doutputs = loss_of(self.output(last))
+        dlast = xp.matmul(self.parameters[self.weight].T, doutputs)  # (n_a, m)
+        gradients = self.cell.backward(dlast[:, :, None] * selector[None, ...], cache)
+        gradients["d" + self.weight] = xp.matmul(doutputs, last.T)
+        gradients["d" + self.bias] = xp.sum(doutputs, axis=1, keepdims=True)
+        return loss, gradients
+
+
+def _last_output(
+    x: Array, parameters: Mapping[str, Array], state: State | None, mask: Array | None, cell: str | Cell | None
+) -> Array:
+    head = _Head(x, parameters, cell)
+    _, last, _ = head.last_states(x, state, mask, None)
+    return head.output(last)
 
 
 def _last_step_selector(xp: ModuleType, mask: Array | None, like: Array) -> Array:
