@@ -35,7 +35,7 @@ def softmax(x: Array, axis: int = 0) -> Array:
     Returns
     -------
     array
-        Same shape, dtype, library and device as ``x``.
+        Probabilities that sum to 1 along ``axis``, in the shape, dtype, library and device of ``x``.
 
     Examples
     --------
@@ -83,7 +83,8 @@ def sigmoid(x: Array) -> Array:
     Returns
     -------
     array
-        Same shape, dtype, library and device as ``x``.
+        Each element's logistic, in ``(0, 1)`` (0 and 1 where it rounds there), in the shape, dtype, library
+        and device of ``x``.
 
     Examples
     --------

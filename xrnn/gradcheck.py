@@ -36,7 +36,7 @@ def numerical_gradient(f: Callable[[Array], object], x: Array, eps: float = 1e-6
     Returns
     -------
     array
-        Same shape, dtype, library and device as ``x``.
+        The slope of ``f`` along each element, in the shape, dtype, library and device of ``x``.
 
     Examples
     --------
