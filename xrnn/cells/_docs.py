@@ -216,6 +216,28 @@ def fragments(cell: CellSpec) -> dict[str, str]:
         "step_raises": STEP_RAISES,
         "y": "y_pred",
         "cache": "" if cell.scan is None else cell.scan.cache_type.__name__,
+        "cache_attributes": "\n".join(
+            (
+                entry("inputs", "array, shape (T_x, m, n_x)", "The input sequence in the same layout."),
+                entry(
+                    ", ".join(cell.initial_names),
+                    "array, shape (n_a, m)",
+                    "The initial state (the caller's array)."
+                    if len(cell.state) == 1
+                    else "The initial states (the caller's arrays).",
+                ),
+                entry(
+                    "parameters",
+                    "mapping",
+                    "The parameters used (the caller's mapping, not a copy). Update them only after the backward pass.",
+                ),
+                entry(
+                    "mask",
+                    "array of bool, shape (T_x, m, 1), or None",
+                    f"Time-major ``mask`` (see :func:`{cell.name}_forward`); ``None`` when every step is real.",
+                ),
+            )
+        ),
     }
     return {**own, **_step_sections(cell, own), **_sequence_sections(cell, own)}
 

@@ -78,21 +78,12 @@ class GRUCache(ScanCache):
     gates : array, shape (T_x, m, 3 n_a)
         The gates ``u, r, cc`` of step ``t`` side by side; :attr:`update`, :attr:`reset` and
         :attr:`candidate` are views of one gate each.
-    inputs : array, shape (T_x, m, n_x)
-        The input sequence in the same layout.
-    a0 : array, shape (n_a, m)
-        The initial hidden state.
-    parameters : mapping
-        The parameters used (the caller's mapping, not a copy). Update them only after the backward pass.
-    mask : array of bool, shape (T_x, m, 1), or None
-        Time-major ``mask`` (see :func:`gru_forward`); ``None`` when every step is real.
+    %(cache_attributes)s
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from xrnn import gru_forward
-    >>> from xrnn import init_gru_parameters
-    >>> a, y, caches = gru_forward(np.ones((3, 4, 2)), np.zeros((5, 4)), init_gru_parameters(3, 5, 2, seed=0))
+    >>> import numpy as np, xrnn
+    >>> a, y, caches = xrnn.gru_forward(np.ones((3, 4, 2)), np.zeros((5, 4)), xrnn.init_gru_parameters(3, 5, 2))
     >>> len(caches), len(caches[0]), caches.u.shape, caches.step(1).a_prev.shape
     (2, 2, (5, 4, 2), (5, 4))
     """
@@ -225,6 +216,7 @@ GRU = register_builtin(
         ),
     )
 )
+fill_doc(GRU)(GRUCache)
 
 
 @fill_doc(GRU, step_cache="GRUCellCache")

@@ -89,22 +89,12 @@ class LSTMCache(ScanCache):
     gates : array, shape (T_x, m, 4 n_a)
         The gates of step ``t`` side by side, in the order ``o, f, i, cc``; :attr:`forget`,
         :attr:`update`, :attr:`candidate` and :attr:`output` are views of one gate each.
-    inputs : array, shape (T_x, m, n_x)
-        The input sequence in the same layout.
-    a0, c0 : array, shape (n_a, m)
-        The initial states.
-    parameters : mapping
-        The parameters used (the caller's mapping, not a copy). Update them only after the backward pass.
-    mask : array of bool, shape (T_x, m, 1), or None
-        Time-major ``mask`` (see :func:`lstm_forward`); ``None`` when every step is real.
+    %(cache_attributes)s
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from xrnn import lstm_forward
-    >>> from xrnn import init_lstm_parameters
-    >>> p = init_lstm_parameters(3, 5, 2, seed=0)
-    >>> a, y, c, caches = lstm_forward(np.ones((3, 4, 2)), np.zeros((5, 4)), p)
+    >>> import numpy as np, xrnn
+    >>> a, y, c, caches = xrnn.lstm_forward(np.ones((3, 4, 2)), np.zeros((5, 4)), xrnn.init_lstm_parameters(3, 5, 2))
     >>> len(caches[0]), len(caches[0][1]), caches.f.shape, caches.step(1).c_prev.shape
     (2, 10, (5, 4, 2), (5, 4))
     """
@@ -261,6 +251,7 @@ LSTM = register_builtin(
         ),
     )
 )
+fill_doc(LSTM)(LSTMCache)
 
 
 @fill_doc(LSTM, step_cache="LSTMCellCache")

@@ -62,14 +62,7 @@ class RNNCache(ScanCache):
     ----------
     states : array, shape (T_x, m, n_a)
         Hidden states, time-major: ``states[t]`` is ``a<t+1>`` transposed (one row per example).
-    inputs : array, shape (T_x, m, n_x)
-        The input sequence in the same layout.
-    a0 : array, shape (n_a, m)
-        The initial hidden state (the caller's array).
-    parameters : mapping
-        The parameters used (the caller's mapping, not a copy). Update them only after the backward pass.
-    mask : array of bool, shape (T_x, m, 1), or None
-        Time-major ``mask`` (see :func:`rnn_forward`); ``None`` when every step is real.
+    %(cache_attributes)s
 
     Examples
     --------
@@ -209,6 +202,7 @@ RNN = register_builtin(
         ),
     )
 )
+fill_doc(RNN)(RNNCache)
 
 
 @fill_doc(RNN, step_cache="RNNCellCache")
