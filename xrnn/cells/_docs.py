@@ -2,8 +2,10 @@
 
 A cell's keys, shapes and states are stated once, in its :class:`~xrnn.cells._spec.CellSpec`; the
 docstrings of ``rnn_forward``, ``lstm_forward``, ... (and their Dask twins) name them through
-placeholders such as ``%(parameters)s`` that :func:`fill_doc` replaces. A placeholder alone on its line
-may stand for several lines, which take its indentation.
+placeholders such as ``%(keys)s`` that :func:`fill_doc` replaces. The Parameters, Returns and Raises sections
+of the step and sequence functions, which differ between the cells only in what the specification says,
+are placeholders too (``%(forward_sections)s``, ...); each function keeps its summary and its examples. A
+placeholder alone on its line may stand for several lines, which take its indentation.
 """
 
 from __future__ import annotations
@@ -201,19 +203,13 @@ def fragments(cell: CellSpec) -> dict[str, str]:
         "keys": ", ".join(cell.shapes_with_output),
         "gradients": key_groups(cell, cell.keys, prefix="d"),
         "initial_gradients": ", ".join(f"``{name} (n_a, m)``" for name in cell.initial_gradient_names),
-        "mask": "mask : array of bool, shape (m, T_x), optional\n"
-        + textwrap.indent(
-            textwrap.fill(
-                f"``mask[i, t]`` is ``False`` where example ``i`` has no step ``t`` (padding). There the {carried} "
-                "carried unchanged and the step takes no part in the backward pass, so a padded batch gives what "
-                f"each example alone gives. {_final_states(cell)} of the next window for truncated BPTT.",
-                width=100,
-            ),
-            "    ",
+        "mask": entry(
+            "mask",
+            "array of bool, shape (m, T_x), optional",
+            f"``mask[i, t]`` is ``False`` where example ``i`` has no step ``t`` (padding). There the {carried} "
+            "carried unchanged and the step takes no part in the backward pass, so a padded batch gives what "
+            f"each example alone gives. {_final_states(cell)} of the next window for truncated BPTT.",
         ),
-        "checkpoints": CHECKPOINTS,
-        "raises": RAISES,
-        "step_raises": STEP_RAISES,
         "y": "y_pred",
         "cache": "" if cell.scan is None else cell.scan.cache_type.__name__,
         "cache_attributes": "\n".join(
