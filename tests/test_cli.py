@@ -449,6 +449,35 @@ def test_resume_continues_exactly_with_every_option(
             np.testing.assert_array_equal(resumed_checkpoint.parameters[key], value)
 
 
+def test_a_run_resumed_into_a_new_save_path_has_the_best_checkpoint_there_too(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The best of the first part is carried to ``--save``'s best file, not only written at a later improvement."""
+    options = [*ADDING, "--optimizer", "sgd", "--lr", "1"]  # its best is at step 3, never beaten
+    assert cli.main(["train", *options, "--steps", "12", "--save", "straight.npz"]) == 0
+    assert cli.main(["train", *options, "--steps", "6", "--save", "first.npz"]) == 0
+    best_before = load_checkpoint(tmp_path / "first.best.npz").metadata["step"]
+    assert cli.main(["train", "--resume", "first.npz", "--steps", "12", "--quiet", "--save", "second.npz"]) == 0
+    straight, second = (load_checkpoint(tmp_path / name) for name in ("straight.best.npz", "second.best.npz"))
+    for metadata in (straight.metadata, second.metadata):
+        del metadata["config"]["steps"]
+    assert straight.metadata == second.metadata
+    for key, value in straight.parameters.items():
+        np.testing.assert_array_equal(second.parameters[key], value)
+    assert best_before == 3
+
+
+def test_resuming_without_the_best_checkpoint_says_where_it_is_missing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert cli.main(["train", *ADDING, "--optimizer", "sgd", "--lr", "1", "--steps", "6", "--save", "first.npz"]) == 0
+    (tmp_path / "first.best.npz").unlink()
+    status, _, err = _run(capsys, "train", "--resume", "first.npz", "--steps", "7", "--save", "second.npz")
+    assert status == 0, err
+    assert "the best checkpoint of the resumed run (step 3) is not at 'first.best.npz'" in err
+    assert not (tmp_path / "second.best.npz").exists()
+
+
 def test_the_best_checkpoint_is_the_step_of_the_lowest_validation_loss(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -198,6 +198,8 @@ def run(args: argparse.Namespace) -> int:
     given = {name: value for name, value in given.items() if value is not None}
     _check_before_training(args, given)
     trainer = _resumed(args, given) if args.resume else _fresh(args, given)
+    if args.resume and args.save:
+        _carry_best(trainer, args.resume, args.save)
     if args.sample and trainer.config.task != "char":
         raise UsageError(f"--sample needs the char task; this run is of the {trainer.config.task} task")
     with contextlib.ExitStack() as cluster:
@@ -285,6 +287,33 @@ def _resumed(args: argparse.Namespace, given: dict[str, Any]) -> Any:
         return Trainer.resume(checkpoint, text=text, text_path=text_path, **overrides)
     except ValueError as error:
         raise UsageError(f"cannot resume from {path!r}: {error}") from None
+
+
+def _carry_best(trainer: Any, resumed: str, save: str) -> None:
+    """Give ``--save`` the resumed run's best checkpoint too, which a new path would lack until a better one."""
+    from xrnn.train.checkpoint import load_checkpoint, save_checkpoint
+
+    source, target = best_path(resumed), best_path(save)
+    if trainer.best_step is None or Path(source).resolve() == Path(target).resolve():
+        return
+    if trainer.best_step == trainer.step:
+        _save(trainer, target)
+        return
+    try:
+        best = load_checkpoint(source)
+    except (OSError, ValueError):
+        best = None
+    if best is None or best.metadata.get("step") != trainer.best_step:
+        print(
+            f"note: the best checkpoint of the resumed run (step {trainer.best_step}) is not at {source!r}; "
+            f"{target!r} is written at the next better validation loss",
+            file=sys.stderr,
+        )
+        return
+    try:
+        save_checkpoint(target, best.parameters, optimizer=best.optimizer, metadata=best.metadata)
+    except OSError as error:
+        raise UsageError(f"cannot write checkpoint {target!r}: {error.strerror or error}") from None
 
 
 def _data_parallel(args: argparse.Namespace, stack: contextlib.ExitStack) -> Any:
