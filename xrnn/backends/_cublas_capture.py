@@ -35,11 +35,25 @@ def _check(status: int, call: str) -> None:
         raise RuntimeError(f"{call} returned cuBLAS status {status}")
 
 
+def _leading(matrix: cp.ndarray) -> int:
+    """The leading dimension of a row-major ``(rows, cols)`` operand: its row stride in elements.
+
+    Raises ``ValueError`` where the elements of a row are not adjacent (cuBLAS cannot read it as is).
+    """
+    itemsize = matrix.itemsize
+    if matrix.ndim != 2 or (matrix.shape[1] > 1 and matrix.strides[1] != itemsize):
+        raise ValueError(f"a captured product needs rows of adjacent elements, got strides {matrix.strides}")
+    leading: int = max(int(matrix.strides[0]) // itemsize, int(matrix.shape[1]), 1)
+    return leading
+
+
 class CapturableProducts:
-    """``out = a @ w.T`` and ``out = a @ w`` for C-contiguous ``(rows, n_a)`` blocks and a square weight.
+    """``out = a @ w.T`` and ``out = a @ w`` for row-major operands whose rows are contiguous (whole
+    arrays, row blocks and column blocks of them: the gates' blocks of a step).
 
     A row-major product is the column-major GEMM of the transposes, ``out.T = op(w.T) @ a.T``, so no
-    operand is copied. Create it before ``stream.begin_capture()``: it binds the handle to ``stream``.
+    operand is copied; each operand's row stride is its leading dimension. Create it before
+    ``stream.begin_capture()``: it binds the handle to ``stream``.
     """
 
     def __init__(self, dtype: Any, stream: cp.cuda.Stream) -> None:
@@ -53,18 +67,23 @@ class CapturableProducts:
         _check(library.cublasSetPointerMode_v2(self.handle, _POINTER_MODE_HOST), "cublasSetPointerMode_v2")
 
     def _product(self, w_op: int, a: cp.ndarray, w: cp.ndarray, out: cp.ndarray) -> None:
-        n_a, rows = int(w.shape[0]), int(a.shape[0])
+        # column-major: out.T (columns x rows) = op(w.T) (columns x inner) @ a.T (inner x rows)
+        rows, inner = int(a.shape[0]), int(a.shape[1])
+        columns = int(out.shape[1])
+        expected = (columns, inner) if w_op == _OP_T else (inner, columns)
+        if tuple(w.shape) != expected or int(out.shape[0]) != rows:
+            raise ValueError(f"product shapes do not match: a {a.shape}, w {w.shape}, out {out.shape}")
         status = self._gemm(
-            self.handle, w_op, _OP_N, n_a, rows, n_a,
-            self.one.ctypes.data, w.data.ptr, n_a, a.data.ptr, n_a,
-            self.zero.ctypes.data, out.data.ptr, n_a,
+            self.handle, w_op, _OP_N, columns, rows, inner,
+            self.one.ctypes.data, w.data.ptr, _leading(w), a.data.ptr, _leading(a),
+            self.zero.ctypes.data, out.data.ptr, _leading(out),
         )  # fmt: skip
         _check(status, "cublasGemm")
 
     def times_transpose(self, a: cp.ndarray, w: cp.ndarray, out: cp.ndarray) -> None:
-        """``out = a @ w.T``."""
+        """``out = a @ w.T``: ``a (rows, k)``, ``w (n, k)``, ``out (rows, n)``."""
         self._product(_OP_T, a, w, out)
 
     def times(self, a: cp.ndarray, w: cp.ndarray, out: cp.ndarray) -> None:
-        """``out = a @ w``."""
+        """``out = a @ w``: ``a (rows, k)``, ``w (k, n)``, ``out (rows, n)``."""
         self._product(_OP_N, a, w, out)
