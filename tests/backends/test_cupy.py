@@ -6,14 +6,20 @@ both libraries at once. They skip, saying why, where CuPy or a CUDA device is mi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import xrnn
 from tests import reference
 from xrnn import backends
+from xrnn.backends import _numpy_gated
+from xrnn.backends import numpy as numpy_backend
+from xrnn.cells import _gated_scans, _scan
 
 reason = backends.unavailable_reason("cupy")
 pytestmark = pytest.mark.skipif(reason is not None, reason=f"CuPy cannot run here: {reason}")
@@ -153,10 +159,11 @@ def test_cuda_graph_replay_equals_step_by_step(monkeypatch: pytest.MonkeyPatch) 
     and a plain step-by-step run, give the same numbers, and a replay never overwrites an earlier result."""
     import cupy as cp
 
+    from xrnn.backends import _cupy_graphs
     from xrnn.backends import cupy as cupy_backend
 
-    graphs = cupy_backend._ScanGraphs()
-    monkeypatch.setattr(cupy_backend, "_graphs", graphs)
+    graphs = _cupy_graphs.ScanGraphs()
+    monkeypatch.setattr(_cupy_graphs, "graphs", graphs)
     rng = np.random.default_rng(14)
     for dtype in ("float32", "float64"):
         waa = cp.asarray(0.3 * rng.standard_normal((6, 6)), dtype=dtype)
@@ -178,3 +185,233 @@ def test_cuda_graph_replay_equals_step_by_step(monkeypatch: pytest.MonkeyPatch) 
         for kept, snapshot in results:
             cp.testing.assert_array_equal(kept, snapshot)
     assert len(graphs._captured) == 4, "one forward and one backward graph per dtype"
+
+
+# The scans, called directly: (T_x, m, n_a) with the edges T_x = 1, m = 1, n_a = 1, one size past a warp
+# and one where the products are real GEMMs. Inputs as the engine passes them: a0 and c0 (and after) as
+# transposed views, the projection a C-contiguous buffer.
+SCAN_SHAPES = [(1, 1, 1), (1, 3, 4), (5, 1, 3), (4, 2, 1), (7, 5, 6), (3, 33, 40), (20, 32, 64)]
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+# Against the generic twins on CuPy (same cuBLAS, fused arithmetic) and against the NumPy scans on the host
+# (another BLAS), relative to the largest entry.
+TWIN_RTOL = {"float32": 1e-4, "float64": 1e-11}
+HOST_RTOL = {"float32": 1e-3, "float64": 1e-9}
+
+
+def _scan_problem(
+    cell: str, shape: tuple[int, int, int], dtype: str, *, masked: bool, after: bool, saturated: bool, seed: int = 0
+) -> dict[str, Any]:
+    """Host inputs of one cell's scans (float64 NumPy, cast to ``dtype``)."""
+    t_x, m, n_a = shape
+    rng = np.random.default_rng(seed)
+    projection = rng.standard_normal((t_x, m, GATES[cell] * n_a))
+    if saturated:  # some gates at +-1000: sigmoid exactly 0 or 1, tanh exactly -1 or 1, never nan
+        projection[..., ::3] = np.where(projection[..., ::3] > 0, 1000.0, -1000.0)
+    keep = None
+    if masked:
+        keep = rng.random((t_x, m, 1)) > 0.4
+        keep[0, 0, 0] = False  # a first step padded
+        if m > 1:
+            keep[:, -1, 0] = False  # a row padded everywhere
+    host = {
+        "projection": projection,
+        "w_a": 0.3 * rng.standard_normal((GATES[cell] * n_a, n_a)),
+        "a0_rows": rng.standard_normal((n_a, m)).T,
+        "c0_rows": rng.standard_normal((n_a, m)).T,
+        "dstates": rng.standard_normal((t_x, m, n_a)),
+        "after": tuple(rng.standard_normal((n_a, m)).T for _ in range(2 if cell == "lstm" else 1)) if after else None,
+    }
+    host = {k: v if v is None or k == "after" else v.astype(dtype) for k, v in host.items()}
+    if after:
+        host["after"] = tuple(a.astype(dtype) for a in host["after"])
+    host["keep"] = keep
+    return host
+
+
+def _device(value: Any) -> Any:
+    import cupy as cp
+
+    if value is None:
+        return None
+    if isinstance(value, tuple):
+        return tuple(_device(v) for v in value)
+    if value.ndim == 2 and not value.flags.c_contiguous:  # a transposed view stays one on the device
+        return cp.asarray(np.ascontiguousarray(value.T)).T
+    return cp.asarray(value)
+
+
+def _cupy_scans(cell: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    from xrnn.backends import cupy as cupy_backend
+
+    backend = cupy_backend.BACKEND
+    return getattr(backend, f"{cell}_forward_scan"), getattr(backend, f"{cell}_backward_scan")
+
+
+def _host_scans(cell: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    if cell == "rnn":
+        return numpy_backend.rnn_forward_scan, numpy_backend.rnn_backward_scan
+    return getattr(_numpy_gated, f"{cell}_forward_scan"), getattr(_numpy_gated, f"{cell}_backward_scan")
+
+
+def _twins(cell: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    if cell == "rnn":
+        return _scan.generic_forward_scan, _scan.generic_backward_scan
+    return getattr(_gated_scans, f"generic_{cell}_forward_scan"), getattr(_gated_scans, f"generic_{cell}_backward_scan")
+
+
+def _forward_args(cell: str, p: dict[str, Any]) -> tuple[Any, ...]:
+    initial = (p["a0_rows"], p["c0_rows"]) if cell == "lstm" else (p["a0_rows"],)
+    return (p["projection"], p["w_a"], *initial)
+
+
+def _backward_args(cell: str, p: dict[str, Any], outputs: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The backward scan's inputs from the forward's outputs (the twins' orders)."""
+    if cell == "rnn":
+        return (p["dstates"], outputs[0], p["w_a"])
+    if cell == "lstm":
+        gates, _, cells = outputs
+        return (p["dstates"], gates, cells, p["c0_rows"], p["w_a"])
+    gates, states = outputs
+    return (p["dstates"], gates, states, p["a0_rows"], p["w_a"])
+
+
+def _as_tuple(value: Any) -> tuple[Any, ...]:
+    return value if isinstance(value, tuple) else (value,)
+
+
+def _assert_close(got: tuple[Any, ...], want: tuple[Any, ...], rtol: float, what: str) -> None:
+    assert len(got) == len(want), what
+    for k, (ours, theirs) in enumerate(zip(got, want, strict=True)):
+        ours, theirs = backends.to_numpy(ours), backends.to_numpy(theirs)
+        assert ours.shape == theirs.shape, (what, k, ours.shape, theirs.shape)
+        assert ours.dtype == theirs.dtype, (what, k, ours.dtype, theirs.dtype)
+        assert np.all(np.isfinite(ours)), f"{what}: output {k} has non-finite entries"
+        atol = rtol * max(1.0, float(np.max(np.abs(theirs))))
+        np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=atol, err_msg=f"{what}: output {k}")
+
+
+def _check_scans(
+    cell: str, shape: tuple[int, int, int], dtype: str, *, masked: bool, after: bool, saturated: bool, seed: int = 0
+) -> None:
+    """The CuPy scans against the generic twins on CuPy and the NumPy scans on host copies; the backward
+    scan leaves its inputs as they were."""
+    import cupy as cp
+
+    from xrnn.backends import cupy as cupy_backend
+
+    xp = cupy_backend.BACKEND.xp
+    host = _scan_problem(cell, shape, dtype, masked=masked, after=after, saturated=saturated, seed=seed)
+    gpu = {k: _device(v) for k, v in host.items()}
+    fast_forward, fast_backward = _cupy_scans(cell)
+    twin_forward, twin_backward = _twins(cell)
+    host_forward, host_backward = _host_scans(cell)
+    label = f"{cell} {shape} {dtype} masked={masked} after={after} saturated={saturated}"
+
+    forward_args = _forward_args(cell, gpu)
+    twin_out = _as_tuple(twin_forward(xp, *forward_args, gpu["keep"]))
+    fast_out = _as_tuple(fast_forward(forward_args[0].copy(), *forward_args[1:], gpu["keep"]))
+    _assert_close(fast_out, twin_out, TWIN_RTOL[dtype], f"{label} forward vs twin")
+    host_args = _forward_args(cell, host)
+    host_out = _as_tuple(host_forward(np.array(host_args[0]), *host_args[1:], host["keep"]))
+    _assert_close(fast_out, host_out, HOST_RTOL[dtype], f"{label} forward vs NumPy")
+
+    backward_args = _backward_args(cell, gpu, twin_out)
+    before = [a.copy() for a in backward_args]
+    twin_grads = _as_tuple(twin_backward(xp, *backward_args, gpu["keep"], gpu["after"]))
+    fast_grads = _as_tuple(fast_backward(*backward_args, gpu["keep"], gpu["after"]))
+    _assert_close(fast_grads, twin_grads, TWIN_RTOL[dtype], f"{label} backward vs twin")
+    for earlier, now in zip(before, backward_args, strict=True):
+        cp.testing.assert_array_equal(earlier, now)  # the backward scan only reads
+    host_inputs = _backward_args(cell, host, tuple(backends.to_numpy(v) for v in twin_out))
+    host_grads = _as_tuple(host_backward(*host_inputs, host["keep"], host["after"]))
+    _assert_close(fast_grads, host_grads, HOST_RTOL[dtype], f"{label} backward vs NumPy")
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("shape", SCAN_SHAPES)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("masked", [False, True], ids=["unmasked", "masked"])
+def test_cupy_scans_equal_their_twins_and_the_numpy_scans(
+    cell: str, shape: tuple[int, int, int], dtype: str, masked: bool
+) -> None:
+    _check_scans(cell, shape, dtype, masked=masked, after=False, saturated=False)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("masked", [False, True], ids=["unmasked", "masked"])
+def test_cupy_backward_scans_take_after(cell: str, dtype: str, masked: bool) -> None:
+    """The gradients reaching the last states from beyond the sequence (checkpointed BPTT's segments)."""
+    for shape in ((1, 1, 1), (6, 5, 7)):
+        _check_scans(cell, shape, dtype, masked=masked, after=True, saturated=False)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_cupy_gated_scans_with_saturated_gates(cell: str, dtype: str) -> None:
+    for masked in (False, True):
+        _check_scans(cell, (6, 5, 7), dtype, masked=masked, after=masked, saturated=True)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    cell=st.sampled_from(["rnn", "lstm", "gru"]),
+    shape=st.tuples(st.integers(1, 9), st.integers(1, 40), st.integers(1, 40)),
+    dtype=st.sampled_from(["float32", "float64"]),
+    masked=st.booleans(),
+    after=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_cupy_scans_equal_their_twins_on_any_shape(
+    cell: str, shape: tuple[int, int, int], dtype: str, masked: bool, after: bool, seed: int
+) -> None:
+    _check_scans(cell, shape, dtype, masked=masked, after=after, saturated=False, seed=seed)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_cuda_graph_replay_of_every_scan_equals_step_by_step(cell: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Graphs on (the first call captures, the next ones replay) and off give the same numbers, with and
+    without a mask and ``after``; each (direction, mask, after) gets its own graph; a replay never
+    overwrites an earlier result."""
+    from xrnn.backends import _cupy_graphs
+
+    graphs = _cupy_graphs.ScanGraphs()
+    graphs.capacity = 16
+    monkeypatch.setattr(_cupy_graphs, "graphs", graphs)
+    fast_forward, fast_backward = _cupy_scans(cell)
+    for masked, after in ((False, False), (True, False), (False, True), (True, True)):
+        kept = []
+        for seed in range(3):
+            gpu = {
+                k: _device(v)
+                for k, v in _scan_problem(
+                    cell, (7, 5, 6), "float64", masked=masked, after=after, saturated=False, seed=seed
+                ).items()
+            }
+            args = _forward_args(cell, gpu)
+            results = []
+            for enabled in (True, False):
+                graphs.enabled = enabled
+                outputs = _as_tuple(fast_forward(args[0].copy(), *args[1:], gpu["keep"]))
+                grads = _as_tuple(fast_backward(*_backward_args(cell, gpu, outputs), gpu["keep"], gpu["after"]))
+                results.append(outputs + grads)
+            _assert_close(results[0], results[1], 1e-13, f"{cell} masked={masked} after={after} graphs on vs off")
+            kept.append((results[0], tuple(r.copy() for r in results[0])))
+        for result, snapshot in kept:
+            for value, copy in zip(result, snapshot, strict=True):
+                np.testing.assert_array_equal(backends.to_numpy(value), backends.to_numpy(copy))
+    # forward: with and without a mask; backward: each of the four (capture failing would have warned)
+    assert len(graphs._captured) == 6, "one graph per direction, mask and after"
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_masked_and_after_calls_take_the_cupy_fast_paths(cell: str) -> None:
+    """No masked call falls back to the twins: the registry hands CuPy's own scans to masked calls and to
+    backward calls with ``after``."""
+    from xrnn.backends import cupy as cupy_backend
+
+    backend = cupy_backend.BACKEND
+    for direction in ("forward", "backward"):
+        kernel = f"{cell}_{direction}_scan"
+        found = backends.fast_path(backend.xp, kernel, masked=True, after=direction == "backward")
+        assert found is getattr(backend, kernel)
