@@ -1,16 +1,20 @@
-"""The GPU suite (issue 3): xrnn on CuPy against cuDNN (torch ``nn.RNN``) and against xrnn on NumPy.
+"""The GPU suite (issue 3): xrnn on CuPy against cuDNN (torch ``nn.RNN``, ``nn.LSTM``, ``nn.GRU``) and
+against xrnn on NumPy.
 
 Run on a CUDA machine with ``python -m benchmarks.gpu --markdown docs/benchmarks-gpu.md`` (about 4
 minutes: ``--budget`` guards the total); ``--dry-run`` runs every code path here on the CPU, with
 NumPy standing in for CuPy and torch-CPU for cuDNN, on tiny sizes.
 
-For ``n_a`` in {128, 512, 1760, 2048}, ``m`` in {16, 64, 128}, ``T_x = 50`` and ``n_x = n_y = n_a``,
-in float32 and float64, it times forward+backward (``rnn_forward`` then ``rnn_backward``):
+``--cells`` picks the cells, in the order given (default ``lstm,gru,rnn``). For the RNN, ``n_a`` in
+{128, 512, 1760, 2048} and ``m`` in {16, 64, 128}; for the LSTM and GRU, ``n_a`` in {128, 512, 2048}
+and ``m`` in {16, 128}; ``T_x = 50`` and ``n_x = n_y = n_a``, in float32 and float64 (``--n-a`` and
+``--batches`` set one grid for every cell). It times forward+backward (``rnn_forward`` then
+``rnn_backward``, or the gated cells' through the same cell interface):
 
 1. on the GPU, interleaved: xrnn-cupy (fast paths), xrnn-cupy with the fast paths off (the generic
    Array API twins) and cuDNN, with a device synchronisation around every call;
-2. then, while the time budget lasts, xrnn on NumPy on the same machine's CPU (a median of 3), the
-   cases with a target first; the rest are skipped, and the output says so.
+2. then, for the RNN only, while the time budget lasts, xrnn on NumPy on the same machine's CPU (a
+   median of 3), the cases with a target first; the rest are skipped, and the output says so.
 
 TF32 is off for both CuPy and PyTorch unless ``--tf32`` (then CuPy needs ``CUPY_TF32=1`` in the
 environment, which this script sets before importing CuPy). Every measurement runs in its own
@@ -41,7 +45,17 @@ from benchmarks.harness import (
     write_json,
 )
 from benchmarks.report import gpu_summary_rows
-from benchmarks.workload import AGREEMENT, GRADIENT_KEYS, Size, make_problem, relative_errors, xrnn_flops
+from benchmarks.workload import (
+    AGREEMENT,
+    GATED_GRADIENT_KEYS,
+    GATES,
+    GRADIENT_KEYS,
+    Size,
+    make_gated_problem,
+    make_problem,
+    relative_errors,
+    xrnn_flops,
+)
 
 N_A = (128, 512, 1760, 2048)
 BATCHES = (16, 64, 128)
@@ -49,8 +63,13 @@ T_X = 50
 DRY_N_A = (8, 1760)  # small, and large enough to reach both targets' code
 DRY_BATCHES = (2,)
 DRY_T_X = 5
-TARGET_CUDNN = 1.5  # xrnn-cupy / cuDNN at n_a >= 1760 in float32
-TARGET_CPU = 20.0  # numpy-cpu / xrnn-cupy at n_a >= 512
+GATED_N_A = (128, 512, 2048)
+GATED_BATCHES = (16, 128)
+CELLS = ("lstm", "gru", "rnn")
+TARGET_CUDNN = 1.5  # xrnn-cupy / cuDNN at n_a >= 1760 in float32 (RNN), at n_a >= 512 in both dtypes (LSTM, GRU)
+TARGET_CPU = 20.0  # numpy-cpu / xrnn-cupy at n_a >= 512 (RNN)
+TARGET_GENERIC = 10.0  # generic / xrnn-cupy at n_a = 128, m = 16 (LSTM, GRU)
+GATED_CUDNN_N_A = 512
 
 
 class Stage:
@@ -80,6 +99,7 @@ class Stage:
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.gpu", description=__doc__.split("\n\n")[0])
     parser.add_argument("--dry-run", action="store_true", help="run every code path on the CPU, tiny sizes")
+    parser.add_argument("--cells", default=",".join(CELLS), help="comma-separated cells, run in this order")
     parser.add_argument("--output", type=Path, default=Path("benchmarks/results"), help="folder for gpu.json")
     parser.add_argument("--markdown", type=Path, default=None, help="also write the markdown page here")
     parser.add_argument("--budget", type=float, default=225.0, help="seconds for the whole run (time guard)")
@@ -92,10 +112,18 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-cpu", action="store_true", help="skip the NumPy-CPU baseline")
     parser.add_argument("--tf32", action="store_true", help="allow TF32 in CuPy and PyTorch (default: off)")
     args = parser.parse_args(argv)
-    n_a = DRY_N_A if args.dry_run else N_A
-    batches = DRY_BATCHES if args.dry_run else BATCHES
-    args.n_a_list = [int(v) for v in args.n_a.split(",")] if args.n_a else list(n_a)
-    args.batch_list = [int(v) for v in args.batches.split(",")] if args.batches else list(batches)
+    args.cell_list = [c for c in args.cells.split(",") if c]
+    unknown = sorted(set(args.cell_list) - set(CELLS))
+    if unknown:
+        parser.error(f"--cells: unknown {', '.join(unknown)}; known: {', '.join(CELLS)}")
+    args.grids = {}
+    for cell in args.cell_list:
+        gated = cell != "rnn"
+        n_a = DRY_N_A if args.dry_run else GATED_N_A if gated else N_A
+        batches = DRY_BATCHES if args.dry_run else GATED_BATCHES if gated else BATCHES
+        n_a_list = [int(v) for v in args.n_a.split(",")] if args.n_a else list(n_a)
+        batch_list = [int(v) for v in args.batches.split(",")] if args.batches else list(batches)
+        args.grids[cell] = (n_a_list, batch_list)
     args.t_x = args.t_x or (DRY_T_X if args.dry_run else T_X)
     args.dtype_list = [d for d in args.dtypes.split(",") if d]
     if args.dry_run:
@@ -154,18 +182,40 @@ def _device_info(stage: Stage, torch: Any, tf32: bool) -> dict[str, Any]:
     return info
 
 
-def _gpu_cell(stage: Stage, size: Size, dtype: str, args: argparse.Namespace, deadline: float) -> dict[str, Any]:
+def _forward_backward(stage: Stage, cell: str, problem: dict[str, Any]) -> Callable[[], Any]:
+    """xrnn's forward+backward of ``cell`` on the stage's arrays, through the cell interface."""
+    xrnn = stage.xrnn
+    if cell == "rnn":
+        x, a0, da, p = (problem[k] for k in ("x", "a0", "da", "parameters"))
+
+        def fb() -> object:
+            _, _, cache = xrnn.rnn_forward(x, a0, p)
+            return xrnn.rnn_backward(da, cache)
+
+        return fb
+    from benchmarks import gated
+
+    return lambda: gated.forward_backward(xrnn, cell, problem)
+
+
+def _torch_model(stage: Stage, cell: str, host: dict[str, Any], dtype: str) -> Any:
+    from benchmarks.torch_rnn import TorchGRU, TorchLSTM, TorchRNN
+
+    model = {"rnn": TorchRNN, "lstm": TorchLSTM, "gru": TorchGRU}[cell]
+    x, a0, da, p = (host[k] for k in ("x", "a0", "da", "parameters"))
+    return model(stage.torch, x, a0, da, p, device=stage.torch_device, dtype=dtype, c0=host.get("c0"))
+
+
+def _gpu_cell(
+    stage: Stage, size: Size, dtype: str, args: argparse.Namespace, deadline: float, cell: str = "rnn"
+) -> dict[str, Any]:
     """xrnn (fast paths), xrnn (generic twins) and cuDNN on the device, interleaved."""
     xrnn = stage.xrnn
-    host = make_problem(size, dtype)
-    x, a0, da = (stage.put(host[k], dtype) for k in ("x", "a0", "da"))
-    p = stage.put(host["parameters"], dtype)
-    record: dict[str, Any] = {"size": size.label, "n_a": size.n_a, "m": size.m, "T_x": size.t_x, "dtype": dtype}
-    record["errors"] = {}
-
-    def fb() -> object:
-        _, _, cache = xrnn.rnn_forward(x, a0, p)
-        return xrnn.rnn_backward(da, cache)
+    host = make_problem(size, dtype) if cell == "rnn" else make_gated_problem(size, cell, dtype)
+    problem = {k: stage.put(v, dtype) for k, v in host.items()}
+    record: dict[str, Any] = {"cell": cell, "size": size.label, "n_a": size.n_a, "m": size.m, "T_x": size.t_x}
+    record |= {"dtype": dtype, "errors": {}}
+    fb = _forward_backward(stage, cell, problem)
 
     def generic_fb() -> object:
         with xrnn.backends.fast_paths(False):
@@ -176,16 +226,12 @@ def _gpu_cell(stage: Stage, size: Size, dtype: str, args: argparse.Namespace, de
     model = None
     if torch is not None:
         try:
-            from benchmarks.torch_rnn import TorchRNN
-
-            model = TorchRNN(
-                torch, host["x"], host["a0"], host["da"], host["parameters"], device=stage.torch_device, dtype=dtype
-            )
+            model = _torch_model(stage, cell, host, dtype)
             candidates.append(Candidate("cudnn", model.forward_backward))
             record["cudnn_acceptable"] = bool(torch.backends.cudnn.is_acceptable(model.x))
         except Exception as error:
             record["errors"]["cudnn"] = f"set-up failed: {type(error).__name__}: {error}"
-    record["agreement"] = _agreement(stage, fb, model, dtype)
+    record["agreement"] = _agreement(stage, cell, fb, model, dtype)
     timing = time_interleaved(
         candidates,
         budget_s=args.cell_budget,
@@ -201,14 +247,18 @@ def _gpu_cell(stage: Stage, size: Size, dtype: str, args: argparse.Namespace, de
     return record
 
 
-def _agreement(stage: Stage, fb: Callable[[], Any], model: Any, dtype: str) -> dict[str, Any]:
-    """xrnn-on-the-device's gradients against cuDNN's (skipped without torch)."""
+def _agreement(stage: Stage, cell: str, fb: Callable[[], Any], model: Any, dtype: str) -> dict[str, Any]:
+    """xrnn-on-the-device's gradients (and, gated, hidden states) against cuDNN's (skipped without torch;
+    never for the GRU, whose PyTorch candidate differs: see ``benchmarks/torch_rnn.py``)."""
     if model is None:
         return {}
+    if not model.comparable:
+        return {"cudnn": {"note": "not compared: PyTorch's GRU applies the reset gate after the recurrent product"}}
     try:
+        keys = GRADIENT_KEYS if cell == "rnn" else ("a", *GATED_GRADIENT_KEYS[cell])
         ours = {k: stage.xrnn.backends.to_numpy(v) for k, v in fb().items()}
         theirs = model.results()
-        errors = relative_errors(ours, {k: theirs[k] for k in GRADIENT_KEYS})
+        errors = relative_errors(ours, {k: theirs[k] for k in keys})
         worst = max(errors.values())
         return {"cudnn": {"worst": worst, "agrees": worst <= 10 * AGREEMENT[dtype], "errors": errors}}
     except Exception as error:
@@ -247,7 +297,28 @@ def _derive(record: dict[str, Any]) -> None:
         "generic/xrnn": generic / ours if ours and generic else None,
     }
     size = Size(record["n_a"], record["n_a"], record["m"], record["T_x"])
-    record["gflops"] = xrnn_flops(size) / ours / 1e9 if ours else None
+    record["gflops"] = xrnn_flops(size, GATES[record.get("cell", "rnn")]) / ours / 1e9 if ours else None
+
+
+def _gated_targets(r: dict[str, Any], label: str) -> list[dict[str, Any]]:
+    """The LSTM's and GRU's: within 1.5x of cuDNN at n_a >= 512, 10x faster than the twins at n_a = 128, m = 16."""
+    results = []
+    ratios = r.get("ratios", {})
+    if r["n_a"] >= GATED_CUDNN_N_A:
+        value = ratios.get("xrnn/cudnn")
+        status = "not measured" if value is None else "met" if value <= TARGET_CUDNN else "missed"
+        results.append(
+            {"target": f"{r['cell']} <= {TARGET_CUDNN}x cuDNN", "size": label, "dtype": r["dtype"]}
+            | {"value": value, "bound": TARGET_CUDNN, "status": status}
+        )
+    if r["n_a"] == 128 and r["m"] == 16:
+        value = ratios.get("generic/xrnn")
+        status = "not measured" if value is None else "met" if value >= TARGET_GENERIC else "missed"
+        results.append(
+            {"target": f"{r['cell']} twins >= {TARGET_GENERIC:.0f}x", "size": label, "dtype": r["dtype"]}
+            | {"value": value, "bound": TARGET_GENERIC, "status": status}
+        )
+    return results
 
 
 def check_targets(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -255,6 +326,9 @@ def check_targets(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     for r in records:
         label = f"n_a={r['n_a']} m={r['m']}"
         ratios = r.get("ratios", {})
+        if r.get("cell", "rnn") != "rnn":
+            results.extend(_gated_targets(r, label))
+            continue
         if r["dtype"] == "float32" and r["n_a"] >= 1760:
             value = ratios.get("xrnn/cudnn")
             status = "not measured" if value is None else "met" if value <= TARGET_CUDNN else "missed"
@@ -298,9 +372,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     result: dict[str, Any] = {"suite": "gpu", "dry_run": args.dry_run, "machine": info, "records": [], "notes": []}
     result["legend"] = [
         f"Forward+backward medians, T_x = {args.t_x}, n_x = n_y = n_a. xrnn-cupy: fast paths on; generic: the "
-        "Array API twins (fast paths off); cuDNN: torch nn.RNN(tanh), backward of (out * da).sum() with x, h0 "
-        "and the weights requiring gradients; numpy-cpu: xrnn on NumPy on this machine's CPU (median of "
-        f"{args.cpu_repeats}). TF32 {'allowed' if args.tf32 else 'off'} in CuPy and PyTorch.",
+        "Array API twins (fast paths off); cuDNN: torch nn.RNN(tanh), nn.LSTM, nn.GRU, backward of (out * da).sum() "
+        "with x, h0 (c0) and the weights requiring gradients; numpy-cpu (RNN only): xrnn on NumPy on this "
+        f"machine's CPU (median of {args.cpu_repeats}). TF32 {'allowed' if args.tf32 else 'off'} in CuPy and PyTorch.",
     ]
     log(f"xrnn GPU benchmark{' (DRY RUN on the CPU)' if args.dry_run else ''}: {info.get('gpu')}")
     log(
@@ -308,20 +382,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"driver {info.get('driver')}, CUDA runtime {info.get('cuda_runtime')}; budget {args.budget:.0f} s"
     )
     write_json(args.output / "gpu.json", result)
-    cells = [(dtype, n_a, m) for dtype in args.dtype_list for n_a in args.n_a_list for m in args.batch_list]
-    records: dict[tuple[str, int, int], dict[str, Any]] = {}
-    for dtype, n_a, m in cells:  # 1. the device
+    cases = [
+        (cell, dtype, n_a, m)
+        for cell in args.cell_list
+        for dtype in args.dtype_list
+        for n_a in args.grids[cell][0]
+        for m in args.grids[cell][1]
+    ]
+    records: dict[tuple[str, int, int], dict[str, Any]] = {}  # the RNN's, for the CPU baseline
+    for cell, dtype, n_a, m in cases:  # 1. the device
         size = Size(n_a, n_a, m, args.t_x)
         if time.perf_counter() > deadline:
-            result["notes"].append(f"over budget: GPU case {dtype} n_a={n_a} m={m} skipped")
+            result["notes"].append(f"over budget: GPU case {cell} {dtype} n_a={n_a} m={m} skipped")
             log(result["notes"][-1])
             continue
         try:
-            record = _gpu_cell(stage, size, dtype, args, deadline)
+            record = _gpu_cell(stage, size, dtype, args, deadline, cell)
         except Exception as error:
-            record = {"size": size.label, "n_a": n_a, "m": m, "T_x": args.t_x, "dtype": dtype, "timings": {}}
+            record = {"cell": cell, "size": size.label, "n_a": n_a, "m": m, "T_x": args.t_x, "dtype": dtype}
+            record["timings"] = {}
             record["errors"] = {"cell": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()[-2000:]}
-        records[dtype, n_a, m] = record
+        if cell == "rnn":
+            records[dtype, n_a, m] = record
         result["records"].append(record)
         _save(result, args)
         _, rows = gpu_summary_rows([record])

@@ -119,6 +119,7 @@ def _mib(value: float | None) -> str:
 def gpu_summary_rows(records: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     """The GPU suite's table: medians of xrnn-cupy, its generic twin, cuDNN and NumPy on the CPU, ratios, TFLOP/s."""
     headers = [
+        "cell",
         "dtype",
         "n_a",
         "m",
@@ -137,6 +138,7 @@ def gpu_summary_rows(records: Sequence[dict[str, Any]]) -> tuple[list[str], list
         t = r.get("timings", {})
         rows.append(
             [
+                _cell(r),
                 r["dtype"],
                 str(r["n_a"]),
                 str(r["m"]),

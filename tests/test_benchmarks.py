@@ -174,6 +174,49 @@ def test_gpu_dry_run_exercises_every_path(tmp_path: Path) -> None:
     assert "# GPU benchmarks" in page.read_text(encoding="utf-8")
 
 
+def test_gpu_dry_run_of_the_gated_grid(tmp_path: Path) -> None:
+    """``--cells lstm,gru`` times the gated cells through the cell interface against torch (standing in for
+    cuDNN) and the twins, compares the LSTM's results with torch's, and checks the gated targets."""
+    sizes = ["--n-a", "8,512", "--batches", "2", "--t-x", "2", "--dtypes", "float64"]
+    assert gpu.main(["--dry-run", "--cells", "lstm,gru", *sizes, "--output", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "gpu.json").read_text(encoding="utf-8"))
+    records = result["records"]
+    assert [(r["cell"], r["n_a"]) for r in records] == [("lstm", 8), ("lstm", 512), ("gru", 8), ("gru", 512)]
+    assert all(not r["errors"] for r in records), [r["errors"] for r in records]
+    for r in records:
+        assert set(r["timings"]) >= {"xrnn", "generic"}, r["timings"]
+    if importlib.util.find_spec("torch") is not None:
+        lstm = records[0]["agreement"]["cudnn"]
+        assert lstm["agrees"], lstm
+        assert "not compared" in records[2]["agreement"]["cudnn"]["note"]
+        targets = [(t["target"], t["size"]) for t in result["targets"]]
+        assert targets == [("lstm <= 1.5x cuDNN", "n_a=512 m=2"), ("gru <= 1.5x cuDNN", "n_a=512 m=2")]
+        assert all(t["status"] in ("met", "missed") for t in result["targets"])
+
+
+def test_gpu_gated_targets() -> None:
+    def record(cell: str, dtype: str, n_a: int, m: int, ours: float, cudnn: float, generic: float) -> dict[str, object]:
+        timings = {"xrnn": {"median": ours}, "cudnn": {"median": cudnn}, "generic": {"median": generic}}
+        return {"cell": cell, "dtype": dtype, "n_a": n_a, "m": m, "T_x": 50, "timings": timings}
+
+    records = [
+        record("lstm", "float64", 512, 128, 1.4, 1.0, 2.0),  # within 1.5x of cuDNN, in float64 too
+        record("gru", "float32", 2048, 16, 1.6, 1.0, 2.0),  # 1.6x: missed
+        record("lstm", "float32", 128, 16, 1.0, 0.1, 12.0),  # 12x the twins: met; no cuDNN target at 128
+        record("gru", "float64", 128, 16, 1.0, 0.1, 9.0),  # 9x: missed
+        record("gru", "float64", 128, 128, 1.0, 0.1, 1.0),  # no target
+    ]
+    for r in records:
+        gpu._derive(r)
+    got = [(t["target"], t["size"], t["status"]) for t in gpu.check_targets(records)]
+    assert got == [
+        ("lstm <= 1.5x cuDNN", "n_a=512 m=128", "met"),
+        ("gru <= 1.5x cuDNN", "n_a=2048 m=16", "missed"),
+        ("lstm twins >= 10x", "n_a=128 m=16", "met"),
+        ("gru twins >= 10x", "n_a=128 m=16", "missed"),
+    ]
+
+
 def test_gpu_targets_are_checked_where_they_apply() -> None:
     def record(dtype: str, n_a: int, ours: float, cudnn: float, cpu: float) -> dict[str, object]:
         timings = {"xrnn": {"median": ours}, "cudnn": {"median": cudnn}, "numpy-cpu": {"median": cpu}}
