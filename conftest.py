@@ -2,10 +2,10 @@
 
 from importlib.util import find_spec
 
-# The modules of each library: the adapter, for CuPy the cuBLAS calls of its graph capture, for Numba the
-# compiled LSTM and GRU kernels (the ``fast`` extra).
+# The modules of each library: the adapter, for CuPy the cuBLAS calls of its graph capture, its graphs and its
+# gated scans, for Numba the compiled LSTM and GRU kernels (the ``fast`` extra).
 _MODULES = {
-    "cupy": ["cupy", "_cublas_capture"],
+    "cupy": ["cupy", "_cublas_capture", "_cupy_graphs", "_cupy_gated"],
     "array_api_strict": ["array_api_strict"],
     "numba": ["_numba_gated", "_numba_math"],
 }

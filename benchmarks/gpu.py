@@ -300,49 +300,33 @@ def _derive(record: dict[str, Any]) -> None:
     record["gflops"] = xrnn_flops(size, GATES[record.get("cell", "rnn")]) / ours / 1e9 if ours else None
 
 
-def _gated_targets(r: dict[str, Any], label: str) -> list[dict[str, Any]]:
-    """The LSTM's and GRU's: within 1.5x of cuDNN at n_a >= 512, 10x faster than the twins at n_a = 128, m = 16."""
-    results = []
-    ratios = r.get("ratios", {})
-    if r["n_a"] >= GATED_CUDNN_N_A:
-        value = ratios.get("xrnn/cudnn")
-        status = "not measured" if value is None else "met" if value <= TARGET_CUDNN else "missed"
-        results.append(
-            {"target": f"{r['cell']} <= {TARGET_CUDNN}x cuDNN", "size": label, "dtype": r["dtype"]}
-            | {"value": value, "bound": TARGET_CUDNN, "status": status}
-        )
-    if r["n_a"] == 128 and r["m"] == 16:
-        value = ratios.get("generic/xrnn")
-        status = "not measured" if value is None else "met" if value >= TARGET_GENERIC else "missed"
-        results.append(
-            {"target": f"{r['cell']} twins >= {TARGET_GENERIC:.0f}x", "size": label, "dtype": r["dtype"]}
-            | {"value": value, "bound": TARGET_GENERIC, "status": status}
-        )
-    return results
+def _target(r: dict[str, Any], text: str, ratio: str, bound: float, *, at_most: bool) -> dict[str, Any]:
+    """One target of record ``r``: its ratio ``ratio`` against ``bound`` (at most, or at least, it)."""
+    value = r.get("ratios", {}).get(ratio)
+    met = value is not None and (value <= bound if at_most else value >= bound)
+    status = "not measured" if value is None else "met" if met else "missed"
+    size = f"n_a={r['n_a']} m={r['m']}"
+    return {"target": text, "size": size, "dtype": r["dtype"], "value": value, "bound": bound, "status": status}
 
 
 def check_targets(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The RNN's (<= 1.5x cuDNN at n_a >= 1760 in float32, >= 20x NumPy-CPU at n_a >= 512) and the LSTM's and
+    GRU's (<= 1.5x cuDNN at n_a >= 512, >= 10x the twins at n_a = 128, m = 16)."""
     results = []
     for r in records:
-        label = f"n_a={r['n_a']} m={r['m']}"
-        ratios = r.get("ratios", {})
-        if r.get("cell", "rnn") != "rnn":
-            results.extend(_gated_targets(r, label))
+        cell = r.get("cell", "rnn")
+        if cell != "rnn":
+            if r["n_a"] >= GATED_CUDNN_N_A:
+                results.append(_target(r, f"{cell} <= {TARGET_CUDNN}x cuDNN", "xrnn/cudnn", TARGET_CUDNN, at_most=True))
+            if r["n_a"] == 128 and r["m"] == 16:
+                text = f"{cell} twins >= {TARGET_GENERIC:.0f}x"
+                results.append(_target(r, text, "generic/xrnn", TARGET_GENERIC, at_most=False))
             continue
         if r["dtype"] == "float32" and r["n_a"] >= 1760:
-            value = ratios.get("xrnn/cudnn")
-            status = "not measured" if value is None else "met" if value <= TARGET_CUDNN else "missed"
-            results.append(
-                {"target": f"xrnn <= {TARGET_CUDNN}x cuDNN", "size": label, "dtype": r["dtype"]}
-                | {"value": value, "bound": TARGET_CUDNN, "status": status}
-            )
+            results.append(_target(r, f"xrnn <= {TARGET_CUDNN}x cuDNN", "xrnn/cudnn", TARGET_CUDNN, at_most=True))
         if r["n_a"] >= 512:
-            value = ratios.get("cpu/xrnn")
-            status = "not measured" if value is None else "met" if value >= TARGET_CPU else "missed"
-            results.append(
-                {"target": f"numpy-cpu >= {TARGET_CPU:.0f}x xrnn", "size": label, "dtype": r["dtype"]}
-                | {"value": value, "bound": TARGET_CPU, "status": status}
-            )
+            text = f"numpy-cpu >= {TARGET_CPU:.0f}x xrnn"
+            results.append(_target(r, text, "cpu/xrnn", TARGET_CPU, at_most=False))
     return results
 
 
