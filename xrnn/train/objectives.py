@@ -10,6 +10,7 @@ looks the cell up itself (:func:`xrnn.train.config.cell_named`).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,30 +37,62 @@ COPY_VOCABULARY = 10
 RECALLED = 10
 
 
-def _many_to_many_state_gradient(
-    cell: str, parameters: Mapping[str, Array], x: Array, labels: Array
-) -> tuple[Array, Any]:
-    """The gradient the mean cross-entropy sends into each hidden state ``(n_a, m, T_x)``, and the forward cache."""
-    spec = cell_named(cell)
-    xp = array_api_compat.array_namespace(x)
-    w_key, b_key = spec.output_keys
-    a, cache = spec.forward(x, None, parameters)
-    logits = xp.permute_dims(xp.matmul(xp.permute_dims(a, (2, 1, 0)), parameters[w_key].T), (2, 1, 0))
-    _, dlogits = softmax_cross_entropy(logits + parameters[b_key][:, :, None], labels)
-    da = xp.permute_dims(xp.matmul(xp.permute_dims(dlogits, (2, 1, 0)), parameters[w_key]), (2, 1, 0))
-    return da, cache
-
-
 def _dtype(cell: str, parameters: Mapping[str, Array]) -> object:
     return parameters[cell_named(cell).output_keys[0]].dtype
 
 
 @dataclass(frozen=True)
-class NextToken:
+class ManyToMany(ABC):
+    """An objective with a label at every step, scored by the mean cross-entropy over ``m * T_x`` terms.
+
+    A subclass says how its batch becomes the inputs and the labels (:meth:`inputs`) and how many terms
+    the mean runs over (:meth:`terms`); the loss, its gradients and the evaluation are the same for all.
+    """
+
+    cell: str
+
+    @abstractmethod
+    def inputs(self, parameters: Mapping[str, Array], batch: Array) -> tuple[Array, Array]:
+        """``x (n_x, m, T_x)`` one-hot in the parameters' dtype and the labels ``(m, T_x)``."""
+
+    @abstractmethod
+    def terms(self, batch: Array) -> int:
+        """How many losses the mean runs over."""
+
+    def loss_and_gradients(self, parameters: Mapping[str, Array], batch: Array) -> tuple[Array, Gradients]:
+        """The mean loss and ``"d" + key`` for every parameter (and ``dx``, ``da0``)."""
+        x, labels = self.inputs(parameters, batch)
+        return many_to_many_loss_and_gradients(x, labels, parameters, cell=cell_named(self.cell))
+
+    def state_gradient(self, parameters: Mapping[str, Array], batch: Array) -> tuple[Array, Any]:
+        """What the loss sends into each hidden state ``(n_a, m, T_x)``, and the cache (for the gradient flow)."""
+        spec = cell_named(self.cell)
+        x, labels = self.inputs(parameters, batch)
+        xp = array_api_compat.array_namespace(x)
+        w_key, b_key = spec.output_keys
+        a, cache = spec.forward(x, None, parameters)
+        logits = xp.permute_dims(xp.matmul(xp.permute_dims(a, (2, 1, 0)), parameters[w_key].T), (2, 1, 0))
+        _, dlogits = softmax_cross_entropy(logits + parameters[b_key][:, :, None], labels)
+        da = xp.permute_dims(xp.matmul(xp.permute_dims(dlogits, (2, 1, 0)), parameters[w_key]), (2, 1, 0))
+        return da, cache
+
+    def evaluate(self, parameters: Mapping[str, Array], batch: Array) -> dict[str, float]:
+        """``{"loss": sum of the losses}`` (forward only)."""
+        return {"loss": self._summed_loss(parameters, batch)[0]}
+
+    def _summed_loss(self, parameters: Mapping[str, Array], batch: Array) -> tuple[float, Array]:
+        """The sum of the losses and the logits ``(n_y, m, T_x)`` they came from."""
+        x, labels = self.inputs(parameters, batch)
+        logits = many_to_many_logits(x, parameters, cell=cell_named(self.cell))
+        loss, _ = softmax_cross_entropy(logits, labels)
+        return float(loss) * self.terms(batch), logits
+
+
+@dataclass(frozen=True)
+class NextToken(ManyToMany):
     """Next-token prediction on windows ``(m, T_x + 1)`` of token ids: inputs ``windows[:, :-1]``, one-hot in
     ``n_x`` classes, and labels ``windows[:, 1:]``, scored by the mean cross-entropy over ``m * T_x`` terms."""
 
-    cell: str
     n_x: int
 
     def inputs(self, parameters: Mapping[str, Array], windows: Array) -> tuple[Array, Array]:
@@ -70,31 +103,15 @@ class NextToken:
         """How many losses the mean runs over."""
         return int(windows.shape[0]) * (int(windows.shape[1]) - 1)
 
-    def loss_and_gradients(self, parameters: Mapping[str, Array], windows: Array) -> tuple[Array, Gradients]:
-        """The mean loss and ``"d" + key`` for every parameter (and ``dx``, ``da0``)."""
-        x, labels = self.inputs(parameters, windows)
-        return many_to_many_loss_and_gradients(x, labels, parameters, cell=cell_named(self.cell))
-
-    def state_gradient(self, parameters: Mapping[str, Array], windows: Array) -> tuple[Array, Any]:
-        """What the loss sends into each hidden state ``(n_a, m, T_x)``, and the cache (for the gradient flow)."""
-        return _many_to_many_state_gradient(self.cell, parameters, *self.inputs(parameters, windows))
-
-    def evaluate(self, parameters: Mapping[str, Array], windows: Array) -> dict[str, float]:
-        """``{"loss": sum of the losses}`` (forward only)."""
-        x, labels = self.inputs(parameters, windows)
-        loss, _ = softmax_cross_entropy(many_to_many_logits(x, parameters, cell=cell_named(self.cell)), labels)
-        return {"loss": float(loss) * self.terms(windows)}
-
 
 @dataclass(frozen=True)
-class Copy:
+class Copy(ManyToMany):
     """The copy task of Arjovsky, Shah and Bengio (2016) from the 10 symbols ``(m, 10)`` of each sequence.
 
     The input is the symbols, ``delay - 1`` blanks, the delimiter and 10 blanks (``delay + 20`` steps);
     the target is ``delay + 10`` blanks, then the symbols. The loss is the mean cross-entropy over every step.
     """
 
-    cell: str
     delay: int
 
     def inputs(self, parameters: Mapping[str, Array], symbols: Array) -> tuple[Array, Array]:
@@ -113,24 +130,13 @@ class Copy:
         """How many losses the mean runs over."""
         return int(symbols.shape[0]) * (self.delay + COPY_EXTRA_STEPS)
 
-    def loss_and_gradients(self, parameters: Mapping[str, Array], symbols: Array) -> tuple[Array, Gradients]:
-        """The mean loss and ``"d" + key`` for every parameter (and ``dx``, ``da0``)."""
-        x, labels = self.inputs(parameters, symbols)
-        return many_to_many_loss_and_gradients(x, labels, parameters, cell=cell_named(self.cell))
-
-    def state_gradient(self, parameters: Mapping[str, Array], symbols: Array) -> tuple[Array, Any]:
-        """What the loss sends into each hidden state ``(n_a, m, T_x)``, and the cache (for the gradient flow)."""
-        return _many_to_many_state_gradient(self.cell, parameters, *self.inputs(parameters, symbols))
-
     def evaluate(self, parameters: Mapping[str, Array], symbols: Array) -> dict[str, float]:
         """The sum of the losses and how many of the recalled symbols the most likely output gets right."""
         xp = array_api_compat.array_namespace(symbols)
-        x, labels = self.inputs(parameters, symbols)
-        logits = many_to_many_logits(x, parameters, cell=cell_named(self.cell))
-        loss, _ = softmax_cross_entropy(logits, labels)
+        loss, logits = self._summed_loss(parameters, symbols)
         guesses = xp.argmax(logits[:, :, -RECALLED:], axis=0)  # (m, 10)
         correct = xp.sum(xp.astype(guesses == xp.astype(symbols, guesses.dtype), xp.int64))
-        return {"loss": float(loss) * self.terms(symbols), "correct": float(correct)}
+        return {"loss": loss, "correct": float(correct)}
 
 
 @dataclass(frozen=True)
