@@ -36,38 +36,28 @@ class Forward(NamedTuple):
     cache: Any
 
 
+class SequenceCall(NamedTuple):
+    """A sequence call as an entry point received it, unchecked: what the engine hands a handler."""
+
+    cell: CellSpec
+    x: Array
+    initial: Sequence[Array | None]
+    parameters: Mapping[str, Array]
+    mask: Array | None = None
+    checkpoints: int | None = None
+
+
 class ArrayHandler(Protocol):
     """A module that runs whole calls on arrays of its own kind (``xrnn.parallel.dask_arrays``)."""
 
     def owns(self, value: object) -> bool:
         """Whether ``value`` (an argument or a cache) is one of its arrays or caches."""
 
-    def forward(
-        self,
-        cell: CellSpec,
-        x: Array,
-        initial: Sequence[Array | None],
-        parameters: Mapping[str, Array],
-        mask: Array | None,
-        *,
-        output: bool,
-        states: int,
-        checkpoints: int | None,
-    ) -> Forward: ...
+    def forward(self, call: SequenceCall, *, output: bool, states: int) -> Forward: ...
 
     def backward(self, da: Array, cache: Any) -> dict[str, Array]: ...
 
-    def loss_and_gradients(
-        self,
-        cell: CellSpec,
-        x: Array,
-        initial: Sequence[Array | None],
-        labels: Array,
-        parameters: Mapping[str, Array],
-        mask: Array | None,
-        *,
-        checkpoints: int | None,
-    ) -> tuple[Array, dict[str, Array]]: ...
+    def loss_and_gradients(self, call: SequenceCall, labels: Array) -> tuple[Array, dict[str, Array]]: ...
 
 
 _handlers: list[ArrayHandler] = []
@@ -117,7 +107,7 @@ def forward(
     budget = check_budget(checkpoints)
     handler = handler_of(x, *initial, mask)
     if handler is not None:
-        return handler.forward(cell, x, initial, parameters, mask, output=output, states=states, checkpoints=budget)
+        return handler.forward(SequenceCall(cell, x, initial, parameters, mask, budget), output=output, states=states)
     data = {"x": (x, SEQUENCE), **initial_data(cell, initial)}
     checked = check_call(cell, parameters, data, output=output, mask=mask)
     xp = checked.xp
@@ -161,7 +151,7 @@ def loss_and_gradients(
     budget = check_budget(checkpoints)
     handler = handler_of(x, *initial, labels, mask)
     if handler is not None:
-        return handler.loss_and_gradients(cell, x, initial, labels, parameters, mask, checkpoints=budget)
+        return handler.loss_and_gradients(SequenceCall(cell, x, initial, parameters, mask, budget), labels)
     checked = check_call(cell, parameters, {"x": (x, SEQUENCE), **initial_data(cell, initial)}, output=True, mask=mask)
     xp = checked.xp
     check_labels(xp, labels, x, checked.sizes)

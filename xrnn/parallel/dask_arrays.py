@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from functools import partial
 from importlib import import_module
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 import array_api_compat
 
@@ -44,7 +44,7 @@ from xrnn.cells import GRU, LSTM, RNN, CellSpec
 from xrnn.cells._cell import check_made_by
 from xrnn.cells._docs import described, entry, fill_doc, fragments, sections
 from xrnn.cells._door import SEQUENCE, STATE, check_shapes, initial_data, parameter_shapes
-from xrnn.cells._engine import Forward, register_handler
+from xrnn.cells._engine import Forward, SequenceCall, register_handler
 from xrnn.cells._engine import backward as engine_backward
 from xrnn.cells._engine import forward as engine_forward
 from xrnn.cells._engine import loss_and_gradients as engine_loss
@@ -259,8 +259,7 @@ def rnn_forward(
     >>> a.chunks, caches.shards
     (((5,), (3, 7), (4,)), (3, 7))
     """
-    (a,), y_pred, caches = forward(RNN, x, (a0,), parameters, mask, output=True)
-    return a, y_pred, caches
+    return _forward_twin(RNN, x, (a0,), parameters, mask)
 
 
 @fill_doc(RNN, **_docs(RNN))
@@ -331,7 +330,7 @@ def rnn_loss_and_gradients(
     >>> bool(abs(float(loss.compute()) - np.log(2)) < 1e-3)
     True
     """
-    return loss_and_gradients(RNN, x, (a0,), labels, parameters, mask, split_every=split_every)
+    return loss_and_gradients(SequenceCall(RNN, x, (a0,), parameters, mask), labels, split_every=split_every)
 
 
 @fill_doc(LSTM, y="y", **_docs(LSTM))
@@ -351,8 +350,7 @@ def lstm_forward(
     >>> c.chunks[1], len(caches[0])
     ((4, 4, 2), 4)
     """
-    (a, c), y, caches = forward(LSTM, x, (a0, c0), parameters, mask, output=True, states=2)
-    return a, y, c, caches
+    return _forward_twin(LSTM, x, (a0, c0), parameters, mask)
 
 
 @fill_doc(LSTM, **_docs(LSTM))
@@ -391,8 +389,7 @@ def gru_forward(
     >>> y_pred.shape, y_pred.chunks[1]
     ((2, 10, 4), (5, 5))
     """
-    (a,), y_pred, caches = forward(GRU, x, (a0,), parameters, mask, output=True)
-    return a, y_pred, caches
+    return _forward_twin(GRU, x, (a0,), parameters, mask)
 
 
 @fill_doc(GRU, **_docs(GRU))
@@ -413,6 +410,16 @@ def gru_backward(da: Array, caches: DaskCache, *, split_every: int | None = None
     return _backward_of(GRU, da, caches, split_every)
 
 
+def _forward_twin(
+    cell: CellSpec, x: Array, initial: tuple[Array | None, ...], parameters: Mapping[str, Array], mask: Array | None
+) -> tuple[Any, ...]:
+    """A public forward twin's results in ``xrnn.{name}_forward``'s order: the hidden states, the outputs, the
+    cell's other states, the cache."""
+    call = SequenceCall(cell, x, initial, parameters, mask)
+    (a, *later), y, cache = forward(call, output=True, states=len(cell.state))
+    return (a, y, *later, cache)
+
+
 def _backward_of(cell: CellSpec, da: Array, caches: DaskCache, split_every: int | None) -> dict[str, Array]:
     if not isinstance(caches, DaskCache):
         raise TypeError(
@@ -426,36 +433,20 @@ def _backward_of(cell: CellSpec, da: Array, caches: DaskCache, split_every: int 
 # ---------------------------------------------------------------------------- the engine's handler, any cell
 
 
-def forward(
-    cell: CellSpec,
-    x: Array,
-    initial: Sequence[Array | None],
-    parameters: Mapping[str, Array],
-    mask: Array | None = None,
-    *,
-    output: bool = False,
-    states: int = 1,
-    checkpoints: int | None = None,
-    split_every: int | None = None,
-) -> Forward:
+def forward(call: SequenceCall, *, output: bool = False, states: int = 1, split_every: int | None = None) -> Forward:
     """Any cell's forward pass on Dask arrays: the states asked for and the outputs (lazy), and the cache."""
-    data = {"x": (x, SEQUENCE), **initial_data(cell, initial)}
-    sizes, params = _check(cell, parameters, data, mask, output=output)
-    shards = _shards(x, initial)
-    x_s = _sharded(x, "x", shards)
-    initial_s = tuple(None if s is None else _sharded(s, "state", shards) for s in initial)
-    mask_s = None if mask is None else _sharded(mask, "mask", shards)
-    keys = tuple(parameter_shapes(cell, output=output))
-    shard_params = _shard_parameters(params, keys)
+    cell = call.cell
+    sharded = _shard_call(call, output=output)
+    data = sharded.data
+    task = partial(_forward_shard, cell, tuple(sharded.parameters), output, states)
+    graph, shard_name = _shard_graph(f"xrnn-{cell.name}-forward", task, data, sharded.parameters)
     fields = [f"state-{name}" for name in cell.state[:states]] + (["y"] if output else [])
-    task = partial(_forward_shard, cell, keys, len(initial), output, states, checkpoints)
-    inputs = [("x", x_s), *(("state", s) for s in initial_s), ("mask", mask_s)]
-    graph, shard_name = _shard_graph(f"xrnn-{cell.name}-forward", task, inputs, shard_params, len(shards))
-    outputs = _chunked_outputs(graph, shard_name, fields, x_s, sizes)
-    own = _shard_parameters(params, cell.keys)
-    first = outputs["state-" + cell.state[0]]
-    cache = DaskCache(cell, x_s, initial_s, mask_s, first, params, own, split_every, checkpoints)
+    outputs = _chunked_outputs(graph, shard_name, fields, data.x, sharded.sizes)
     chosen = tuple(outputs[f"state-{name}"] for name in cell.state[:states])
+    own = tuple(sharded.parameters[key] for key in cell.keys)
+    cache = DaskCache(
+        cell, data.x, data.initial, data.mask, chosen[0], sharded.checked, own, split_every, call.checkpoints
+    )
     return Forward(chosen, outputs.get("y"), cache)
 
 
@@ -467,55 +458,37 @@ def backward(da: Array, caches: DaskCache, *, split_every: int | None = None) ->
     expect_shape("da", da, ("n_a", "m", "T_x"), {"n_a": n_a, "m": m, "T_x": t_x})
     _check_libraries({"caches.x": x_s, "da": da})
     _check_dtypes({"caches.x": x_s, "da": da})
+    data = _ShardedData(x_s, caches.initial, caches.mask)
+    parameters = dict(zip(cell.keys, caches.shard_parameters, strict=True))
+    task = partial(_backward_shard, cell, caches.checkpoints)
     da_s = _sharded(da, "da", x_s.chunks[1])
-    task = partial(_backward_shard, cell, len(caches.initial), caches.checkpoints)
-    inputs = [("x", x_s), *(("state", s) for s in caches.initial), ("mask", caches.mask), ("da", da_s)]
-    name = f"xrnn-{cell.name}-backward"
-    graph, shard_name = _shard_graph(name, task, inputs, caches.shard_parameters, len(caches.shards))
+    graph, shard_name = _shard_graph(f"xrnn-{cell.name}-backward", task, data, parameters, ("da", da_s))
     sizes = {"n_x": int(x_s.shape[0]), "n_a": n_a, "m": m, "T_x": t_x}
-    fields = ["dx", *(f"d{name}" for name in cell.initial_names)]
-    outputs = _chunked_outputs(graph, shard_name, fields, x_s, sizes)
-    shapes = _gradient_shapes(dict(zip(cell.keys, caches.shard_parameters, strict=True)), cell.keys)
     every = caches.split_every if split_every is None else split_every
-    summed = _tree_sum(_reduced(graph, shard_name, x_s, shapes), every)
-    return {**outputs, **split_flat(summed, shapes)}
+    per_example, summed = _gradients(graph, shard_name, cell, x_s, sizes, _gradient_shapes(parameters), every)
+    return {**per_example, **summed}
 
 
 def loss_and_gradients(
-    cell: CellSpec,
-    x: Array,
-    initial: Sequence[Array | None],
-    labels: Array,
-    parameters: Mapping[str, Array],
-    mask: Array | None = None,
-    *,
-    checkpoints: int | None = None,
-    split_every: int | None = None,
+    call: SequenceCall, labels: Array, *, split_every: int | None = None
 ) -> tuple[Array, dict[str, Array]]:
     """Any cell's loss helper on Dask arrays: one task per shard, forward and backward.
 
     The loss is the mean over all real steps (``m * T_x`` without a mask): each shard's sum and its
     number of real steps, summed over the shards in one tree reduction, then one division.
     """
-    data = {"x": (x, SEQUENCE), **initial_data(cell, initial)}
-    _check_known_chunks({"labels": labels})
-    sizes, params = _check(cell, parameters, data, mask, output=True, labels=labels)
-    label_name = _label_name(labels, sizes)
-    shards = _shards(x, initial)
-    x_s = _sharded(x, "x", shards)
-    initial_s = [None if s is None else _sharded(s, "state", shards) for s in initial]
-    labels_s = _sharded(labels, label_name, shards)
-    mask_s = None if mask is None else _sharded(mask, "mask", shards)
-    keys = tuple(parameter_shapes(cell, output=True))
-    shard_params = _shard_parameters(params, keys)
-    task = partial(_loss_shard, cell, keys, len(initial), checkpoints)
-    inputs = [("x", x_s), *(("state", s) for s in initial_s), (label_name, labels_s), ("mask", mask_s)]
-    graph, shard_name = _shard_graph(f"xrnn-{cell.name}-loss", task, inputs, shard_params, len(shards))
-    outputs = _chunked_outputs(graph, shard_name, ["dx", *(f"d{name}" for name in cell.initial_names)], x_s, sizes)
-    shapes = [("count", ()), ("loss", ()), *_gradient_shapes(params, keys)]
-    pieces = split_flat(_tree_sum(_reduced(graph, shard_name, x_s, shapes), split_every), shapes)
-    count = _dask_array().maximum(pieces.pop("count"), 1)  # all padding: a zero loss, not 0/0
-    return pieces.pop("loss") / count, {key: value / count for key, value in {**pieces, **outputs}.items()}
+    cell = call.cell
+    sharded = _shard_call(call, output=True, labels=labels)
+    label_name = "labels" if labels.ndim == 2 else "targets"
+    labels_s = _sharded(labels, label_name, sharded.data.x.chunks[1])
+    task = partial(_loss_shard, cell, tuple(sharded.parameters), call.checkpoints)
+    graph, shard_name = _shard_graph(
+        f"xrnn-{cell.name}-loss", task, sharded.data, sharded.parameters, (label_name, labels_s)
+    )
+    shapes = [("count", ()), ("loss", ()), *_gradient_shapes(sharded.parameters)]
+    per_example, summed = _gradients(graph, shard_name, cell, sharded.data.x, sharded.sizes, shapes, split_every)
+    count = _dask_array().maximum(summed.pop("count"), 1)  # all padding: a zero loss, not 0/0
+    return summed.pop("loss") / count, {key: value / count for key, value in {**summed, **per_example}.items()}
 
 
 class _DaskHandler:
@@ -536,22 +509,18 @@ register_handler(_DaskHandler())
 
 
 def _check(
-    cell: CellSpec,
-    parameters: Mapping[str, Array],
-    data: Mapping[str, tuple[Array, Sequence[str]]],
-    mask: Array | None,
-    *,
-    output: bool,
-    labels: Array | None = None,
+    call: SequenceCall, *, output: bool, labels: Array | None = None
 ) -> tuple[dict[str, int], Mapping[str, Array]]:
     """The engine door's checks, on what a Dask array tells without computing: shapes, chunks, dtypes."""
+    cell, mask = call.cell, call.mask
     shapes = parameter_shapes(cell, output=output)
-    params = check_parameters(parameters, tuple(shapes))
+    params = check_parameters(call.parameters, tuple(shapes))
+    data = {"x": (call.x, SEQUENCE), **initial_data(cell, call.initial)}
     arrays = {name: array for name, (array, _) in data.items()}
-    _check_known_chunks({**arrays, **({} if mask is None else {"mask": mask})})
+    extra = {**({} if mask is None else {"mask": mask}), **({} if labels is None else {"labels": labels})}
+    _check_known_chunks({**arrays, **extra})
     sizes, _ = check_shapes(shapes, params, data)
     named = {f"parameters['{key}']": params[key] for key in shapes}
-    extra = {**({} if mask is None else {"mask": mask}), **({} if labels is None else {"labels": labels})}
     _check_libraries({**arrays, **extra, **named})
     _check_dtypes({**arrays, **named})
     if mask is not None:
@@ -580,10 +549,6 @@ def _check_labels(labels: Array, x: Array, sizes: Mapping[str, int]) -> None:
             "labels must be integer class indices of shape (m, T_x) or floating targets of shape "
             f"(n_y, m, T_x), got dtype {labels.dtype}"
         )
-
-
-def _label_name(labels: Array, sizes: Mapping[str, int]) -> str:
-    return "labels" if labels.ndim == 2 else "targets"
 
 
 # ------------------------------------------------------------------------------------------- graph building
@@ -620,46 +585,79 @@ def _sharded(array: Array, name: str, shards: tuple[int, ...]) -> Array:
     return array if tuple(array.chunks) == chunks else array.rechunk(chunks)
 
 
-def _shard_parameters(params: Mapping[str, Array], keys: Sequence[str]) -> tuple[Array, ...]:
-    """The parameters as single-chunk Dask arrays: one key each, read by every shard."""
-    dask_array = _dask_array()
-    sharded = []
-    for key in keys:
-        value = params[key]
-        if is_dask_array(value):
-            sharded.append(value if value.numblocks == (1,) * value.ndim else value.rechunk(value.shape))
-        else:
-            sharded.append(dask_array.from_array(value, chunks=value.shape, asarray=False))
-    return tuple(sharded)
+def _single_chunk(value: Array) -> Array:
+    """A parameter as a single-chunk Dask array, read whole by every shard."""
+    if is_dask_array(value):
+        return value if value.numblocks == (1,) * value.ndim else value.rechunk(value.shape)
+    return _dask_array().from_array(value, chunks=value.shape, asarray=False)
+
+
+class _ShardedData(NamedTuple):
+    """A call's per-example arrays as Dask arrays with the shards of ``x`` along ``m`` (``None``: not given)."""
+
+    x: Array
+    initial: tuple[Array | None, ...]
+    mask: Array | None
+
+
+class _ShardedCall(NamedTuple):
+    """A checked call cut into shards: its sizes, its checked parameters, its data and every key it reads as a
+    single-chunk Dask array."""
+
+    sizes: dict[str, int]
+    checked: Mapping[str, Array]
+    data: _ShardedData
+    parameters: dict[str, Array]
+
+
+def _shard_call(call: SequenceCall, *, output: bool, labels: Array | None = None) -> _ShardedCall:
+    """The door's checks on ``call`` (and its ``labels``), then its arrays cut into the shards of ``x``."""
+    sizes, checked = _check(call, output=output, labels=labels)
+    shards = _shards(call.x, call.initial)
+    data = _ShardedData(
+        _sharded(call.x, "x", shards),
+        tuple(None if s is None else _sharded(s, "state", shards) for s in call.initial),
+        None if call.mask is None else _sharded(call.mask, "mask", shards),
+    )
+    keys = parameter_shapes(call.cell, output=output)
+    return _ShardedCall(sizes, checked, data, {key: _single_chunk(checked[key]) for key in keys})
 
 
 def _shard_graph(
     prefix: str,
     task: Callable[..., dict[str, Array]],
-    inputs: Sequence[tuple[str, Array | None]],
-    params: Sequence[Array],
-    n_shards: int,
+    data: _ShardedData,
+    parameters: Mapping[str, Array],
+    extra: tuple[str, Array] | None = None,
 ) -> tuple[Any, str]:
-    """One task per shard calling ``task(*input_chunks, *parameters)``; returns the graph and its layer name.
+    """One task per shard calling ``task(shard)`` with the shard's blocks (a :class:`_Shard`); returns the graph
+    and its layer name.
 
-    ``inputs`` pairs each sharded array (or ``None``, passed on as ``None``) with its argument name,
-    which fixes its ``m`` axis (see :func:`_m_axis`).
+    ``extra`` (the labels of a loss, the ``da`` of a backward pass) comes with its argument name, which fixes
+    its ``m`` axis (see :func:`_m_axis`).
     """
     highlevelgraph = import_module("dask.highlevelgraph")
     tokenize = import_module("dask.base").tokenize
-    present = [array for _, array in inputs if array is not None]
+    named = [("x", data.x), *(("state", s) for s in data.initial), ("mask", data.mask), *([extra] if extra else [])]
+    present = [array for _, array in named if array is not None]
+    params = list(parameters.values())
     name = f"{prefix}-{tokenize(task, *(array.name for array in present), *(p.name for p in params))}"
     parameter_keys = [(p.name, *(0,) * p.ndim) for p in params]
     layer = {}
-    for shard in range(n_shards):
-        chunk_keys = [None if array is None else _block_key(array, _m_axis(arg), shard) for arg, array in inputs]
-        layer[(name, shard)] = (task, *chunk_keys, *parameter_keys)
+    for shard in range(len(data.x.chunks[1])):
+        initial = [_block_key(s, "state", shard) for s in data.initial]
+        extra_key = None if extra is None else _block_key(extra[1], extra[0], shard)
+        blocks = (_block_key(data.x, "x", shard), initial, _block_key(data.mask, "mask", shard), extra_key)
+        layer[(name, shard)] = (task, (_Shard, *blocks, parameter_keys))  # Dask computes the inner task first
     graph = highlevelgraph.HighLevelGraph.from_collections(name, layer, dependencies=[*present, *params])
     return graph, name
 
 
-def _block_key(array: Array, m_axis: int, shard: int) -> tuple[Any, ...]:
-    """The key of block ``shard`` along ``m_axis`` (every other axis has one chunk)."""
+def _block_key(array: Array | None, argument: str, shard: int) -> tuple[Any, ...] | None:
+    """The key of block ``shard`` of ``argument`` along its ``m`` axis (every other axis has one chunk)."""
+    if array is None:
+        return None
+    m_axis = _m_axis(argument)
     return (array.name, *(shard if axis == m_axis else 0 for axis in range(array.ndim)))
 
 
@@ -711,63 +709,81 @@ def _reduced(graph: Any, shard_name: str, like: Array, shapes: Sequence[tuple[st
     return dask_array.Array(_with_layer(graph, name, layer, shard_name), name, chunks, meta=meta)
 
 
-def _tree_sum(stacked: Array, split_every: int | None) -> Array:
-    """The sum over shards as a tree reduction: ``split_every`` partial sums per task and level."""
-    return stacked.sum(axis=0, split_every=split_every)
+def _gradients(
+    graph: Any,
+    shard_name: str,
+    cell: CellSpec,
+    like: Array,
+    sizes: Mapping[str, int],
+    shapes: Sequence[tuple[str, tuple[int, ...]]],
+    split_every: int | None,
+) -> tuple[dict[str, Array], dict[str, Array]]:
+    """Every shard's per-example gradients, chunked like ``like`` along ``m``, and the sum over the shards of
+    their flat vectors as a tree reduction (``split_every`` partial sums per task and level), cut into
+    ``shapes``."""
+    per_example = _chunked_outputs(graph, shard_name, _example_gradients(cell), like, sizes)
+    summed = _reduced(graph, shard_name, like, shapes).sum(axis=0, split_every=split_every)
+    return per_example, split_flat(summed, shapes)
 
 
-def _gradient_shapes(params: Mapping[str, Array], keys: Sequence[str]) -> list[tuple[str, tuple[int, ...]]]:
-    return [("d" + key, tuple(int(n) for n in params[key].shape)) for key in keys]
+def _gradient_shapes(parameters: Mapping[str, Array]) -> list[tuple[str, tuple[int, ...]]]:
+    return [("d" + key, tuple(int(n) for n in value.shape)) for key, value in parameters.items()]
+
+
+def _example_gradients(cell: CellSpec) -> list[str]:
+    """The gradients of each example's own inputs: ``dx`` and the initial states'."""
+    return ["dx", *(f"d{name}" for name in cell.initial_names)]
 
 
 # ---------------------------------------------------------------------------------------------- the tasks
 
 
-def _forward_shard(
-    cell: CellSpec,
-    keys: Sequence[str],
-    n_states: int,
-    output: bool,
-    states: int,
-    checkpoints: int | None,
-    x: Array,
-    *rest: Array,
-) -> dict[str, Array]:
-    """One shard's forward pass with the ordinary engine; ``rest`` is the initial states, the mask, the
-    parameters."""
-    initial, mask, params = rest[:n_states], rest[n_states], rest[n_states + 1 :]
-    result = engine_forward(
-        cell, x, initial, dict(zip(keys, params, strict=True)), mask=mask, output=output, states=states
-    )
+class _Shard(NamedTuple):
+    """What one shard's task receives: its blocks of the call's arrays, and the parameters in key order."""
+
+    x: Array
+    initial: list[Array | None]
+    mask: Array | None
+    extra: Any  # the labels of a loss, the ``da`` of a backward pass; None in a forward pass
+    params: list[Array]
+
+    def parameters(self, keys: Sequence[str]) -> dict[str, Array]:
+        return dict(zip(keys, self.params, strict=True))
+
+
+def _forward_shard(cell: CellSpec, keys: Sequence[str], output: bool, states: int, shard: _Shard) -> dict[str, Array]:
+    """One shard's forward pass with the ordinary engine."""
+    parameters = shard.parameters(keys)
+    result = engine_forward(cell, shard.x, shard.initial, parameters, mask=shard.mask, output=output, states=states)
     outputs = {f"state-{name}": value for name, value in zip(cell.state, result.states, strict=False)}
     return outputs if result.y is None else {**outputs, "y": result.y}
 
 
-def _backward_shard(cell: CellSpec, n_states: int, checkpoints: int | None, x: Array, *rest: Array) -> dict[str, Array]:
-    """One shard's forward pass again, then its backward pass; parameter gradients as one flat vector."""
-    initial, mask, da, params = rest[:n_states], rest[n_states], rest[n_states + 1], rest[n_states + 2 :]
-    parameters = dict(zip(cell.keys, params, strict=True))
-    cache = engine_forward(cell, x, initial, parameters, mask=mask, checkpoints=checkpoints).cache
-    grads = engine_backward(da, cache)
-    chunked = {key: grads[key] for key in ("dx", *(f"d{name}" for name in cell.initial_names))}
-    return {**chunked, "flat": flatten([grads["d" + key] for key in cell.keys])}
+def _backward_shard(cell: CellSpec, checkpoints: int | None, shard: _Shard) -> dict[str, Array]:
+    """One shard's forward pass again, then its backward pass (``shard.extra`` is ``da``); parameter gradients
+    as one flat vector."""
+    parameters = shard.parameters(cell.keys)
+    cache = engine_forward(cell, shard.x, shard.initial, parameters, mask=shard.mask, checkpoints=checkpoints).cache
+    grads = engine_backward(shard.extra, cache)
+    per_example = {key: grads[key] for key in _example_gradients(cell)}
+    return {**per_example, "flat": flatten([grads["d" + key] for key in cell.keys])}
 
 
-def _loss_shard(
-    cell: CellSpec, keys: Sequence[str], n_states: int, checkpoints: int | None, x: Array, *rest: Array
-) -> dict[str, Array]:
-    """One shard's number of real steps, and its loss and gradients as sums over them (mean times count).
+def _loss_shard(cell: CellSpec, keys: Sequence[str], checkpoints: int | None, shard: _Shard) -> dict[str, Array]:
+    """One shard's number of real steps, and its loss and gradients as sums over them (mean times count);
+    ``shard.extra`` is the labels.
 
     Everything is divided once by the count summed over all shards.
     """
-    initial, labels, mask, params = rest[:n_states], rest[n_states], rest[n_states + 1], rest[n_states + 2 :]
-    parameters = dict(zip(keys, params, strict=True))
-    loss, grads = engine_loss(cell, x, initial, labels, parameters, mask=mask, checkpoints=checkpoints)
+    x, mask = shard.x, shard.mask
+    loss, grads = engine_loss(
+        cell, x, shard.initial, shard.extra, shard.parameters(keys), mask=mask, checkpoints=checkpoints
+    )
     xp = array_api_compat.array_namespace(x)
     count = int(x.shape[1]) * int(x.shape[2]) if mask is None else int(xp.sum(xp.astype(mask, xp.int64)))
     summands = [xp.asarray(float(count), dtype=x.dtype), loss * count, *(grads["d" + key] * count for key in keys)]
-    chunked = {key: grads[key] * count for key in ("dx", *(f"d{name}" for name in cell.initial_names))}
-    return {**chunked, "flat": flatten(summands)}
+    per_example = {key: grads[key] * count for key in _example_gradients(cell)}
+    return {**per_example, "flat": flatten(summands)}
 
 
 def _flat_row(result: Mapping[str, Array]) -> Array:
