@@ -254,8 +254,32 @@ class CharTask(Task):
             raise ValueError("the text differs from the one the checkpoint was trained on")
 
 
-class AddingTask(Task):
+class GeneratedTask(Task):
+    """A task whose data a seeded generator draws: each batch from ``(task, seed, step)``, the validation set of
+    ``VALIDATION_SIZE`` sequences from a seed of its own, the same for every run that shares
+    :meth:`_validation_seed`."""
+
+    def batch(self, step: int) -> tuple[Array, ...]:
+        """The ``batch`` sequences of ``step`` (the class says what they hold)."""
+        return self._draw(self._rng(step), self.config.batch)
+
+    def _validation_batches(self) -> list[tuple[Array, ...]]:
+        rng = random.Random(f"xrnn-{self.name}-validation:{self._validation_seed()}")
+        return [self._draw(rng, size) for size in _chunk_sizes()]
+
+    @abstractmethod
+    def _draw(self, rng: random.Random, m: int) -> tuple[Array, ...]:
+        """``m`` sequences drawn from ``rng``, as a batch holds them."""
+
+    @abstractmethod
+    def _validation_seed(self) -> int:
+        """What fixes the validation set beside the task (the sequences' length, the copy task's delay)."""
+
+
+class AddingTask(GeneratedTask):
     """The adding problem: ``n_x = 2`` (values, markers), one output, mean squared error.
+
+    A batch is the values ``(batch, seq_len)`` and the marked positions ``(batch, 2)``.
 
     Examples
     --------
@@ -284,13 +308,8 @@ class AddingTask(Task):
         positions = [[rng.randrange(half), rng.randrange(half, length)] for _ in range(m)]
         return self._on_backend(values, floating=True), self._on_backend(positions)
 
-    def batch(self, step: int) -> tuple[Array, ...]:
-        """Values ``(batch, seq_len)`` and marked positions ``(batch, 2)``."""
-        return self._draw(self._rng(step), self.config.batch)
-
-    def _validation_batches(self) -> list[tuple[Array, ...]]:
-        rng = random.Random(f"xrnn-adding-validation:{self.config.seq_len}")
-        return [self._draw(rng, size) for size in _chunk_sizes()]
+    def _validation_seed(self) -> int:
+        return self.config.seq_len
 
     def _scores(self, sums: Mapping[str, float], terms: int, sequences: int) -> dict[str, float]:
         return {"val_loss": sums["loss"] / terms}
@@ -308,8 +327,10 @@ class AddingTask(Task):
         )
 
 
-class CopyTask(Task):
+class CopyTask(GeneratedTask):
     """The copy task: ``n_x = n_y = 10`` (8 symbols, blank, delimiter), ``delay + 20`` steps.
+
+    A batch is the symbols to copy, ``(batch, 10)``.
 
     Examples
     --------
@@ -326,22 +347,18 @@ class CopyTask(Task):
     name = "copy"
     kind = "copy"
     scores = ("val_accuracy",)
+    objective: Copy
 
     def __init__(self, config: TrainConfig) -> None:
         assert config.delay is not None  # TrainConfig.check: the copy task has a delay
         super().__init__(config, COPY_VOCABULARY, COPY_VOCABULARY, Copy(config.cell, config.delay))
         self.baseline_loss = RECALLED * math.log(COPY_SYMBOLS) / config.seq_len
 
-    def _draw(self, rng: random.Random, m: int) -> Array:
-        return self._on_backend([[rng.randrange(COPY_SYMBOLS) for _ in range(RECALLED)] for _ in range(m)])
+    def _draw(self, rng: random.Random, m: int) -> tuple[Array]:
+        return (self._on_backend([[rng.randrange(COPY_SYMBOLS) for _ in range(RECALLED)] for _ in range(m)]),)
 
-    def batch(self, step: int) -> tuple[Array, ...]:
-        """The symbols to copy, ``(batch, 10)``."""
-        return (self._draw(self._rng(step), self.config.batch),)
-
-    def _validation_batches(self) -> list[tuple[Array, ...]]:
-        rng = random.Random(f"xrnn-copy-validation:{self.config.delay}")
-        return [(self._draw(rng, size),) for size in _chunk_sizes()]
+    def _validation_seed(self) -> int:
+        return self.objective.delay
 
     def _scores(self, sums: Mapping[str, float], terms: int, sequences: int) -> dict[str, float]:
         return {"val_loss": sums["loss"] / terms, "val_accuracy": sums["correct"] / (RECALLED * sequences)}
