@@ -1,6 +1,10 @@
 """Gradient clipping for a dict of gradients, on any Array API library.
 
-Both functions return a new dict of new arrays; the caller's gradients are never written to.
+Both clipping functions return a new dict of new arrays; the caller's gradients are never written to.
+Every function here checks its arguments before any work, with the same errors: ``ValueError`` for
+``gradients`` empty or not a mapping, or with arrays on different devices; ``TypeError`` for a value that
+is not an array, or arrays of mixed libraries or dtypes; ``ValueError`` for a bound (``limit``,
+``max_norm``) that is not a positive finite number.
 """
 
 from __future__ import annotations
@@ -23,17 +27,12 @@ def clip_by_value(gradients: Mapping[str, Array], limit: float) -> dict[str, Arr
         Gradients of any shapes, e.g. ``dWax (n_a, n_x)``, ``dba (n_a, 1)``, all of one library,
         dtype and device.
     limit : float
-        A positive bound.
+        A positive finite bound.
 
     Returns
     -------
     dict
         The same keys, each array clipped, with the input's shape, dtype, library and device.
-
-    Raises
-    ------
-    ValueError
-        ``limit`` not positive and finite, or ``gradients`` empty.
 
     Examples
     --------
@@ -72,7 +71,7 @@ def clip_by_global_norm(gradients: Mapping[str, Array], max_norm: float) -> tupl
     gradients : mapping of str to array
         Gradients of any shapes, all of one library, dtype and device.
     max_norm : float
-        A positive bound on the global norm.
+        A positive finite bound on the global norm.
 
     Returns
     -------
@@ -80,11 +79,6 @@ def clip_by_global_norm(gradients: Mapping[str, Array], max_norm: float) -> tupl
         The same keys, scaled by ``min(1, max_norm / norm)``.
     norm : array, shape ()
         The global norm before clipping (see :func:`global_norm`), on the gradients' device.
-
-    Raises
-    ------
-    ValueError
-        ``max_norm`` not positive and finite, or ``gradients`` empty.
 
     Examples
     --------
