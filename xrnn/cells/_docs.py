@@ -232,6 +232,7 @@ def fragments(cell: CellSpec) -> dict[str, str]:
                     "array of bool, shape (T_x, m, 1), or None",
                     f"Time-major ``mask`` (see :func:`{cell.name}_forward`); ``None`` when every step is real.",
                 ),
+                entry("cell_spec", "Cell", "The cell whose forward pass made this cache (also :attr:`cell`)."),
             )
         ),
     }

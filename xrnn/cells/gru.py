@@ -23,20 +23,19 @@ weight gradients are single products after the loop. That optimisation is the ce
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from xrnn._typing import Array
 from xrnn._validation import namespace_of
 from xrnn.activations import sigmoid_unchecked
 from xrnn.cells import _engine
-from xrnn.cells._caches import GateView, ScanCache, SpecView
+from xrnn.cells._caches import GatedScanCache, gate_views
 from xrnn.cells._cell import Cell, check_made_by, register_builtin
 from xrnn.cells._docs import fill_doc
 from xrnn.cells._gated_scans import generic_gru_backward_scan, generic_gru_forward_scan
 from xrnn.cells._init import small_normal
 from xrnn.cells._shapes import parse_shapes
-from xrnn.cells._spec import Block, CellSpec, ProjectedScan, State
+from xrnn.cells._spec import Block, ProjectedScan, State
 
 #: The gates in the order of the fused gate block: update, reset, candidate. The candidate's state weight
 #: reads ``r * a_prev``, so its gradient takes the reset gate's rows as its operand.
@@ -67,8 +66,7 @@ class GRUCellCache(NamedTuple):
     parameters: Mapping[str, Array]
 
 
-@dataclass(frozen=True, eq=False)
-class GRUCache(ScanCache):
+class GRUCache(GatedScanCache):
     """What :func:`gru_forward` keeps for :func:`gru_backward`: every state and gate, time-major.
 
     Attributes
@@ -88,39 +86,10 @@ class GRUCache(ScanCache):
     (2, 2, (5, 4, 2), (5, 4))
     """
 
-    states: Array
-    gates: Array
-    inputs: Array
-    a0: Array
-    parameters: Mapping[str, Array]
-    mask: Array | None = None
-
-    @property
-    def cell(self) -> CellSpec:
-        return GRU
-
-    @property
-    def initial(self) -> tuple[Array, ...]:
-        return (self.a0,)
-
-    update = GateView("u", "Update gates")
-    reset = GateView("r", "Reset gates")
-    candidate = GateView("cc", "Candidates")
-    u = SpecView("update", "Update gates")
-    r = SpecView("reset", "Reset gates")
-    cct = SpecView("candidate", "Candidates")
-
-    def _step(self, t: int) -> GRUCellCache:
-        a_prev = self.a0 if t == 0 else self.states[t - 1, ...].T
-        return GRUCellCache(
-            self.states[t, ...].T,
-            a_prev,
-            self.inputs[t, ...].T,
-            self.update[t, ...].T,
-            self.reset[t, ...].T,
-            self.candidate[t, ...].T,
-            self.parameters,
-        )
+    step_type = GRUCellCache
+    update, u = gate_views("u", "Update gates")
+    reset, r = gate_views("r", "Reset gates")
+    candidate, cct = gate_views("cc", "Candidates")
 
 
 def _step_forward(xt: Array, state: State, p: Mapping[str, Array]) -> tuple[State, GRUCellCache]:

@@ -31,13 +31,13 @@ from xrnn._typing import Array
 from xrnn._validation import namespace_of
 from xrnn.activations import sigmoid_unchecked
 from xrnn.cells import _engine
-from xrnn.cells._caches import GateView, ScanCache, SpecView
+from xrnn.cells._caches import GatedScanCache, gate_views, spec_view
 from xrnn.cells._cell import Cell, check_made_by, register_builtin
 from xrnn.cells._docs import fill_doc
 from xrnn.cells._gated_scans import generic_lstm_backward_scan, generic_lstm_forward_scan
 from xrnn.cells._init import small_normal
 from xrnn.cells._shapes import parse_shapes
-from xrnn.cells._spec import Block, CellSpec, ProjectedScan, State
+from xrnn.cells._spec import Block, ProjectedScan, State
 
 #: The gates in the order of the fused gate block: the three sigmoid gates first (one sigmoid covers
 #: them), and the three that the cell gradient reaches last (one product with ``dc`` covers them).
@@ -78,8 +78,8 @@ class LSTMCellCache(NamedTuple):
     parameters: Mapping[str, Array]
 
 
-@dataclass(frozen=True, eq=False)
-class LSTMCache(ScanCache):
+@dataclass(frozen=True, eq=False, kw_only=True)
+class LSTMCache(GatedScanCache):
     """What :func:`lstm_forward` keeps for :func:`lstm_backward`: every state and gate, time-major.
 
     Attributes
@@ -99,52 +99,18 @@ class LSTMCache(ScanCache):
     (2, 10, (5, 4, 2), (5, 4))
     """
 
-    states: Array
+    step_type = LSTMCellCache
     cells: Array
-    gates: Array
-    inputs: Array
-    a0: Array
     c0: Array
-    parameters: Mapping[str, Array]
-    mask: Array | None = None
 
-    @property
-    def cell(self) -> CellSpec:
-        return LSTM
-
-    @property
-    def initial(self) -> tuple[Array, ...]:
-        return (self.a0, self.c0)
-
-    output = GateView("o", "Output gates")
-    forget = GateView("f", "Forget gates")
-    update = GateView("i", "Update gates")
-    candidate = GateView("cc", "Candidate cells")
-    c = SpecView("cells", "Cell states")
-    f = SpecView("forget", "Forget gates")
-    i = SpecView("update", "Update gates")
-    cct = SpecView("candidate", "Candidate cells")
-    o = SpecView("output", "Output gates")
+    output, o = gate_views("o", "Output gates")
+    forget, f = gate_views("f", "Forget gates")
+    update, i = gate_views("i", "Update gates")
+    candidate, cct = gate_views("cc", "Candidate cells")
+    c = spec_view("cells", "Cell states")
 
     def history(self, index: int) -> Array:
         return self.cells if index == 1 else super().history(index)
-
-    def _step(self, t: int) -> LSTMCellCache:
-        """Under a mask, a padded step's states are the carried ones and its gates are not used."""
-        a_prev = self.a0 if t == 0 else self.states[t - 1, ...].T
-        c_prev = self.c0 if t == 0 else self.cells[t - 1, ...].T
-        return LSTMCellCache(
-            self.states[t, ...].T,
-            self.cells[t, ...].T,
-            a_prev,
-            c_prev,
-            self.forget[t, ...].T,
-            self.update[t, ...].T,
-            self.candidate[t, ...].T,
-            self.output[t, ...].T,
-            self.inputs[t, ...].T,
-            self.parameters,
-        )
 
 
 def _step_forward(xt: Array, state: State, p: Mapping[str, Array]) -> tuple[State, LSTMCellCache]:

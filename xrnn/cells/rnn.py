@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from xrnn._typing import Array
@@ -28,7 +27,7 @@ from xrnn.cells._docs import fill_doc
 from xrnn.cells._init import normal_parameters
 from xrnn.cells._scan import generic_backward_scan, generic_forward_scan
 from xrnn.cells._shapes import parse_shapes
-from xrnn.cells._spec import Block, CellSpec, ProjectedScan, State
+from xrnn.cells._spec import Block, ProjectedScan, State
 
 SCHEMES = ("small", "glorot")
 
@@ -54,7 +53,6 @@ class RNNCellCache(NamedTuple):
     parameters: Mapping[str, Array]
 
 
-@dataclass(frozen=True, eq=False)
 class RNNCache(ScanCache):
     """What :func:`rnn_forward` keeps for :func:`rnn_backward`: each activation once, no per-step copies.
 
@@ -74,23 +72,7 @@ class RNNCache(ScanCache):
     (2, (5, 1, 2), (5, 1))
     """
 
-    states: Array
-    inputs: Array
-    a0: Array
-    parameters: Mapping[str, Array]
-    mask: Array | None = None
-
-    @property
-    def cell(self) -> CellSpec:
-        return RNN
-
-    @property
-    def initial(self) -> tuple[Array, ...]:
-        return (self.a0,)
-
-    def _step(self, t: int) -> RNNCellCache:
-        a_prev = self.a0 if t == 0 else self.states[t - 1, ...].T
-        return RNNCellCache(self.states[t, ...].T, a_prev, self.inputs[t, ...].T, self.parameters)
+    step_type = RNNCellCache
 
 
 def _step_forward(xt: Array, state: State, p: Mapping[str, Array]) -> tuple[State, RNNCellCache]:
