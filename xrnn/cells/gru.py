@@ -188,11 +188,9 @@ GRU = register_builtin(
 fill_doc(GRU)(GRUCache)
 
 
-@fill_doc(GRU, step_cache="GRUCellCache")
+@fill_doc(GRU, "step_forward", step_cache="GRUCellCache")
 def gru_cell_forward(xt: Array, a_prev: Array, parameters: Mapping[str, Array]) -> tuple[Array, Array, GRUCellCache]:
     """One step of the GRU.
-
-    %(step_forward_sections)s
 
     Examples
     --------
@@ -206,11 +204,9 @@ def gru_cell_forward(xt: Array, a_prev: Array, parameters: Mapping[str, Array]) 
     return a_next, yt_pred, cache
 
 
-@fill_doc(GRU, step_cache="GRUCellCache")
+@fill_doc(GRU, "step_backward", step_cache="GRUCellCache")
 def gru_cell_backward(da_next: Array, cache: GRUCellCache) -> dict[str, Array]:
     """Gradients of one GRU step, given the gradient reaching its new hidden state.
-
-    %(step_backward_sections)s
 
     Examples
     --------
@@ -224,13 +220,11 @@ def gru_cell_backward(da_next: Array, cache: GRUCellCache) -> dict[str, Array]:
     return _engine.step_backward(GRU, GRUCellCache, (da_next,), cache)
 
 
-@fill_doc(GRU)
+@fill_doc(GRU, "forward")
 def gru_forward(
     x: Array, a0: Array, parameters: Mapping[str, Array], *, mask: Array | None = None, checkpoints: int | None = None
 ) -> tuple[Array, Array, GRUCache]:
     """Run the GRU over a whole sequence; the cache holds every gate for inspection.
-
-    %(forward_sections)s
 
     Examples
     --------
@@ -244,11 +238,9 @@ def gru_forward(
     return a, y_pred, cache
 
 
-@fill_doc(GRU)
+@fill_doc(GRU, "backward")
 def gru_backward(da: Array, caches: GRUCache) -> dict[str, Array]:
     """Backpropagation through time for the GRU.
-
-    %(backward_sections)s
 
     Examples
     --------

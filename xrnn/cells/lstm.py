@@ -220,13 +220,11 @@ LSTM = register_builtin(
 fill_doc(LSTM)(LSTMCache)
 
 
-@fill_doc(LSTM, step_cache="LSTMCellCache")
+@fill_doc(LSTM, "step_forward", step_cache="LSTMCellCache")
 def lstm_cell_forward(
     xt: Array, a_prev: Array, c_prev: Array, parameters: Mapping[str, Array]
 ) -> tuple[Array, Array, Array, LSTMCellCache]:
     """One step of the LSTM.
-
-    %(step_forward_sections)s
 
     Examples
     --------
@@ -241,11 +239,9 @@ def lstm_cell_forward(
     return a_next, c_next, yt_pred, cache
 
 
-@fill_doc(LSTM, step_cache="LSTMCellCache")
+@fill_doc(LSTM, "step_backward", step_cache="LSTMCellCache")
 def lstm_cell_backward(da_next: Array, dc_next: Array, cache: LSTMCellCache) -> dict[str, Array]:
     """Gradients of one LSTM step, given the gradients reaching its new hidden and cell states.
-
-    %(step_backward_sections)s
 
     Examples
     --------
@@ -259,7 +255,7 @@ def lstm_cell_backward(da_next: Array, dc_next: Array, cache: LSTMCellCache) -> 
     return _engine.step_backward(LSTM, LSTMCellCache, (da_next, dc_next), cache)
 
 
-@fill_doc(LSTM, y="y")
+@fill_doc(LSTM, "forward", y="y")
 def lstm_forward(
     x: Array,
     a0: Array,
@@ -270,8 +266,6 @@ def lstm_forward(
     checkpoints: int | None = None,
 ) -> tuple[Array, Array, Array, LSTMCache]:
     """Run the LSTM over a whole sequence; the cache holds every gate for inspection.
-
-    %(forward_sections)s
 
     Examples
     --------
@@ -288,11 +282,9 @@ def lstm_forward(
     return a, y, c, cache
 
 
-@fill_doc(LSTM)
+@fill_doc(LSTM, "backward")
 def lstm_backward(da: Array, caches: LSTMCache) -> dict[str, Array]:
     """Backpropagation through time for the LSTM.
-
-    %(backward_sections)s
 
     Examples
     --------

@@ -187,11 +187,9 @@ RNN = register_builtin(
 fill_doc(RNN)(RNNCache)
 
 
-@fill_doc(RNN, step_cache="RNNCellCache")
+@fill_doc(RNN, "step_forward", step_cache="RNNCellCache")
 def rnn_cell_forward(xt: Array, a_prev: Array, parameters: Mapping[str, Array]) -> tuple[Array, Array, RNNCellCache]:
     """One step of the RNN: ``a_next = tanh(Wax xt + Waa a_prev + ba)``.
-
-    %(step_forward_sections)s
 
     Examples
     --------
@@ -205,11 +203,9 @@ def rnn_cell_forward(xt: Array, a_prev: Array, parameters: Mapping[str, Array]) 
     return a_next, yt_pred, cache
 
 
-@fill_doc(RNN, step_cache="RNNCellCache")
+@fill_doc(RNN, "step_backward", step_cache="RNNCellCache")
 def rnn_cell_backward(da_next: Array, cache: RNNCellCache) -> dict[str, Array]:
     """Gradients of one step, given the gradient reaching its new hidden state.
-
-    %(step_backward_sections)s
 
     Examples
     --------
@@ -221,13 +217,11 @@ def rnn_cell_backward(da_next: Array, cache: RNNCellCache) -> dict[str, Array]:
     return _engine.step_backward(RNN, RNNCellCache, (da_next,), cache)
 
 
-@fill_doc(RNN)
+@fill_doc(RNN, "forward")
 def rnn_forward(
     x: Array, a0: Array, parameters: Mapping[str, Array], *, mask: Array | None = None, checkpoints: int | None = None
 ) -> tuple[Array, Array, RNNCache]:
     """Run the RNN over a whole sequence.
-
-    %(forward_sections)s
 
     Examples
     --------
@@ -242,11 +236,9 @@ def rnn_forward(
     return a, y_pred, cache
 
 
-@fill_doc(RNN)
+@fill_doc(RNN, "backward")
 def rnn_backward(da: Array, caches: RNNCache) -> dict[str, Array]:
     """Backpropagation through time.
-
-    %(backward_sections)s
 
     Examples
     --------
