@@ -71,3 +71,38 @@ def test_every_public_docstring_has_its_placeholders_filled_from_the_cell() -> N
     assert "``dc0 (n_a, m)``" in (xrnn.lstm_backward.__doc__ or "")
     assert "``c[..., -1]``" in lstm_doc
     assert "``c[..., -1]``" not in (xrnn.gru_forward.__doc__ or "")
+
+
+def test_a_public_functions_role_puts_its_sections_before_its_examples() -> None:
+    import xrnn
+    from xrnn.cells import get_cell
+    from xrnn.cells._docs import fill_doc
+
+    def backward() -> None:
+        """Backpropagation through time for the GRU.
+
+        Examples
+        --------
+        None here.
+        """
+
+    doc = fill_doc(get_cell("gru"), "backward")(backward).__doc__ or ""
+    assert doc.index("Parameters") < doc.index("Returns") < doc.index("Examples")
+    assert "``dx (n_x, m, T_x)``, ``da0 (n_a, m)``" in doc
+    for function in (xrnn.rnn_cell_forward, xrnn.lstm_cell_backward, xrnn.gru_forward, xrnn.lstm_backward):
+        text = function.__doc__ or ""
+        assert text.index("Parameters") < text.index("Returns") < text.index("Examples"), function
+
+
+def test_fill_doc_rejects_an_unknown_role_and_a_role_without_examples() -> None:
+    from xrnn.cells import get_cell
+    from xrnn.cells._docs import fill_doc
+
+    with pytest.raises(ValueError, match=r"role must be one of \('step_forward', .*got 'sideways'"):
+        fill_doc(get_cell("rnn"), "sideways")
+
+    def forward() -> None:
+        """Run the RNN."""
+
+    with pytest.raises(ValueError, match="docstring of forward needs an Examples section"):
+        fill_doc(get_cell("rnn"), "forward")(forward)

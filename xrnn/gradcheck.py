@@ -86,19 +86,37 @@ def check_rnn_gradients(
     True
     """
     _, analytic = rnn_loss_and_gradients(x, a0, labels, parameters)
-    wrt: dict[str, tuple[Array, Callable[[Array], object]]] = {
-        "dx": (x, lambda v: rnn_loss_and_gradients(v, a0, labels, parameters)[0]),
-        "da0": (a0, lambda v: rnn_loss_and_gradients(x, v, labels, parameters)[0]),
+    keys = (*RNN.keys, *RNN.output)
+
+    def loss(values: Mapping[str, Array]) -> object:
+        changed = {**parameters, **{key: values[key] for key in keys}}
+        return rnn_loss_and_gradients(values["x"], values["a0"], labels, changed)[0]
+
+    inputs = {"x": x, "a0": a0, **{key: parameters[key] for key in keys}}
+    errors = _errors(loss, inputs, analytic, eps)
+    return {"d" + name: error for name, error in errors.items()}
+
+
+def _errors(
+    objective: Callable[[Mapping[str, Array]], object],
+    inputs: dict[str, Array],
+    analytic: Mapping[str, Array],
+    eps: float,
+) -> dict[str, float]:
+    """For each named input, the :func:`relative_error` of its gradient ``analytic["d" + name]`` against the
+    finite differences of ``objective(inputs)`` in that input, the others held."""
+    return {
+        name: relative_error(
+            analytic["d" + name], numerical_gradient(partial(_varying, objective, inputs, name), at, eps)
+        )
+        for name, at in inputs.items()
     }
-    for key in (*RNN.keys, *RNN.output):
-        wrt["d" + key] = (parameters[key], _loss_of_parameter(x, a0, labels, parameters, key))
-    return {name: relative_error(analytic[name], numerical_gradient(f, at, eps)) for name, (at, f) in wrt.items()}
 
 
-def _loss_of_parameter(
-    x: Array, a0: Array, labels: Array, parameters: Mapping[str, Array], key: str
-) -> Callable[[Array], object]:
-    return lambda value: rnn_loss_and_gradients(x, a0, labels, {**parameters, key: value})[0]
+def _varying(
+    objective: Callable[[Mapping[str, Array]], object], inputs: dict[str, Array], name: str, value: Array
+) -> object:
+    return objective({**inputs, name: value})
 
 
 def check_cell(cell: str | Cell, *, backend: str = "numpy", seed: int = 0, eps: float = 1e-6) -> dict[str, float]:
@@ -168,43 +186,16 @@ def _cell_errors(
     if mask is not None:  # the backward pass ignores the gradient given at padded steps: so must the objective
         probe = xp.where(mask[None, ...], probe, xp.zeros_like(probe))
 
-    def objective(x: Array, initial: tuple[Array, ...], parameters: dict[str, Array]) -> object:
-        a, _ = cell.forward(x, initial, parameters, mask)
+    def objective(values: Mapping[str, Array]) -> object:
+        state = tuple(values[name] for name in cell.initial_names)
+        a, _ = cell.forward(values["x"], state, {**parameters, **{key: values[key] for key in cell.keys}}, mask)
         return xp.sum(probe * a)
 
     _, cache = cell.forward(x, initial, parameters, mask)
     analytic = cell.backward(probe, cache)
-    wrt: dict[str, tuple[Array, Array, Callable[[Array], object]]] = {
-        "x": (analytic["dx"], x, lambda v: objective(v, initial, parameters)),
+    inputs = {
+        "x": x,
+        **dict(zip(cell.initial_names, initial, strict=True)),
+        **{key: parameters[key] for key in cell.keys},
     }
-    for index, name in enumerate(cell.initial_names):
-        wrt[name] = (analytic[f"d{name}"], initial[index], partial(_of_state, objective, x, initial, parameters, index))
-    for key in cell.keys:
-        wrt[key] = (
-            analytic[f"d{key}"],
-            parameters[key],
-            partial(_of_parameter, objective, x, initial, parameters, key),
-        )
-    return {name: relative_error(grad, numerical_gradient(f, at, eps)) for name, (grad, at, f) in wrt.items()}
-
-
-def _of_state(
-    objective: Callable[..., object],
-    x: Array,
-    initial: tuple[Array, ...],
-    parameters: dict[str, Array],
-    index: int,
-    value: Array,
-) -> object:
-    return objective(x, (*initial[:index], value, *initial[index + 1 :]), parameters)
-
-
-def _of_parameter(
-    objective: Callable[..., object],
-    x: Array,
-    initial: tuple[Array, ...],
-    parameters: dict[str, Array],
-    key: str,
-    value: Array,
-) -> object:
-    return objective(x, initial, {**parameters, key: value})
+    return _errors(objective, inputs, analytic, eps)

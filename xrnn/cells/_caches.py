@@ -8,9 +8,9 @@ once, time-major: the per-step caches are built on access, as views.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, overload
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, overload
 
 from xrnn._blocks import gate_blocks
 from xrnn._layout import from_rows
@@ -181,12 +181,27 @@ class StepLoopCache(SequenceCache):
         return self.step_caches[t]
 
 
+@dataclass(frozen=True, eq=False, kw_only=True)
 class ScanCache(SequenceCache):
-    """Base of the caches a :class:`~xrnn.cells._spec.ProjectedScan` builds: the inputs are kept time-major
-    (``inputs (T_x, m, n_x)``) and the initial states as fields named ``a0``, ``c0``, ..."""
+    """Base of the caches a :class:`~xrnn.cells._spec.ProjectedScan` builds: the inputs are kept time-major,
+    the initial states as fields named ``a0``, ``c0``, ... (a cell with more states declares the others), and
+    each step's cache is a :attr:`step_type` record whose fields are found by their names in the spec's
+    naming: ``a_next``, ``a_prev`` (and ``c_next``, ``c_prev``, ... for the other states), ``xt`` and
+    ``parameters``."""
 
+    #: The type of the cache the cell's step forward makes (``RNNCellCache``, ...), which :meth:`step` builds.
+    step_type: ClassVar[type[Any]]
+
+    states: Array
     inputs: Array
     a0: Array
+    parameters: Mapping[str, Array]
+    mask: Array | None = None
+    cell_spec: CellSpec = field(repr=False)
+
+    @property
+    def cell(self) -> CellSpec:
+        return self.cell_spec
 
     @property
     def initial(self) -> tuple[Array, ...]:
@@ -197,30 +212,70 @@ class ScanCache(SequenceCache):
         """The inputs in the spec's layout ``(n_x, m, T_x)`` (a view of :attr:`inputs`)."""
         return self.in_spec_layout(self.inputs)
 
+    def _step(self, t: int) -> Any:
+        values = self._step_values(t)
+        return self.step_type(**{name: values[name] for name in self.step_type._fields})
 
-class GateView:
-    """One gate of a cache's stacked ``gates (T_x, m, g n_a)``: a time-major ``(T_x, m, n_a)`` view, found by
-    the gate's name in the cell's declared blocks (the one place the gate order is stated)."""
+    def _step_values(self, t: int) -> dict[str, Any]:
+        """Every value step ``t``'s record may hold, by field name. Under a mask, a padded step's states are the
+        carried ones (and a gated cell's gates are not used)."""
+        values: dict[str, Any] = {"xt": self.inputs[t, ...].T, "parameters": self.parameters}
+        for index, (name, initial) in enumerate(zip(self.cell.state, self.initial, strict=True)):
+            history = self.history(index)
+            values[f"{name}_next"] = history[t, ...].T
+            values[f"{name}_prev"] = initial if t == 0 else history[t - 1, ...].T
+        return values
 
-    def __init__(self, gate: str, what: str) -> None:
-        self.gate = gate
-        self.__doc__ = f"{what} ``(T_x, m, n_a)``, time-major (a view of :attr:`gates`)."
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class GatedScanCache(ScanCache):
+    """A :class:`ScanCache` that also keeps every step's gates side by side, ``gates (T_x, m, g n_a)``, in the
+    order of the cell's declared blocks; in a step's record, gate ``f`` is the field ``ft``."""
+
+    gates: Array
+
+    def _step_values(self, t: int) -> dict[str, Any]:
+        values = super()._step_values(t)
+        names = _gate_names(self)
+        for gate, rows in zip(names, gate_blocks(self.gates, len(names)), strict=True):
+            values[f"{gate}t"] = rows[t, ...].T
+        return values
+
+
+def _gate_names(cache: Any) -> list[str]:
+    """The gates of the cell that made ``cache``, in the order of its declared blocks (the one place the gate
+    order is stated)."""
+    return [block.gate for block in cache.cell.scan.blocks]
+
+
+class _View:
+    """A documented array computed from a cache when read (a view of its arrays)."""
+
+    def __init__(self, read: Callable[[Any], Array], doc: str) -> None:
+        self.read = read
+        self.__doc__ = doc
 
     def __get__(self, cache: Any, owner: type | None = None) -> Any:
-        if cache is None:
-            return self
-        blocks = [block.gate for block in cache.cell.scan.blocks]
-        return gate_blocks(cache.gates, len(blocks))[blocks.index(self.gate)]
+        return self if cache is None else self.read(cache)
 
 
-class SpecView:
-    """A time-major array of a cache, seen in the spec's ``(n_a, m, T_x)`` layout (a view)."""
+def gate_views(gate: str, what: str) -> tuple[Any, Any]:
+    """Two views of one gate of a cache's stacked ``gates (T_x, m, g n_a)``, found by the gate's name in the
+    cell's declared blocks: time-major ``(T_x, m, n_a)``, and in the spec's ``(n_a, m, T_x)`` layout."""
 
-    def __init__(self, attribute: str, what: str) -> None:
-        self.attribute = attribute
-        self.__doc__ = f"{what} ``(n_a, m, T_x)`` (a view of :attr:`{attribute}`)."
+    def rows(cache: Any) -> Array:
+        names = _gate_names(cache)
+        return gate_blocks(cache.gates, len(names))[names.index(gate)]
 
-    def __get__(self, cache: Any, owner: type | None = None) -> Any:
-        if cache is None:
-            return self
-        return cache.in_spec_layout(getattr(cache, self.attribute))
+    return (
+        _View(rows, f"{what} ``(T_x, m, n_a)``, time-major (a view of :attr:`gates`)."),
+        _View(lambda cache: cache.in_spec_layout(rows(cache)), f"{what} ``(n_a, m, T_x)`` (a view of :attr:`gates`)."),
+    )
+
+
+def spec_view(attribute: str, what: str) -> Any:
+    """A time-major ``(T_x, m, n_a)`` array of a cache, seen in the spec's ``(n_a, m, T_x)`` layout (a view)."""
+    return _View(
+        lambda cache: cache.in_spec_layout(getattr(cache, attribute)),
+        f"{what} ``(n_a, m, T_x)`` (a view of :attr:`{attribute}`).",
+    )

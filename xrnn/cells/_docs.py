@@ -232,23 +232,49 @@ def fragments(cell: CellSpec) -> dict[str, str]:
                     "array of bool, shape (T_x, m, 1), or None",
                     f"Time-major ``mask`` (see :func:`{cell.name}_forward`); ``None`` when every step is real.",
                 ),
+                entry("cell_spec", "Cell", "The cell whose forward pass made this cache (also :attr:`cell`)."),
             )
         ),
     }
     return {**own, **_step_sections(cell, own), **_sequence_sections(cell, own)}
 
 
-def fill_doc(cell: CellSpec, **extra: str) -> Callable[[_Function], _Function]:
+#: The public functions of a cell whose Parameters, Returns and Raises sections :func:`fill_doc` writes.
+ROLES = ("step_forward", "step_backward", "forward", "backward")
+
+_EXAMPLES = re.compile(r"^(?P<indent> *)Examples\n", re.MULTILINE)
+
+
+def fill_doc(cell: CellSpec, role: str | None = None, **extra: str) -> Callable[[_Function], _Function]:
     """Decorator: replace the placeholders in the function's docstring with ``cell``'s :func:`fragments`
-    and the texts ``extra``."""
+    and the texts ``extra``.
+
+    ``role``, one of :data:`ROLES`, says which of the cell's public functions it decorates (``"forward"``
+    for ``{name}_forward``, ...): the sections the specification writes for that function
+    (``%(forward_sections)s``, ...) then go before the docstring's Examples, as numpydoc orders them.
+    """
+    if role is not None and role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}, got {role!r}")
     texts = {**fragments(cell), **extra}
 
     def fill(function: _Function) -> _Function:
+        doc = function.__doc__ or ""
+        if role is not None:
+            doc = _with_sections(doc, role, function.__name__)
         # twice: the sections hold placeholders of their own (the caches' names, the outputs')
-        function.__doc__ = fill_text(fill_text(function.__doc__ or "", texts), texts)
+        function.__doc__ = fill_text(fill_text(doc, texts), texts)
         return function
 
     return fill
+
+
+def _with_sections(doc: str, role: str, name: str) -> str:
+    """``doc`` with the placeholder of ``role``'s sections on its own line before the Examples heading."""
+    examples = _EXAMPLES.search(doc)
+    if examples is None:
+        raise ValueError(f"the docstring of {name} needs an Examples section, which the {role} sections precede")
+    placeholder = f"{examples['indent']}%({role}_sections)s\n\n"
+    return doc[: examples.start()] + placeholder + doc[examples.start() :]
 
 
 def fill_text(doc: str, texts: dict[str, str]) -> str:

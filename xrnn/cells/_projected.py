@@ -97,7 +97,8 @@ def forward(cell: CellSpec, checked: Checked, x: Array, initial: Sequence[Array]
     outputs = run_scan(xp, scan.forward_kernel, scan.forward_twin, projection, w_a, *initial_rows, keep=checked.keep)
     stored = dict(zip(scan.stored, outputs if isinstance(outputs, tuple) else (outputs,), strict=True))
     stored.update(zip(cell.initial_names, initial, strict=True))
-    return scan.cache_type(**stored, inputs=xp.reshape(inputs_rows, (t_x, m, -1)), parameters=params, mask=checked.keep)
+    inputs = xp.reshape(inputs_rows, (t_x, m, -1))
+    return scan.cache_type(**stored, inputs=inputs, parameters=params, mask=checked.keep, cell_spec=cell)
 
 
 def backward(cache: ScanCache, dstates: Array, after: tuple[Array, ...] | None = None) -> dict[str, Array]:

@@ -58,8 +58,9 @@ class ProjectedScan:
     keep)`` returns ``dz`` (the gradient of the stacked preactivation) and the gradient of each initial
     state's rows. ``reads`` names stored arrays and initial states (``"a0"``, ``"c0"``: their rows). A
     backend's fast path of the same signature, registered under ``forward_kernel``/``backward_kernel``,
-    replaces the twin (see :func:`xrnn.backends.fast_path`). ``cache_type`` is built with the stored
-    arrays, ``inputs``, the initial states (as ``a0``, ``c0``, ...), ``parameters`` and ``mask``.
+    replaces the twin (see :func:`xrnn.backends.fast_path`). ``cache_type`` (a
+    :class:`~xrnn.cells._caches.ScanCache`) is built with the stored arrays, ``inputs``, the initial states
+    (as ``a0``, ``c0``, ...), ``parameters``, ``mask`` and the cell (``cell_spec``).
     """
 
     blocks: tuple[Block, ...]

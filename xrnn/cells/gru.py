@@ -23,20 +23,19 @@ weight gradients are single products after the loop. That optimisation is the ce
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from xrnn._typing import Array
 from xrnn._validation import namespace_of
 from xrnn.activations import sigmoid_unchecked
 from xrnn.cells import _engine
-from xrnn.cells._caches import GateView, ScanCache, SpecView
+from xrnn.cells._caches import GatedScanCache, gate_views
 from xrnn.cells._cell import Cell, check_made_by, register_builtin
 from xrnn.cells._docs import fill_doc
 from xrnn.cells._gated_scans import generic_gru_backward_scan, generic_gru_forward_scan
 from xrnn.cells._init import small_normal
 from xrnn.cells._shapes import parse_shapes
-from xrnn.cells._spec import Block, CellSpec, ProjectedScan, State
+from xrnn.cells._spec import Block, ProjectedScan, State
 
 #: The gates in the order of the fused gate block: update, reset, candidate. The candidate's state weight
 #: reads ``r * a_prev``, so its gradient takes the reset gate's rows as its operand.
@@ -67,8 +66,7 @@ class GRUCellCache(NamedTuple):
     parameters: Mapping[str, Array]
 
 
-@dataclass(frozen=True, eq=False)
-class GRUCache(ScanCache):
+class GRUCache(GatedScanCache):
     """What :func:`gru_forward` keeps for :func:`gru_backward`: every state and gate, time-major.
 
     Attributes
@@ -88,39 +86,10 @@ class GRUCache(ScanCache):
     (2, 2, (5, 4, 2), (5, 4))
     """
 
-    states: Array
-    gates: Array
-    inputs: Array
-    a0: Array
-    parameters: Mapping[str, Array]
-    mask: Array | None = None
-
-    @property
-    def cell(self) -> CellSpec:
-        return GRU
-
-    @property
-    def initial(self) -> tuple[Array, ...]:
-        return (self.a0,)
-
-    update = GateView("u", "Update gates")
-    reset = GateView("r", "Reset gates")
-    candidate = GateView("cc", "Candidates")
-    u = SpecView("update", "Update gates")
-    r = SpecView("reset", "Reset gates")
-    cct = SpecView("candidate", "Candidates")
-
-    def _step(self, t: int) -> GRUCellCache:
-        a_prev = self.a0 if t == 0 else self.states[t - 1, ...].T
-        return GRUCellCache(
-            self.states[t, ...].T,
-            a_prev,
-            self.inputs[t, ...].T,
-            self.update[t, ...].T,
-            self.reset[t, ...].T,
-            self.candidate[t, ...].T,
-            self.parameters,
-        )
+    step_type = GRUCellCache
+    update, u = gate_views("u", "Update gates")
+    reset, r = gate_views("r", "Reset gates")
+    candidate, cct = gate_views("cc", "Candidates")
 
 
 def _step_forward(xt: Array, state: State, p: Mapping[str, Array]) -> tuple[State, GRUCellCache]:
@@ -219,11 +188,9 @@ GRU = register_builtin(
 fill_doc(GRU)(GRUCache)
 
 
-@fill_doc(GRU, step_cache="GRUCellCache")
+@fill_doc(GRU, "step_forward", step_cache="GRUCellCache")
 def gru_cell_forward(xt: Array, a_prev: Array, parameters: Mapping[str, Array]) -> tuple[Array, Array, GRUCellCache]:
     """One step of the GRU.
-
-    %(step_forward_sections)s
 
     Examples
     --------
@@ -237,11 +204,9 @@ def gru_cell_forward(xt: Array, a_prev: Array, parameters: Mapping[str, Array]) 
     return a_next, yt_pred, cache
 
 
-@fill_doc(GRU, step_cache="GRUCellCache")
+@fill_doc(GRU, "step_backward", step_cache="GRUCellCache")
 def gru_cell_backward(da_next: Array, cache: GRUCellCache) -> dict[str, Array]:
     """Gradients of one GRU step, given the gradient reaching its new hidden state.
-
-    %(step_backward_sections)s
 
     Examples
     --------
@@ -255,13 +220,11 @@ def gru_cell_backward(da_next: Array, cache: GRUCellCache) -> dict[str, Array]:
     return _engine.step_backward(GRU, GRUCellCache, (da_next,), cache)
 
 
-@fill_doc(GRU)
+@fill_doc(GRU, "forward")
 def gru_forward(
     x: Array, a0: Array, parameters: Mapping[str, Array], *, mask: Array | None = None, checkpoints: int | None = None
 ) -> tuple[Array, Array, GRUCache]:
     """Run the GRU over a whole sequence; the cache holds every gate for inspection.
-
-    %(forward_sections)s
 
     Examples
     --------
@@ -275,11 +238,9 @@ def gru_forward(
     return a, y_pred, cache
 
 
-@fill_doc(GRU)
+@fill_doc(GRU, "backward")
 def gru_backward(da: Array, caches: GRUCache) -> dict[str, Array]:
     """Backpropagation through time for the GRU.
-
-    %(backward_sections)s
 
     Examples
     --------

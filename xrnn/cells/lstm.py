@@ -31,13 +31,13 @@ from xrnn._typing import Array
 from xrnn._validation import namespace_of
 from xrnn.activations import sigmoid_unchecked
 from xrnn.cells import _engine
-from xrnn.cells._caches import GateView, ScanCache, SpecView
+from xrnn.cells._caches import GatedScanCache, gate_views, spec_view
 from xrnn.cells._cell import Cell, check_made_by, register_builtin
 from xrnn.cells._docs import fill_doc
 from xrnn.cells._gated_scans import generic_lstm_backward_scan, generic_lstm_forward_scan
 from xrnn.cells._init import small_normal
 from xrnn.cells._shapes import parse_shapes
-from xrnn.cells._spec import Block, CellSpec, ProjectedScan, State
+from xrnn.cells._spec import Block, ProjectedScan, State
 
 #: The gates in the order of the fused gate block: the three sigmoid gates first (one sigmoid covers
 #: them), and the three that the cell gradient reaches last (one product with ``dc`` covers them).
@@ -78,8 +78,8 @@ class LSTMCellCache(NamedTuple):
     parameters: Mapping[str, Array]
 
 
-@dataclass(frozen=True, eq=False)
-class LSTMCache(ScanCache):
+@dataclass(frozen=True, eq=False, kw_only=True)
+class LSTMCache(GatedScanCache):
     """What :func:`lstm_forward` keeps for :func:`lstm_backward`: every state and gate, time-major.
 
     Attributes
@@ -99,52 +99,18 @@ class LSTMCache(ScanCache):
     (2, 10, (5, 4, 2), (5, 4))
     """
 
-    states: Array
+    step_type = LSTMCellCache
     cells: Array
-    gates: Array
-    inputs: Array
-    a0: Array
     c0: Array
-    parameters: Mapping[str, Array]
-    mask: Array | None = None
 
-    @property
-    def cell(self) -> CellSpec:
-        return LSTM
-
-    @property
-    def initial(self) -> tuple[Array, ...]:
-        return (self.a0, self.c0)
-
-    output = GateView("o", "Output gates")
-    forget = GateView("f", "Forget gates")
-    update = GateView("i", "Update gates")
-    candidate = GateView("cc", "Candidate cells")
-    c = SpecView("cells", "Cell states")
-    f = SpecView("forget", "Forget gates")
-    i = SpecView("update", "Update gates")
-    cct = SpecView("candidate", "Candidate cells")
-    o = SpecView("output", "Output gates")
+    output, o = gate_views("o", "Output gates")
+    forget, f = gate_views("f", "Forget gates")
+    update, i = gate_views("i", "Update gates")
+    candidate, cct = gate_views("cc", "Candidate cells")
+    c = spec_view("cells", "Cell states")
 
     def history(self, index: int) -> Array:
         return self.cells if index == 1 else super().history(index)
-
-    def _step(self, t: int) -> LSTMCellCache:
-        """Under a mask, a padded step's states are the carried ones and its gates are not used."""
-        a_prev = self.a0 if t == 0 else self.states[t - 1, ...].T
-        c_prev = self.c0 if t == 0 else self.cells[t - 1, ...].T
-        return LSTMCellCache(
-            self.states[t, ...].T,
-            self.cells[t, ...].T,
-            a_prev,
-            c_prev,
-            self.forget[t, ...].T,
-            self.update[t, ...].T,
-            self.candidate[t, ...].T,
-            self.output[t, ...].T,
-            self.inputs[t, ...].T,
-            self.parameters,
-        )
 
 
 def _step_forward(xt: Array, state: State, p: Mapping[str, Array]) -> tuple[State, LSTMCellCache]:
@@ -254,13 +220,11 @@ LSTM = register_builtin(
 fill_doc(LSTM)(LSTMCache)
 
 
-@fill_doc(LSTM, step_cache="LSTMCellCache")
+@fill_doc(LSTM, "step_forward", step_cache="LSTMCellCache")
 def lstm_cell_forward(
     xt: Array, a_prev: Array, c_prev: Array, parameters: Mapping[str, Array]
 ) -> tuple[Array, Array, Array, LSTMCellCache]:
     """One step of the LSTM.
-
-    %(step_forward_sections)s
 
     Examples
     --------
@@ -275,11 +239,9 @@ def lstm_cell_forward(
     return a_next, c_next, yt_pred, cache
 
 
-@fill_doc(LSTM, step_cache="LSTMCellCache")
+@fill_doc(LSTM, "step_backward", step_cache="LSTMCellCache")
 def lstm_cell_backward(da_next: Array, dc_next: Array, cache: LSTMCellCache) -> dict[str, Array]:
     """Gradients of one LSTM step, given the gradients reaching its new hidden and cell states.
-
-    %(step_backward_sections)s
 
     Examples
     --------
@@ -293,7 +255,7 @@ def lstm_cell_backward(da_next: Array, dc_next: Array, cache: LSTMCellCache) -> 
     return _engine.step_backward(LSTM, LSTMCellCache, (da_next, dc_next), cache)
 
 
-@fill_doc(LSTM, y="y")
+@fill_doc(LSTM, "forward", y="y")
 def lstm_forward(
     x: Array,
     a0: Array,
@@ -304,8 +266,6 @@ def lstm_forward(
     checkpoints: int | None = None,
 ) -> tuple[Array, Array, Array, LSTMCache]:
     """Run the LSTM over a whole sequence; the cache holds every gate for inspection.
-
-    %(forward_sections)s
 
     Examples
     --------
@@ -322,11 +282,9 @@ def lstm_forward(
     return a, y, c, cache
 
 
-@fill_doc(LSTM)
+@fill_doc(LSTM, "backward")
 def lstm_backward(da: Array, caches: LSTMCache) -> dict[str, Array]:
     """Backpropagation through time for the LSTM.
-
-    %(backward_sections)s
 
     Examples
     --------

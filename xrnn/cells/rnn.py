@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from xrnn._typing import Array
@@ -28,7 +27,7 @@ from xrnn.cells._docs import fill_doc
 from xrnn.cells._init import normal_parameters
 from xrnn.cells._scan import generic_backward_scan, generic_forward_scan
 from xrnn.cells._shapes import parse_shapes
-from xrnn.cells._spec import Block, CellSpec, ProjectedScan, State
+from xrnn.cells._spec import Block, ProjectedScan, State
 
 SCHEMES = ("small", "glorot")
 
@@ -54,7 +53,6 @@ class RNNCellCache(NamedTuple):
     parameters: Mapping[str, Array]
 
 
-@dataclass(frozen=True, eq=False)
 class RNNCache(ScanCache):
     """What :func:`rnn_forward` keeps for :func:`rnn_backward`: each activation once, no per-step copies.
 
@@ -74,23 +72,7 @@ class RNNCache(ScanCache):
     (2, (5, 1, 2), (5, 1))
     """
 
-    states: Array
-    inputs: Array
-    a0: Array
-    parameters: Mapping[str, Array]
-    mask: Array | None = None
-
-    @property
-    def cell(self) -> CellSpec:
-        return RNN
-
-    @property
-    def initial(self) -> tuple[Array, ...]:
-        return (self.a0,)
-
-    def _step(self, t: int) -> RNNCellCache:
-        a_prev = self.a0 if t == 0 else self.states[t - 1, ...].T
-        return RNNCellCache(self.states[t, ...].T, a_prev, self.inputs[t, ...].T, self.parameters)
+    step_type = RNNCellCache
 
 
 def _step_forward(xt: Array, state: State, p: Mapping[str, Array]) -> tuple[State, RNNCellCache]:
@@ -205,11 +187,9 @@ RNN = register_builtin(
 fill_doc(RNN)(RNNCache)
 
 
-@fill_doc(RNN, step_cache="RNNCellCache")
+@fill_doc(RNN, "step_forward", step_cache="RNNCellCache")
 def rnn_cell_forward(xt: Array, a_prev: Array, parameters: Mapping[str, Array]) -> tuple[Array, Array, RNNCellCache]:
     """One step of the RNN: ``a_next = tanh(Wax xt + Waa a_prev + ba)``.
-
-    %(step_forward_sections)s
 
     Examples
     --------
@@ -223,11 +203,9 @@ def rnn_cell_forward(xt: Array, a_prev: Array, parameters: Mapping[str, Array]) 
     return a_next, yt_pred, cache
 
 
-@fill_doc(RNN, step_cache="RNNCellCache")
+@fill_doc(RNN, "step_backward", step_cache="RNNCellCache")
 def rnn_cell_backward(da_next: Array, cache: RNNCellCache) -> dict[str, Array]:
     """Gradients of one step, given the gradient reaching its new hidden state.
-
-    %(step_backward_sections)s
 
     Examples
     --------
@@ -239,13 +217,11 @@ def rnn_cell_backward(da_next: Array, cache: RNNCellCache) -> dict[str, Array]:
     return _engine.step_backward(RNN, RNNCellCache, (da_next,), cache)
 
 
-@fill_doc(RNN)
+@fill_doc(RNN, "forward")
 def rnn_forward(
     x: Array, a0: Array, parameters: Mapping[str, Array], *, mask: Array | None = None, checkpoints: int | None = None
 ) -> tuple[Array, Array, RNNCache]:
     """Run the RNN over a whole sequence.
-
-    %(forward_sections)s
 
     Examples
     --------
@@ -260,11 +236,9 @@ def rnn_forward(
     return a, y_pred, cache
 
 
-@fill_doc(RNN)
+@fill_doc(RNN, "backward")
 def rnn_backward(da: Array, caches: RNNCache) -> dict[str, Array]:
     """Backpropagation through time.
-
-    %(backward_sections)s
 
     Examples
     --------
