@@ -59,14 +59,15 @@ def common_namespace(arrays: Mapping[str, Array]) -> ModuleType:
     first = values[0]
     kind = type(first)
     # Fast path: one array type (so one library), one dtype, one device; else the detailed checks below.
+    # Loops, not all() over generators: every public call runs this, and toy-sized calls feel the difference.
     xp = _known_namespaces.get(kind)
-    if xp is not None and all(type(value) is kind for value in values):
+    if xp is not None:
         dtype = first.dtype
-        if all(value.dtype == dtype for value in values) and _is_real_floating(xp, dtype):
-            if array_api_compat.is_numpy_namespace(xp):  # one device only: skip the per-array lookups
-                return xp
-            where = array_api_compat.device(first)
-            if all(array_api_compat.device(value) == where for value in values):
+        for value in values:
+            if type(value) is not kind or value.dtype != dtype:
+                break
+        else:
+            if _is_real_floating(xp, dtype) and _same_device(xp, first, values):
                 return xp
     names = list(arrays)
     for name in names:
@@ -98,6 +99,13 @@ def common_namespace(arrays: Mapping[str, Array]) -> ModuleType:
     return xp
 
 
+def _same_device(xp: ModuleType, first: Array, values: list[Array]) -> bool:
+    if array_api_compat.is_numpy_namespace(xp):  # one device only: skip the per-array lookups
+        return True
+    where = array_api_compat.device(first)
+    return all(array_api_compat.device(value) == where for value in values)
+
+
 def expect_ndim(name: str, array: Array, symbols: Sequence[str]) -> None:
     """``array`` must have one axis per symbol, each at least 1 long."""
     shape = tuple(array.shape)
@@ -109,7 +117,7 @@ def expect_ndim(name: str, array: Array, symbols: Sequence[str]) -> None:
 
 def expect_shape(name: str, array: Array, symbols: Sequence[str], dims: Mapping[str, int]) -> None:
     """``array.shape`` must equal ``symbols`` evaluated in ``dims``."""
-    expected = tuple(dims[symbol] for symbol in symbols)
+    expected = tuple([dims[symbol] for symbol in symbols])
     shape = tuple(array.shape)
     if shape != expected:
         raise ValueError(f"{name} must have shape ({', '.join(symbols)}) = {expected}, got {shape}")

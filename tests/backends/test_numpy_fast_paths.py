@@ -14,8 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from xrnn._layout import to_rows
+from xrnn.activations import softmax_unchecked
 from xrnn.backends import fast_path, fast_paths
-from xrnn.backends.numpy import rnn_backward_scan, rnn_forward_scan, time_major_rows
+from xrnn.backends.numpy import rnn_backward_scan, rnn_forward_scan, softmax, time_major_rows
 from xrnn.cells._scan import generic_backward_scan, generic_forward_scan
 
 pytestmark = pytest.mark.numpy_only
@@ -165,7 +166,9 @@ def test_forward_and_backward_equal_generic_twins_over_shapes(
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", [(1, 1, 1), (3, 10, 4), (1, 5, 7), (64, 1, 3), (130, 33, 2), (65, 17, 1)])
+@pytest.mark.parametrize(
+    "shape", [(1, 1, 1), (3, 10, 4), (1, 5, 7), (64, 1, 3), (64, 16, 2), (64, 17, 2), (130, 33, 2), (65, 17, 1)]
+)
 def test_time_major_rows_equals_generic_twin(shape: tuple[int, int, int], dtype: str) -> None:
     """Shapes around the copy's 64 x 16 blocks, and m = 1, T_x = 1, n = 1; the input is read-only."""
     x = _read_only(np.random.default_rng(1).standard_normal(shape).astype(dtype))
@@ -180,3 +183,20 @@ def test_time_major_rows_equals_generic_twin(shape: tuple[int, int, int], dtype:
     with fast_paths(False):
         expected_strided = np.asarray(to_rows(compat_numpy, strided))
     np.testing.assert_array_equal(time_major_rows(strided), expected_strided)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("shape", "axis"), [((1, 1), 0), ((40, 2), 1), ((2, 40), 0), ((3, 7), 1), ((5, 1), 1)])
+def test_softmax_equals_generic_twin_bit_for_bit(shape: tuple[int, int], axis: int, dtype: str) -> None:
+    """Same ufuncs in the same order: equal to the last bit, saturated entries included; reads its input only."""
+    x = np.random.default_rng(2).standard_normal(shape).astype(dtype) * 30
+    x.flat[0] = 1000.0  # far beyond exp's range: the shift keeps it finite
+    x = _read_only(x)
+    result = softmax(x, axis)
+    with fast_paths(False):
+        expected = np.asarray(softmax_unchecked(compat_numpy, x, axis=axis))
+    assert fast_path(compat_numpy, "softmax") is softmax
+    assert result.dtype == x.dtype
+    assert not np.shares_memory(result, x)
+    np.testing.assert_array_equal(result, expected)
+    assert np.all(np.isfinite(result))

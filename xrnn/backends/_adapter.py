@@ -24,6 +24,8 @@ GRUForwardScan = Callable[[Array, Array, Array, Array | None], tuple[Array, Arra
 GRUBackwardScan = Callable[[Array, Array, Array, Array, Array, Array | None], tuple[Array, Array]]
 #: ``time_major_rows(x) -> rows``: ``(n, m, T_x)`` to a new ``(T_x * m, n)``; see ``xrnn._layout.to_rows``.
 TimeMajorRows = Callable[[Array], Array]
+#: ``softmax(x, axis) -> a new array``; see ``xrnn.activations.softmax_unchecked``.
+Softmax = Callable[[Array, int], Array]
 
 
 class ArrayBackend(ABC):
@@ -36,7 +38,7 @@ class ArrayBackend(ABC):
     #: Registry name, e.g. ``"numpy"``.
     name: ClassVar[str]
     #: Fast paths. ``None`` means the generic Array API twin (``xrnn._scan``, ``xrnn._gated_scans``,
-    #: ``xrnn._layout``) serves.
+    #: ``xrnn._layout``, ``xrnn.activations``) serves.
     rnn_forward_scan: ForwardScan | None = None
     rnn_backward_scan: BackwardScan | None = None
     lstm_forward_scan: LSTMForwardScan | None = None
@@ -44,6 +46,7 @@ class ArrayBackend(ABC):
     gru_forward_scan: GRUForwardScan | None = None
     gru_backward_scan: GRUBackwardScan | None = None
     time_major_rows: TimeMajorRows | None = None
+    softmax: Softmax | None = None
     #: Whether the scans accept a mask; when not, calls with a mask run the generic twins.
     scans_take_masks: ClassVar[bool] = False
     #: Whether the backward scans accept ``after``, the gradients reaching the last states from beyond the

@@ -114,12 +114,28 @@ def time_major_rows(x: np.ndarray) -> np.ndarray:
     """
     n, m, t_x = x.shape
     view = x.transpose(2, 1, 0)
+    if n <= _ROWS_BLOCK_N and m <= _ROWS_BLOCK_M:  # one block: one copy, without the loops' per-call cost
+        rows: np.ndarray = view.copy()
+        return rows.reshape(t_x * m, n)
     rows = np.empty((t_x, m, n), dtype=x.dtype)
     for i in range(0, n, _ROWS_BLOCK_N):
         for j in range(0, m, _ROWS_BLOCK_M):
             block = (slice(None), slice(j, j + _ROWS_BLOCK_M), slice(i, i + _ROWS_BLOCK_N))
             rows[block] = view[block]
     return rows.reshape(t_x * m, n)
+
+
+def softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    """A new array, the softmax of ``x`` along ``axis``, as the generic twin
+    (``xrnn.activations.softmax_unchecked``) computes it, bit for bit.
+
+    The reductions are ``ndarray`` methods: NumPy's module-level ``max`` and ``sum`` are Python wrappers
+    that cost as much as the arithmetic for the outputs of a small batch (every forward pass computes them).
+    """
+    e: np.ndarray = x - x.max(axis=axis, keepdims=True)
+    np.exp(e, out=e)
+    e /= e.sum(axis=axis, keepdims=True)
+    return e
 
 
 @cache
@@ -156,6 +172,7 @@ class NumpyBackend(ArrayBackend):
     gru_forward_scan = _GatedScan()
     gru_backward_scan = _GatedScan()
     time_major_rows = staticmethod(time_major_rows)
+    softmax = staticmethod(softmax)
     scans_take_masks = True
     scans_take_after = True
 

@@ -205,7 +205,7 @@ class ScanCache(SequenceCache):
 
     @property
     def initial(self) -> tuple[Array, ...]:
-        return tuple(getattr(self, name) for name in self.cell.initial_names)
+        return tuple([getattr(self, name) for name in self.cell_spec.initial_names])
 
     @property
     def x(self) -> Array:

@@ -113,7 +113,8 @@ def forward(
     xp = checked.xp
     start = fill_zeros(xp, initial, checked, x)
     cache, histories = forward_cache(cell, checked, x, start, parameters, budget, states=states)
-    copies = tuple(xp.asarray(cache.in_spec_layout(rows), copy=True) for rows in histories)
+    m = checked.sizes["m"]
+    copies = tuple([xp.asarray(from_rows(xp, rows, m), copy=True) for rows in histories])
     y = outputs(xp, histories[0], parameters, cell.output) if output else None
     return Forward(copies, y, cache)
 

@@ -43,24 +43,29 @@ def run_scan(
 
 @dataclass(frozen=True)
 class _Layout:
-    """What a declared scan's blocks mean for the arrays, worked out once per scan (every call reads it)."""
+    """What a cell's declared scan means for the arrays, worked out once per cell (every call reads it)."""
 
+    scan: ProjectedScan
     joint: bool  # every block's state and input weight are one key
     state_keys: tuple[str, ...]
     input_keys: tuple[str, ...]
     bias_keys: tuple[str, ...]
     groups: tuple[tuple[str | None, int, int], ...]  # (operand, first block, end block): one product each
     outputs: tuple[tuple[int, str, str, str], ...]  # per block: index, state, input and bias gradient names
-    reads: tuple[tuple[int | None, str], ...]  # per array the backward scan reads: an initial state's index, or a field
+    reads: tuple[tuple[str, bool], ...]  # per array the backward scan reads: the cache field, and if it is a state
+    initial_names: tuple[str, ...]  # the initial states' cache fields (a0, c0, ...)
+    initial_gradient_names: tuple[str, ...]  # their gradients' names (da0, dc0, ...)
 
 
-_layouts: dict[int, tuple[ProjectedScan, _Layout]] = {}
+_layouts: dict[int, tuple[CellSpec, _Layout]] = {}
 
 
-def _layout(scan: ProjectedScan, initial_names: tuple[str, ...]) -> _Layout:
-    known = _layouts.get(id(scan))
-    if known is not None and known[0] is scan:
+def _layout(cell: CellSpec) -> _Layout:
+    known = _layouts.get(id(cell))
+    if known is not None and known[0] is cell:
         return known[1]
+    assert cell.scan is not None
+    scan = cell.scan
     blocks = scan.blocks
     groups, start = [], 0
     for operand, group in itertools.groupby(blocks, key=lambda block: block.operand):
@@ -68,6 +73,7 @@ def _layout(scan: ProjectedScan, initial_names: tuple[str, ...]) -> _Layout:
         groups.append((operand, start, start + count))
         start += count
     layout = _Layout(
+        scan=scan,
         joint=all(block.state_weight == block.input_weight for block in blocks),
         state_keys=tuple(block.state_weight for block in blocks),
         input_keys=tuple(block.input_weight for block in blocks),
@@ -77,16 +83,18 @@ def _layout(scan: ProjectedScan, initial_names: tuple[str, ...]) -> _Layout:
             (index, "d" + block.state_weight, "d" + block.input_weight, "d" + block.bias)
             for index, block in enumerate(blocks)
         ),
-        reads=tuple((initial_names.index(name) if name in initial_names else None, name) for name in scan.reads),
+        reads=tuple((name, name in cell.initial_names) for name in scan.reads),
+        initial_names=cell.initial_names,
+        initial_gradient_names=cell.initial_gradient_names,
     )
-    _layouts[id(scan)] = (scan, layout)
+    _layouts[id(cell)] = (cell, layout)
     return layout
 
 
 def forward(cell: CellSpec, checked: Checked, x: Array, initial: Sequence[Array], params: Mapping[str, Array]) -> Any:
     """Every step of ``cell`` over ``x (n_x, m, T_x)``: the cache its ``scan.cache_type`` holds."""
-    xp, scan = checked.xp, _scan(cell)
-    layout = _layout(scan, cell.initial_names)
+    xp, layout = checked.xp, _layout(cell)
+    scan = layout.scan
     _, m, t_x = x.shape
     w_a, w_x = _weights(xp, layout, params, checked.sizes["n_a"])
     inputs_rows = to_rows(xp, x)
@@ -96,7 +104,7 @@ def forward(cell: CellSpec, checked: Checked, x: Array, initial: Sequence[Array]
     initial_rows = [state.T for state in initial]
     outputs = run_scan(xp, scan.forward_kernel, scan.forward_twin, projection, w_a, *initial_rows, keep=checked.keep)
     stored = dict(zip(scan.stored, outputs if isinstance(outputs, tuple) else (outputs,), strict=True))
-    stored.update(zip(cell.initial_names, initial, strict=True))
+    stored.update(zip(layout.initial_names, initial, strict=True))
     inputs = xp.reshape(inputs_rows, (t_x, m, -1))
     return scan.cache_type(**stored, inputs=inputs, parameters=params, mask=checked.keep, cell_spec=cell)
 
@@ -108,21 +116,19 @@ def backward(cache: ScanCache, dstates: Array, after: tuple[Array, ...] | None =
     Returns ``"d" + key`` for the cell's keys, ``dx (n_x, m, T_x)`` and ``"d" + name + "0"`` for each
     initial state.
     """
-    cell, params = cache.cell, cache.parameters
-    scan = _scan(cell)
-    layout = _layout(scan, cell.initial_names)
+    params, layout = cache.parameters, _layout(cache.cell_spec)
+    scan = layout.scan
     xp = namespace_of(dstates)
     t_x, m, n_a = dstates.shape
     w_a, w_x = _weights(xp, layout, params, n_a)
-    initial = cache.initial
-    reads = [getattr(cache, name) if index is None else initial[index].T for index, name in layout.reads]
+    reads = [getattr(cache, name).T if is_state else getattr(cache, name) for name, is_state in layout.reads]
     after_rows = None if after is None else tuple(gradient.T for gradient in after)
     scanned = run_scan(
         xp, scan.backward_kernel, scan.backward_twin, dstates, *reads, w_a, keep=cache.mask, after=after_rows
     )
     dz_rows = xp.reshape(scanned[0], (t_x * m, -1))
     grads = {"dx": from_rows(xp, xp.matmul(dz_rows, w_x), m)}
-    for name, rows in zip(cell.initial_gradient_names, scanned[1:], strict=True):
+    for name, rows in zip(layout.initial_gradient_names, scanned[1:], strict=True):
         grads[name] = rows.T
     d_state = _state_weight_gradient(xp, layout, cache, dz_rows)
     d_input = xp.matmul(dz_rows.T, xp.reshape(cache.inputs, (t_x * m, -1)))
@@ -142,7 +148,7 @@ def backward(cache: ScanCache, dstates: Array, after: tuple[Array, ...] | None =
 
 def weights(xp: ModuleType, cell: CellSpec, params: Mapping[str, Array], n_a: int) -> tuple[Array, Array]:
     """The blocks' state and input weights stacked row-wise: ``w_a (g n_a, n_a)`` and ``w_x (g n_a, n_x)``."""
-    return _weights(xp, _layout(_scan(cell), cell.initial_names), params, n_a)
+    return _weights(xp, _layout(cell), params, n_a)
 
 
 def _weights(xp: ModuleType, layout: _Layout, params: Mapping[str, Array], n_a: int) -> tuple[Array, Array]:
@@ -181,8 +187,3 @@ def _state_weight_gradient(xp: ModuleType, layout: _Layout, cache: ScanCache, dz
 
 def _stacked(xp: ModuleType, arrays: list[Array]) -> Array:
     return arrays[0] if len(arrays) == 1 else xp.concat(arrays, axis=0)
-
-
-def _scan(cell: CellSpec) -> ProjectedScan:
-    assert cell.scan is not None
-    return cell.scan
