@@ -70,7 +70,7 @@ def _lstm_forward(scan: Forward) -> None:
     steps = zip(gates, gates[..., : 3 * n_a], *gate_blocks(gates, 4), states, cells, drops, strict=True)
     with np.errstate(over="ignore"):
         for z, sigmoids, o, f, i, cc, a, c, drop in steps:
-            np.matmul(a_prev, w_a_t, out=recurrent)
+            np.dot(a_prev, w_a_t, out=recurrent)
             np.add(z, recurrent, out=z)
             _sigmoid_in_place(sigmoids)
             np.tanh(cc, out=cc)
@@ -115,7 +115,7 @@ def _lstm_backward(scan: Backward) -> tuple[np.ndarray, ...]:
         np.add(dc, dc_next, out=dc)
         np.multiply(factor_o_t, g_a, out=factor_o_t)
         np.multiply(cell_gates_t, dc[:, None, :], out=cell_gates_t)
-        np.matmul(dz_t, w_a, out=da_next)
+        np.dot(dz_t, w_a, out=da_next)
         np.multiply(dc, f_t, out=dc)
         if drop_t is not None:
             np.copyto(da_next, g_a, where=drop_t)
@@ -135,11 +135,11 @@ def _gru_forward(scan: Forward) -> None:
     steps = zip(gates[..., : 2 * n_a], *gate_blocks(gates, 3), states, drops, strict=True)
     with np.errstate(over="ignore"):
         for both, u, r, cc, a, drop in steps:
-            np.matmul(a_prev, gates_t, out=recurrent)
+            np.dot(a_prev, gates_t, out=recurrent)
             np.add(both, recurrent, out=both)
             _sigmoid_in_place(both)
             np.multiply(r, a_prev, out=reset_state)
-            np.matmul(reset_state, candidate_t, out=candidate_recurrent)
+            np.dot(reset_state, candidate_t, out=candidate_recurrent)
             np.add(cc, candidate_recurrent, out=cc)
             np.tanh(cc, out=cc)
             np.subtract(cc, a_prev, out=a)  # a = a_prev + u (cc - a_prev)
@@ -178,10 +178,10 @@ def _gru_backward(scan: Backward) -> tuple[np.ndarray, ...]:
     for dstates_t, factor_u_t, factor_r_t, factor_cc_t, dz_gates_t, r_t, direct_t, drop_t in reversed(list(steps)):
         incoming_gradient(dstates_t, da_next, drop_t, out=g)
         np.multiply(factor_cc_t, g, out=factor_cc_t)
-        np.matmul(factor_cc_t, candidate_a, out=dreset_state)
+        np.dot(factor_cc_t, candidate_a, out=dreset_state)
         np.multiply(factor_u_t, g, out=factor_u_t)
         np.multiply(factor_r_t, dreset_state, out=factor_r_t)
-        np.matmul(dz_gates_t, gates_a, out=da_next)
+        np.dot(dz_gates_t, gates_a, out=da_next)
         np.multiply(dreset_state, r_t, out=dreset_state)  # da_prev = dz_gates @ W + dreset r + g (1 - u)
         np.add(da_next, dreset_state, out=da_next)
         np.multiply(g, direct_t, out=dreset_state)
