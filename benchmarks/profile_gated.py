@@ -138,7 +138,8 @@ def _phases(cell: str, size: Size, dtype: str, torch: Any, budget: float) -> lis
 def _step_products(
     cell: str, m: int, n_a: int, t_x: int, w_a: np.ndarray
 ) -> tuple[Callable[[], object], Callable[[], object]]:
-    """The products the scans do per step, ``T_x`` times, with the operand layouts the fast paths use."""
+    """The products the scans do per step, ``T_x`` times, with the operand layouts and the call (``np.dot(out=)``)
+    the fast paths use."""
     rng = np.random.default_rng(0)
     dtype = w_a.dtype
     rows = rng.standard_normal((m, n_a)).astype(dtype)
@@ -152,12 +153,12 @@ def _step_products(
     def forward_steps() -> None:
         for _ in range(t_x):
             for weight, out in zip(forward_weights, outputs, strict=True):
-                np.matmul(rows, weight, out=out)
+                np.dot(rows, weight, out=out)
 
     def backward_steps() -> None:
         for _ in range(t_x):
             for dz, weight in zip(dz_blocks, backward_weights, strict=True):
-                np.matmul(dz, weight, out=carry)
+                np.dot(dz, weight, out=carry)
 
     return forward_steps, backward_steps
 
