@@ -28,7 +28,6 @@ class Cell:
     """What the scans need to know of a gated cell's layout."""
 
     name: str  #: the prefix of its scans' names
-    gates: int  #: ``g``: the gate blocks of a step
     splits: tuple[int, ...]  #: the gates at which ``w_a``'s rows start another step product
     states: int  #: the states the recurrence carries (and the gradients its backward carries)
 
@@ -39,9 +38,9 @@ class Cell:
 
 
 #: ``o, f, i, cc`` from one product; states ``a`` and ``c``.
-LSTM = Cell("lstm", gates=4, splits=(), states=2)
+LSTM = Cell("lstm", splits=(), states=2)
 #: ``u, r`` from one product, ``cc`` from a second that reads ``r * a_prev``; state ``a``.
-GRU = Cell("gru", gates=3, splits=(2,), states=1)
+GRU = Cell("gru", splits=(2,), states=1)
 
 
 @dataclass(frozen=True)
