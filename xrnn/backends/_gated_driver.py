@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xrnn.backends._numpy_operands import start_gradients, step_weight
+from xrnn.backends._numpy_operands import StepProduct, start_gradients, step_weight
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class Forward:
     """What a forward loop reads, and the arrays it fills in."""
 
     gates: np.ndarray  #: (T_x, m, g n_a): the input projection plus bias, turned into the gates in place
-    weights: tuple[np.ndarray, ...]  #: per step product, ``block.T`` laid out for ``rows @ weight``
+    products: tuple[StepProduct, ...]  #: per step product, ``rows @ block.T``, ``w_a``'s blocks as they come
     initial: tuple[np.ndarray, ...]  #: (m, n_a) each: ``a0_rows`` (and the LSTM's ``c0_rows``), only read
     keep: np.ndarray | None  #: (T_x, m, 1)
     records: tuple[np.ndarray, ...]  #: (T_x, m, n_a) each, empty: the states (and the LSTM's cells)
@@ -62,7 +62,7 @@ class Backward:
     gates: np.ndarray  #: (T_x, m, g n_a)
     recorded: np.ndarray  #: (T_x, m, n_a): what the gates' gradient reads besides them: LSTM cells, GRU states
     initial: np.ndarray  #: (m, n_a): ``recorded`` before the first step (``c0_rows``, ``a0_rows``)
-    weights: tuple[np.ndarray, ...]  #: per step product, the C-contiguous block of ``w_a`` (``dz @ block``)
+    products: tuple[StepProduct, ...]  #: per step product, ``dz_block @ block``, on C-contiguous blocks of ``w_a``
     keep: np.ndarray | None  #: (T_x, m, 1)
     dz: np.ndarray  #: (T_x, m, g n_a), empty: the loop writes every step
     carried: tuple[np.ndarray, ...]  #: (m, n_a) each, writable: the gradients reaching the last states
@@ -123,8 +123,8 @@ def _forward(
 ) -> tuple[np.ndarray, ...]:
     t_x, m, _ = projection.shape
     records = tuple(np.empty((t_x, m, w_a.shape[1]), dtype=projection.dtype) for _ in range(cell.states))
-    weights = tuple(step_weight(block, m, t_x) for block in cell.products(w_a))
-    loop(Forward(projection, weights, initial, keep, records))
+    products = tuple(StepProduct(step_weight(block, m, t_x), m) for block in cell.products(w_a))
+    loop(Forward(projection, products, initial, keep, records))
     return (projection, *records)
 
 
@@ -148,10 +148,11 @@ def backward_scan(cell: Cell, loop: BackwardLoop) -> Callable[..., tuple[np.ndar
         hidden and cell state, the GRU's state).
         """
         m, n_a = initial_rows.shape
-        weights = tuple(np.ascontiguousarray(block) for block in cell.products(w_a))  # untransposed GEMMs
+        # untransposed GEMMs
+        products = tuple(StepProduct(np.ascontiguousarray(block), m) for block in cell.products(w_a))
         dz = np.empty(gates.shape, dtype=gates.dtype)
         carried = tuple(start_gradients(after, (m, n_a), gates.dtype, cell.states))
-        return (dz, *loop(Backward(dstates, gates, recorded, initial_rows, weights, keep, dz, carried)))
+        return (dz, *loop(Backward(dstates, gates, recorded, initial_rows, products, keep, dz, carried)))
 
     backward_scan.__name__ = backward_scan.__qualname__ = f"{cell.name}_backward_scan"
     return backward_scan

@@ -1,7 +1,7 @@
 """Compiled (Numba) fast paths of the LSTM and GRU recurrences: each step's gate arithmetic in one pass.
 
 The NumPy fast paths (``_numpy_gated``) spend about half of an LSTM forward+backward in a dozen
-elementwise NumPy passes per step; here each step does its BLAS product(s) with ``np.dot(out=)``,
+elementwise NumPy passes per step; here each step does its BLAS product(s) with ``np.dot(out=)`` (``StepProduct``),
 as there, and everything else in one compiled loop over the ``(m, g n_a)`` block: the LSTM one kernel
 per step and direction, the GRU two (its candidate's product sits between its gates). These are the
 loops of ``_gated_driver``'s scans, which state the signatures, contracts and layouts once for both
@@ -249,52 +249,53 @@ def _backward_reads(scan: Backward) -> tuple[np.ndarray, np.ndarray, np.ndarray,
 
 
 def _lstm_forward(scan: Forward) -> None:
-    gates, (w_a_t,), (states, cells) = scan.gates, scan.weights, scan.records
+    gates, (product,), (states, cells) = scan.gates, scan.products, scan.records
     t_x, m, width = gates.shape
     recurrent = np.empty((m, width), dtype=gates.dtype)
     keep_rows, masked = _keep_rows(scan.keep, t_x, m)
     a_prev, c_prev = (_rows_copy(rows, gates.dtype) for rows in scan.initial)
     for t in range(t_x):
-        np.dot(a_prev, w_a_t, out=recurrent)
+        product(a_prev, recurrent)
         _lstm_forward_step(gates[t], recurrent, a_prev, c_prev, states[t], cells[t], keep_rows[t], masked)
         a_prev, c_prev = states[t], cells[t]
 
 
 def _lstm_backward(scan: Backward) -> tuple[np.ndarray, ...]:
     dstates, gates, cells, c0, keep_rows, masked, one = _backward_reads(scan)
-    (w_a,), dz, (da_mat, dc_next) = scan.weights, scan.dz, scan.carried
+    (product,), dz, (da_mat, dc_next) = scan.products, scan.dz, scan.carried
     extra = np.zeros_like(da_mat)
     for t in range(gates.shape[0] - 1, -1, -1):
         c_prev = cells[t - 1] if t > 0 else c0
         _lstm_backward_step(
             dstates[t], da_mat, extra, dc_next, gates[t], cells[t], c_prev, dz[t], keep_rows[t], masked, one
         )
-        np.dot(dz[t], w_a, out=da_mat)
+        product(dz[t], da_mat)
     if masked:
         np.add(da_mat, extra, out=da_mat)
     return da_mat, dc_next
 
 
 def _gru_forward(scan: Forward) -> None:
-    gates, (gates_t, candidate_t), (states,) = scan.gates, scan.weights, scan.records
+    gates, (gates_product, candidate_product), (states,) = scan.gates, scan.products, scan.records
     t_x, m, _ = gates.shape
     dtype = gates.dtype
-    recurrent = np.empty((m, gates_t.shape[1]), dtype=dtype)
-    reset_state = np.empty((m, candidate_t.shape[0]), dtype=dtype)
+    n_a = states.shape[2]
+    recurrent = np.empty((m, 2 * n_a), dtype=dtype)
+    reset_state = np.empty((m, n_a), dtype=dtype)
     candidate = np.empty_like(reset_state)
     keep_rows, masked = _keep_rows(scan.keep, t_x, m)
     (a_prev,) = (_rows_copy(rows, dtype) for rows in scan.initial)
     for t in range(t_x):
-        np.dot(a_prev, gates_t, out=recurrent)
+        gates_product(a_prev, recurrent)
         _gru_forward_gates(gates[t], recurrent, a_prev, reset_state)
-        np.dot(reset_state, candidate_t, out=candidate)
+        candidate_product(reset_state, candidate)
         _gru_forward_state(gates[t], candidate, a_prev, states[t], keep_rows[t], masked)
         a_prev = states[t]
 
 
 def _gru_backward(scan: Backward) -> tuple[np.ndarray, ...]:
     dstates, gates, states, a0, keep_rows, masked, one = _backward_reads(scan)
-    (gates_a, candidate_a), dz, (da_mat,) = scan.weights, scan.dz, scan.carried
+    (gates_product, candidate_product), dz, (da_mat,) = scan.products, scan.dz, scan.carried
     n_a = da_mat.shape[1]
     partial = np.zeros_like(da_mat)
     g_buffer = np.empty_like(da_mat)
@@ -303,9 +304,9 @@ def _gru_backward(scan: Backward) -> tuple[np.ndarray, ...]:
         a_prev = states[t - 1] if t > 0 else a0
         dz_t = dz[t]
         _gru_backward_candidate(dstates[t], da_mat, partial, g_buffer, gates[t], dz_t, keep_rows[t], masked, one)
-        np.dot(dz_t[:, 2 * n_a :], candidate_a, out=dreset_state)
+        candidate_product(dz_t[:, 2 * n_a :], dreset_state)
         _gru_backward_gates(dreset_state, g_buffer, gates[t], a_prev, dz_t, partial, keep_rows[t], masked, one)
-        np.dot(dz_t[:, : 2 * n_a], gates_a, out=da_mat)
+        gates_product(dz_t[:, : 2 * n_a], da_mat)
     np.add(da_mat, partial, out=da_mat)
     return (da_mat,)
 

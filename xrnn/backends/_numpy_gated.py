@@ -60,7 +60,7 @@ def _step_drops(drop: np.ndarray | None, t_x: int) -> Iterator[np.ndarray | None
 
 
 def _lstm_forward(scan: Forward) -> None:
-    gates, (w_a_t,), (a_prev, c_prev), (states, cells) = scan.gates, scan.weights, scan.initial, scan.records
+    gates, (product,), (a_prev, c_prev), (states, cells) = scan.gates, scan.products, scan.initial, scan.records
     t_x, m, width = gates.shape
     n_a = width // 4
     recurrent = np.empty((m, width), dtype=gates.dtype)
@@ -70,7 +70,7 @@ def _lstm_forward(scan: Forward) -> None:
     steps = zip(gates, gates[..., : 3 * n_a], *gate_blocks(gates, 4), states, cells, drops, strict=True)
     with np.errstate(over="ignore"):
         for z, sigmoids, o, f, i, cc, a, c, drop in steps:
-            np.dot(a_prev, w_a_t, out=recurrent)
+            product(a_prev, recurrent)
             np.add(z, recurrent, out=z)
             _sigmoid_in_place(sigmoids)
             np.tanh(cc, out=cc)
@@ -86,7 +86,7 @@ def _lstm_forward(scan: Forward) -> None:
 
 
 def _lstm_backward(scan: Backward) -> tuple[np.ndarray, ...]:
-    gates, cells, c0_rows, (w_a,) = scan.gates, scan.recorded, scan.initial, scan.weights
+    gates, cells, c0_rows, (product,) = scan.gates, scan.recorded, scan.initial, scan.products
     t_x, m, width = gates.shape
     n_a = width // 4
     o, f, i, cc = gate_blocks(gates, 4)
@@ -115,7 +115,7 @@ def _lstm_backward(scan: Backward) -> tuple[np.ndarray, ...]:
         np.add(dc, dc_next, out=dc)
         np.multiply(factor_o_t, g_a, out=factor_o_t)
         np.multiply(cell_gates_t, dc[:, None, :], out=cell_gates_t)
-        np.dot(dz_t, w_a, out=da_next)
+        product(dz_t, da_next)
         np.multiply(dc, f_t, out=dc)
         if drop_t is not None:
             np.copyto(da_next, g_a, where=drop_t)
@@ -125,7 +125,12 @@ def _lstm_backward(scan: Backward) -> tuple[np.ndarray, ...]:
 
 
 def _gru_forward(scan: Forward) -> None:
-    gates, (gates_t, candidate_t), (a_prev,), (states,) = scan.gates, scan.weights, scan.initial, scan.records
+    gates, (gates_product, candidate_product), (a_prev,), (states,) = (
+        scan.gates,
+        scan.products,
+        scan.initial,
+        scan.records,
+    )
     t_x, m, width = gates.shape
     n_a = width // 3
     recurrent = np.empty((m, 2 * n_a), dtype=gates.dtype)
@@ -135,11 +140,11 @@ def _gru_forward(scan: Forward) -> None:
     steps = zip(gates[..., : 2 * n_a], *gate_blocks(gates, 3), states, drops, strict=True)
     with np.errstate(over="ignore"):
         for both, u, r, cc, a, drop in steps:
-            np.dot(a_prev, gates_t, out=recurrent)
+            gates_product(a_prev, recurrent)
             np.add(both, recurrent, out=both)
             _sigmoid_in_place(both)
             np.multiply(r, a_prev, out=reset_state)
-            np.dot(reset_state, candidate_t, out=candidate_recurrent)
+            candidate_product(reset_state, candidate_recurrent)
             np.add(cc, candidate_recurrent, out=cc)
             np.tanh(cc, out=cc)
             np.subtract(cc, a_prev, out=a)  # a = a_prev + u (cc - a_prev)
@@ -151,7 +156,7 @@ def _gru_forward(scan: Forward) -> None:
 
 
 def _gru_backward(scan: Backward) -> tuple[np.ndarray, ...]:
-    gates, states, a0_rows, (gates_a, candidate_a) = scan.gates, scan.recorded, scan.initial, scan.weights
+    gates, states, a0_rows, (gates_product, candidate_product) = scan.gates, scan.recorded, scan.initial, scan.products
     t_x, m, width = gates.shape
     n_a = width // 3
     u, r, cc = gate_blocks(gates, 3)
@@ -178,10 +183,10 @@ def _gru_backward(scan: Backward) -> tuple[np.ndarray, ...]:
     for dstates_t, factor_u_t, factor_r_t, factor_cc_t, dz_gates_t, r_t, direct_t, drop_t in reversed(list(steps)):
         incoming_gradient(dstates_t, da_next, drop_t, out=g)
         np.multiply(factor_cc_t, g, out=factor_cc_t)
-        np.dot(factor_cc_t, candidate_a, out=dreset_state)
+        candidate_product(factor_cc_t, dreset_state)
         np.multiply(factor_u_t, g, out=factor_u_t)
         np.multiply(factor_r_t, dreset_state, out=factor_r_t)
-        np.dot(dz_gates_t, gates_a, out=da_next)
+        gates_product(dz_gates_t, da_next)
         np.multiply(dreset_state, r_t, out=dreset_state)  # da_prev = dz_gates @ W + dreset r + g (1 - u)
         np.add(da_next, dreset_state, out=da_next)
         np.multiply(g, direct_t, out=dreset_state)
