@@ -24,6 +24,7 @@ from benchmarks.harness import Candidate, blas_threads, format_time, log, render
 from benchmarks.workload import GATES, Size, make_gated_problem, xrnn_flops
 from xrnn.activations import softmax_unchecked
 from xrnn.backends import _numpy_gated
+from xrnn.backends._numpy_operands import StepProduct
 from xrnn.backends.numpy import gated_scans
 from xrnn.cells import get_cell
 from xrnn.cells._cell import OUTPUT
@@ -138,26 +139,27 @@ def _phases(cell: str, size: Size, dtype: str, torch: Any, budget: float) -> lis
 def _step_products(
     cell: str, m: int, n_a: int, t_x: int, w_a: np.ndarray
 ) -> tuple[Callable[[], object], Callable[[], object]]:
-    """The products the scans do per step, ``T_x`` times, with the operand layouts the fast paths use."""
+    """The products the scans do per step, ``T_x`` times, with the operand layouts and the calls
+    (:class:`~xrnn.backends._numpy_operands.StepProduct`) the fast paths use."""
     rng = np.random.default_rng(0)
     dtype = w_a.dtype
     rows = rng.standard_normal((m, n_a)).astype(dtype)
     blocks = [w_a] if cell == "lstm" else [w_a[: 2 * n_a], w_a[2 * n_a :]]
-    forward_weights = [np.ascontiguousarray(block.T) for block in blocks]
-    backward_weights = [np.ascontiguousarray(block) for block in blocks]
+    forward_products = [StepProduct(np.ascontiguousarray(block.T), m) for block in blocks]
+    backward_products = [StepProduct(np.ascontiguousarray(block), m) for block in blocks]
     outputs = [np.empty((m, block.shape[0]), dtype=dtype) for block in blocks]
     dz_blocks = [rng.standard_normal((m, block.shape[0])).astype(dtype) for block in blocks]
     carry = np.empty((m, n_a), dtype=dtype)
 
     def forward_steps() -> None:
         for _ in range(t_x):
-            for weight, out in zip(forward_weights, outputs, strict=True):
-                np.matmul(rows, weight, out=out)
+            for product, out in zip(forward_products, outputs, strict=True):
+                product(rows, out)
 
     def backward_steps() -> None:
         for _ in range(t_x):
-            for dz, weight in zip(dz_blocks, backward_weights, strict=True):
-                np.matmul(dz, weight, out=carry)
+            for dz, product in zip(dz_blocks, backward_products, strict=True):
+                product(dz, carry)
 
     return forward_steps, backward_steps
 

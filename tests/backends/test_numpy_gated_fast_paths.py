@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 import xrnn
 from xrnn.backends import _numpy_gated, fast_path, fast_paths
+from xrnn.backends._numpy_operands import StepProduct
 from xrnn.backends.numpy import NumpyBackend, gated_scans
 from xrnn.cells import _gated_scans
 
@@ -31,8 +32,10 @@ DTYPES = ("float32", "float64")
 ATOL = {"float32": 3e-5, "float64": 1e-13}
 GATE_COUNT = {"lstm": 4, "gru": 3}
 # (T_x, m, n_a): the edges T_x = 1, m = 1, n_a = 1; from m = 16 and T_x = 4 the forward copies W^T into
-# C order (in blocks of 64 rows, so n_a = 33 gives 132 and 99 rows of the LSTM's and GRU's weights).
-SHAPES = [(1, 1, 1), (1, 3, 4), (5, 1, 3), (4, 2, 1), (7, 5, 6), (3, 17, 33), (5, 16, 33), (4, 20, 70)]
+# C order (in blocks of 64 rows, so n_a = 33 gives 132 and 99 rows of the LSTM's and GRU's weights); at
+# 26 x 140 the LSTM's products and the GRU's two-gate products run in row blocks of 8, 8, 8, 2 and 16, 10 rows
+# (StepProduct).
+SHAPES = [(1, 1, 1), (1, 3, 4), (5, 1, 3), (4, 2, 1), (7, 5, 6), (3, 17, 33), (5, 16, 33), (4, 20, 70), (3, 26, 140)]
 IMPLEMENTATIONS = ("numpy", "numba")
 
 
@@ -146,6 +149,23 @@ def test_registered_as_the_numpy_fast_paths(cell: str) -> None:
         assert fast_path(compat_numpy, name) is getattr(expected, name)
         with fast_paths(False):
             assert fast_path(compat_numpy, name) is None
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    ("m", "inner", "cols", "blocks"), [(26, 140, 560, 4), (26, 140, 280, 2), (26, 140, 140, 0), (64, 512, 2048, 0)]
+)
+def test_step_products_in_row_blocks_equal_one_product(m: int, inner: int, cols: int, blocks: int, dtype: str) -> None:
+    """A step product split into row blocks (where OpenBLAS's small-matrix kernels take them) gives the whole
+    product, also for rows that are a transposed view."""
+    rng = np.random.default_rng(5)
+    weight = rng.standard_normal((inner, cols)).astype(dtype)
+    rows = _read_only(rng.standard_normal((inner, m)).astype(dtype)).T
+    product = StepProduct(weight, m)
+    assert len(product.blocks) == blocks
+    out = np.full((m, cols), np.nan, dtype=dtype)
+    product(rows, out)
+    np.testing.assert_allclose(out, rows @ weight, rtol=0, atol=ATOL[dtype] * np.sqrt(inner))
 
 
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)

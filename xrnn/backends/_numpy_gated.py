@@ -1,11 +1,12 @@
-"""NumPy fast paths of the LSTM and GRU recurrences; their generic twins are in ``xrnn._gated_scans``.
+"""NumPy fast paths of the LSTM and GRU recurrences: the loops of ``_gated_driver``'s scans, in NumPy passes.
 
 As for the RNN (``xrnn.backends.numpy``), every step writes into buffers allocated once per call,
-with ``out=``. A step's gates are column blocks of one ``(m, g n_a)`` row block, in the twins' orders
-(LSTM ``o, f, i, cc``; GRU ``u, r, cc``), so one call covers several gates: the three sigmoids of
-the LSTM, the three gates its cell gradient reaches, the two sigmoids and the two-gate recurrent
-product of the GRU. What does not depend on the incoming gradient is computed for all steps before
-the backward loop, into the buffer that the loop then turns into ``dz`` in place.
+with ``out=``. A step's gates are column blocks of one ``(m, g n_a)`` row block, so one call covers
+several gates: the three sigmoids of the LSTM, the three gates its cell gradient reaches, the two
+sigmoids and the two-gate recurrent product of the GRU. What does not depend on the incoming gradient is
+computed for all steps before the backward loop, into the buffer that the loop then turns into ``dz`` in
+place. The signatures, contracts and layouts are ``_gated_driver``'s; the generic twins are in
+``xrnn.cells._gated_scans``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from collections.abc import Iterator
 import numpy as np
 
 from xrnn._blocks import gate_blocks
-from xrnn.backends._numpy_operands import dropped_rows, incoming_gradient, start_gradients, step_weight
+from xrnn.backends import _gated_driver as driver
+from xrnn.backends._gated_driver import Backward, Forward
+from xrnn.backends._numpy_operands import dropped_rows, incoming_gradient
 
 
 def _sigmoid_in_place(z: np.ndarray) -> None:
@@ -56,30 +59,18 @@ def _step_drops(drop: np.ndarray | None, t_x: int) -> Iterator[np.ndarray | None
     return iter(drop) if drop is not None else itertools.repeat(None, t_x)
 
 
-def lstm_forward_scan(
-    projection: np.ndarray, w_a: np.ndarray, a0_rows: np.ndarray, c0_rows: np.ndarray, keep: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every LSTM step: ``(gates, states, cells)``, computed in place.
-
-    ``projection`` (T_x, m, 4 n_a), the input projection plus bias in the order ``o, f, i, cc``, must
-    be a C-contiguous buffer xrnn owns: it becomes the returned gates. The others are only read. Where
-    the time-major mask ``keep`` (T_x, m, 1) is false, both states are carried over.
-    """
-    gates = projection
+def _lstm_forward(scan: Forward) -> None:
+    gates, (product,), (a_prev, c_prev), (states, cells) = scan.gates, scan.products, scan.initial, scan.records
     t_x, m, width = gates.shape
     n_a = width // 4
-    states = np.empty((t_x, m, n_a), dtype=gates.dtype)
-    cells = np.empty_like(states)
-    w_a_t = step_weight(w_a, m, t_x)
     recurrent = np.empty((m, width), dtype=gates.dtype)
     scratch = np.empty((m, n_a), dtype=gates.dtype)
     # Per-step views come from iterating whole arrays (cheaper than slicing in the loop at small sizes).
-    drops = _step_drops(dropped_rows(keep), t_x)
+    drops = _step_drops(dropped_rows(scan.keep), t_x)
     steps = zip(gates, gates[..., : 3 * n_a], *gate_blocks(gates, 4), states, cells, drops, strict=True)
-    a_prev, c_prev = a0_rows, c0_rows
     with np.errstate(over="ignore"):
         for z, sigmoids, o, f, i, cc, a, c, drop in steps:
-            np.matmul(a_prev, w_a_t, out=recurrent)
+            product(a_prev, recurrent)
             np.add(z, recurrent, out=z)
             _sigmoid_in_place(sigmoids)
             np.tanh(cc, out=cc)
@@ -92,27 +83,14 @@ def lstm_forward_scan(
                 np.copyto(c, c_prev, where=drop)
                 np.copyto(a, a_prev, where=drop)
             a_prev, c_prev = a, c
-    return gates, states, cells
 
 
-def lstm_backward_scan(
-    dstates: np.ndarray,
-    gates: np.ndarray,
-    cells: np.ndarray,
-    c0_rows: np.ndarray,
-    w_a: np.ndarray,
-    keep: np.ndarray | None = None,
-    after: tuple[np.ndarray, ...] | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Backward of :func:`lstm_forward_scan`: ``(dz, da0_rows, dc0_rows)``; reads its inputs only.
-
-    A masked step ignores its ``dstates``, gets a zero ``dz`` and passes both gradients on unchanged.
-    ``after``: the gradients reaching the last hidden and cell states from beyond the sequence.
-    """
+def _lstm_backward(scan: Backward) -> tuple[np.ndarray, ...]:
+    gates, cells, c0_rows, (product,) = scan.gates, scan.recorded, scan.initial, scan.products
     t_x, m, width = gates.shape
     n_a = width // 4
     o, f, i, cc = gate_blocks(gates, 4)
-    dz = np.empty_like(gates)
+    dz = scan.dz
     factor_o, factor_f, factor_i, factor_cc = gate_blocks(dz, 4)
     # The factors of dz: tanh(c) o (1 - o) for o, and c_prev f (1 - f), cc i (1 - i), i (1 - cc^2).
     for factor, gate in ((factor_o, o), (factor_f, f), (factor_i, i)):
@@ -123,58 +101,50 @@ def lstm_backward_scan(
     _times_previous(factor_f, c0_rows, cells)
     np.multiply(factor_i, cc, out=factor_i)
     _scaled_tanh_slope(cc, i, factor_cc)
-    drop = dropped_rows(keep)
+    drop = dropped_rows(scan.keep)
     if drop is not None:
         np.copyto(dz, 0, where=drop)
-    w_a = np.ascontiguousarray(w_a)  # untransposed GEMM
     cell_gates = dz.reshape(t_x, m, 4, n_a)[:, :, 1:, :]  # f, i, cc: the gates the cell gradient reaches
     g_a = np.empty((m, n_a), dtype=gates.dtype)
     dc = np.empty_like(g_a)
-    da_next, dc_next = start_gradients(after, (m, n_a), gates.dtype, 2)
-    steps = zip(dstates, through_output, factor_o, cell_gates, dz, f, _step_drops(drop, t_x), strict=True)
+    da_next, dc_next = scan.carried
+    steps = zip(scan.dstates, through_output, factor_o, cell_gates, dz, f, _step_drops(drop, t_x), strict=True)
     for dstates_t, through_t, factor_o_t, cell_gates_t, dz_t, f_t, drop_t in reversed(list(steps)):
         incoming_gradient(dstates_t, da_next, drop_t, out=g_a)
         np.multiply(g_a, through_t, out=dc)
         np.add(dc, dc_next, out=dc)
         np.multiply(factor_o_t, g_a, out=factor_o_t)
         np.multiply(cell_gates_t, dc[:, None, :], out=cell_gates_t)
-        np.matmul(dz_t, w_a, out=da_next)
+        product(dz_t, da_next)
         np.multiply(dc, f_t, out=dc)
         if drop_t is not None:
             np.copyto(da_next, g_a, where=drop_t)
             np.copyto(dc, dc_next, where=drop_t)
         dc, dc_next = dc_next, dc  # dc_next takes the gradient reaching c<t-1>; the other buffer is free
-    return dz, da_next, dc_next
+    return da_next, dc_next
 
 
-def gru_forward_scan(
-    projection: np.ndarray, w_a: np.ndarray, a0_rows: np.ndarray, keep: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Every GRU step: ``(gates, states)``, computed in place.
-
-    ``projection`` (T_x, m, 3 n_a), the input projection plus bias in the order ``u, r, cc``, must be
-    a C-contiguous buffer xrnn owns: it becomes the returned gates. The others are only read. Where
-    the time-major mask ``keep`` (T_x, m, 1) is false, the state is carried over.
-    """
-    gates = projection
+def _gru_forward(scan: Forward) -> None:
+    gates, (gates_product, candidate_product), (a_prev,), (states,) = (
+        scan.gates,
+        scan.products,
+        scan.initial,
+        scan.records,
+    )
     t_x, m, width = gates.shape
     n_a = width // 3
-    states = np.empty((t_x, m, n_a), dtype=gates.dtype)
-    gates_t = step_weight(w_a[: 2 * n_a], m, t_x)
-    candidate_t = step_weight(w_a[2 * n_a :], m, t_x)
     recurrent = np.empty((m, 2 * n_a), dtype=gates.dtype)
     reset_state = np.empty((m, n_a), dtype=gates.dtype)
     candidate_recurrent = np.empty_like(reset_state)
-    drops = _step_drops(dropped_rows(keep), t_x)
+    drops = _step_drops(dropped_rows(scan.keep), t_x)
     steps = zip(gates[..., : 2 * n_a], *gate_blocks(gates, 3), states, drops, strict=True)
-    a_prev = a0_rows
     with np.errstate(over="ignore"):
         for both, u, r, cc, a, drop in steps:
-            np.matmul(a_prev, gates_t, out=recurrent)
+            gates_product(a_prev, recurrent)
             np.add(both, recurrent, out=both)
             _sigmoid_in_place(both)
             np.multiply(r, a_prev, out=reset_state)
-            np.matmul(reset_state, candidate_t, out=candidate_recurrent)
+            candidate_product(reset_state, candidate_recurrent)
             np.add(cc, candidate_recurrent, out=cc)
             np.tanh(cc, out=cc)
             np.subtract(cc, a_prev, out=a)  # a = a_prev + u (cc - a_prev)
@@ -183,27 +153,14 @@ def gru_forward_scan(
             if drop is not None:
                 np.copyto(a, a_prev, where=drop)
             a_prev = a
-    return gates, states
 
 
-def gru_backward_scan(
-    dstates: np.ndarray,
-    gates: np.ndarray,
-    states: np.ndarray,
-    a0_rows: np.ndarray,
-    w_a: np.ndarray,
-    keep: np.ndarray | None = None,
-    after: tuple[np.ndarray, ...] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Backward of :func:`gru_forward_scan`: ``(dz, da0_rows)``; reads its inputs only.
-
-    A masked step ignores its ``dstates``, gets a zero ``dz`` and passes the gradient on unchanged.
-    ``after``: the gradient reaching the last state from beyond the sequence.
-    """
+def _gru_backward(scan: Backward) -> tuple[np.ndarray, ...]:
+    gates, states, a0_rows, (gates_product, candidate_product) = scan.gates, scan.recorded, scan.initial, scan.products
     t_x, m, width = gates.shape
     n_a = width // 3
     u, r, cc = gate_blocks(gates, 3)
-    dz = np.empty_like(gates)
+    dz = scan.dz
     factor_u, factor_r, factor_cc = gate_blocks(dz, 3)
     # The factors of dz: (cc - a_prev) u (1 - u), a_prev r (1 - r), u (1 - cc^2); 1 - u is kept for the
     # direct path a_prev -> a.
@@ -215,27 +172,30 @@ def gru_backward_scan(
     _sigmoid_slope(r, factor_r)
     _times_previous(factor_r, a0_rows, states)
     _scaled_tanh_slope(cc, u, factor_cc)
-    drop = dropped_rows(keep)
+    drop = dropped_rows(scan.keep)
     if drop is not None:
         np.copyto(dz, 0, where=drop)
-    gates_a = np.ascontiguousarray(w_a[: 2 * n_a])  # untransposed GEMMs
-    candidate_a = np.ascontiguousarray(w_a[2 * n_a :])
     g = np.empty((m, n_a), dtype=gates.dtype)
     dreset_state = np.empty_like(g)
-    (da_next,) = start_gradients(after, (m, n_a), gates.dtype, 1)
+    (da_next,) = scan.carried
     dz_gates = dz[..., : 2 * n_a]  # u and r: the gates that act on [a_prev; x]
-    steps = zip(dstates, factor_u, factor_r, factor_cc, dz_gates, r, direct, _step_drops(drop, t_x), strict=True)
+    steps = zip(scan.dstates, factor_u, factor_r, factor_cc, dz_gates, r, direct, _step_drops(drop, t_x), strict=True)
     for dstates_t, factor_u_t, factor_r_t, factor_cc_t, dz_gates_t, r_t, direct_t, drop_t in reversed(list(steps)):
         incoming_gradient(dstates_t, da_next, drop_t, out=g)
         np.multiply(factor_cc_t, g, out=factor_cc_t)
-        np.matmul(factor_cc_t, candidate_a, out=dreset_state)
+        candidate_product(factor_cc_t, dreset_state)
         np.multiply(factor_u_t, g, out=factor_u_t)
         np.multiply(factor_r_t, dreset_state, out=factor_r_t)
-        np.matmul(dz_gates_t, gates_a, out=da_next)
+        gates_product(dz_gates_t, da_next)
         np.multiply(dreset_state, r_t, out=dreset_state)  # da_prev = dz_gates @ W + dreset r + g (1 - u)
         np.add(da_next, dreset_state, out=da_next)
         np.multiply(g, direct_t, out=dreset_state)
         np.add(da_next, dreset_state, out=da_next)
         if drop_t is not None:
             np.copyto(da_next, g, where=drop_t)
-    return dz, da_next
+    return (da_next,)
+
+
+lstm_forward_scan, lstm_backward_scan, gru_forward_scan, gru_backward_scan = driver.scans(
+    _lstm_forward, _lstm_backward, _gru_forward, _gru_backward
+)

@@ -60,7 +60,7 @@ def rnn_forward_scan(
     drop = dropped_rows(keep)
     previous = a0_rows
     for t, current in enumerate(states):  # views of each step, in order
-        np.matmul(previous, waa_t, out=recurrent)
+        np.dot(previous, waa_t, out=recurrent)
         np.add(current, recurrent, out=current)
         np.tanh(current, out=current)
         if drop is not None:
@@ -94,7 +94,7 @@ def rnn_backward_scan(
     for t in range(states.shape[0] - 1, -1, -1):
         incoming_gradient(dstates[t], carry, None if drop is None else drop[t], out=incoming)
         np.multiply(dz[t], incoming, out=dz[t])
-        np.matmul(dz[t], waa, out=carry)
+        np.dot(dz[t], waa, out=carry)
         if drop is not None:
             np.copyto(carry, incoming, where=drop[t])
     return dz, carry
