@@ -2,11 +2,11 @@
 
 Each step of the LSTM is the recurrent product ``a<t-1> @ W_a^T`` (cuBLAS) and one elementwise kernel
 for all of its gate arithmetic, forward and backward; the GRU's candidate reads the reset gate of the
-same step, so its steps are two products and two kernels. The kernels follow the compiled CPU ones
-(``_numba_gated``) line for line, so signatures, gate orders (LSTM ``o, f, i, cc``; GRU ``u, r, cc``),
-masks and ``after`` are those of ``_numpy_gated``; the generic twins are in ``xrnn.cells._gated_scans``,
-and the GPU tests hold all of them equal. Every scan is replayed as a CUDA graph where graphs are on
-(see ``_cupy_graphs``).
+same step, so its steps are two products and two kernels. Signatures, gate orders (LSTM ``o, f, i, cc``;
+GRU ``u, r, cc``), masks and ``after`` are those of the CPU scans (``_gated_driver``), and each kernel does
+the arithmetic of the compiled CPU step it stands for (``_numba_gated``); the generic twins are in
+``xrnn.cells._gated_scans``, and the GPU tests hold all of them equal. Every scan is replayed as a CUDA
+graph where graphs are on (see ``_cupy_graphs``).
 
 A kernel runs one thread per element ``(row, j)`` of an ``(m, n_a)`` step; it reads and writes the
 step's gates, an ``(m, g n_a)`` row block, as a raw C-contiguous array at ``row g n_a + k n_a + j`` for
@@ -225,7 +225,7 @@ def lstm_forward_scan(
     projection: cp.ndarray, w_a: cp.ndarray, a0_rows: cp.ndarray, c0_rows: cp.ndarray, keep: Any = None
 ) -> tuple[cp.ndarray, cp.ndarray, cp.ndarray]:
     """Every LSTM step: ``(gates, states, cells)``, computed in place on the GPU; as
-    ``_numpy_gated.lstm_forward_scan``.
+    ``_gated_driver.lstm_forward_scan``.
 
     ``projection`` (T_x, m, 4 n_a), the input projection plus bias in the order ``o, f, i, cc``, is a
     buffer xrnn owns: it becomes the returned gates (where C-contiguous). ``w_a`` (4 n_a, n_a), ``a0_rows``
@@ -319,7 +319,7 @@ def _gru_forward_steps(
 def gru_forward_scan(
     projection: cp.ndarray, w_a: cp.ndarray, a0_rows: cp.ndarray, keep: Any = None
 ) -> tuple[cp.ndarray, cp.ndarray]:
-    """Every GRU step: ``(gates, states)``, computed in place on the GPU; as ``_numpy_gated.gru_forward_scan``.
+    """Every GRU step: ``(gates, states)``, computed in place on the GPU; as ``_gated_driver.gru_forward_scan``.
 
     ``projection`` (T_x, m, 3 n_a), the input projection plus bias in the order ``u, r, cc``, is a buffer
     xrnn owns: it becomes the returned gates (where C-contiguous). ``w_a`` (3 n_a, n_a) and ``a0_rows``
