@@ -53,8 +53,6 @@ class _Layout:
     groups: tuple[tuple[str | None, int, int], ...]  # (operand, first block, end block): one product each
     outputs: tuple[tuple[int, str, str, str], ...]  # per block: index, state, input and bias gradient names
     reads: tuple[tuple[str, bool], ...]  # per array the backward scan reads: the cache field, and if it is a state
-    initial_names: tuple[str, ...]  # the initial states' cache fields (a0, c0, ...)
-    initial_gradient_names: tuple[str, ...]  # their gradients' names (da0, dc0, ...)
 
 
 _layouts: dict[int, tuple[CellSpec, _Layout]] = {}
@@ -84,8 +82,6 @@ def _layout(cell: CellSpec) -> _Layout:
             for index, block in enumerate(blocks)
         ),
         reads=tuple((name, name in cell.initial_names) for name in scan.reads),
-        initial_names=cell.initial_names,
-        initial_gradient_names=cell.initial_gradient_names,
     )
     _layouts[id(cell)] = (cell, layout)
     return layout
@@ -104,7 +100,7 @@ def forward(cell: CellSpec, checked: Checked, x: Array, initial: Sequence[Array]
     initial_rows = [state.T for state in initial]
     outputs = run_scan(xp, scan.forward_kernel, scan.forward_twin, projection, w_a, *initial_rows, keep=checked.keep)
     stored = dict(zip(scan.stored, outputs if isinstance(outputs, tuple) else (outputs,), strict=True))
-    stored.update(zip(layout.initial_names, initial, strict=True))
+    stored.update(zip(cell.initial_names, initial, strict=True))
     inputs = xp.reshape(inputs_rows, (t_x, m, -1))
     return scan.cache_type(**stored, inputs=inputs, parameters=params, mask=checked.keep, cell_spec=cell)
 
@@ -116,7 +112,8 @@ def backward(cache: ScanCache, dstates: Array, after: tuple[Array, ...] | None =
     Returns ``"d" + key`` for the cell's keys, ``dx (n_x, m, T_x)`` and ``"d" + name + "0"`` for each
     initial state.
     """
-    params, layout = cache.parameters, _layout(cache.cell_spec)
+    cell, params = cache.cell_spec, cache.parameters
+    layout = _layout(cell)
     scan = layout.scan
     xp = namespace_of(dstates)
     t_x, m, n_a = dstates.shape
@@ -128,7 +125,7 @@ def backward(cache: ScanCache, dstates: Array, after: tuple[Array, ...] | None =
     )
     dz_rows = xp.reshape(scanned[0], (t_x * m, -1))
     grads = {"dx": from_rows(xp, xp.matmul(dz_rows, w_x), m)}
-    for name, rows in zip(layout.initial_gradient_names, scanned[1:], strict=True):
+    for name, rows in zip(cell.initial_gradient_names, scanned[1:], strict=True):
         grads[name] = rows.T
     d_state = _state_weight_gradient(xp, layout, cache, dz_rows)
     d_input = xp.matmul(dz_rows.T, xp.reshape(cache.inputs, (t_x * m, -1)))
