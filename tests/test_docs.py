@@ -20,13 +20,25 @@ def _python_blocks(page: Path) -> list[str]:
     return re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.DOTALL)
 
 
+def _modules(page: Path) -> dict[str, str]:
+    """The blocks a page tells the reader to save as a module ("Save this as `mgu.py`"), by module name."""
+    found = re.findall(r"Save this as `(\w+)\.py`.*?```python\n(.*?)```", page.read_text(encoding="utf-8"), re.DOTALL)
+    return dict(found)
+
+
 def test_the_readme_and_the_getting_started_page_show_examples() -> None:
     assert _python_blocks(ROOT / "README.md")
     assert _python_blocks(ROOT / "docs" / "getting-started.md")
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[page.name for page in PAGES])
-def test_python_examples_run(page: Path) -> None:
+def test_python_examples_run(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each block runs on its own, as a reader pastes it; a module the page says to save is saved first."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name, code in _modules(page).items():
+        (tmp_path / f"{name}.py").write_text(code, encoding="utf-8")
+        monkeypatch.delitem(sys.modules, name, raising=False)
     for number, block in enumerate(_python_blocks(page), start=1):
         if re.search(r"^import dask|^from dask", block, flags=re.MULTILINE):
             pytest.importorskip("dask", reason=f"{page.name} example {number} needs dask (pip install 'xrnn[dask]')")
@@ -40,7 +52,7 @@ def test_the_own_cell_page_trains_from_the_command_line(
     falling, and the checkpoint samples and resumes, importing the module again."""
     from xrnn import cli
 
-    cell_code = _python_blocks(ROOT / "docs" / "own-cell.md")[0]
+    cell_code = _modules(ROOT / "docs" / "own-cell.md")["mgu"]
     assert len(cell_code.strip().splitlines()) < 60
     (tmp_path / "mgu.py").write_text(cell_code, encoding="utf-8")
     monkeypatch.chdir(tmp_path)
