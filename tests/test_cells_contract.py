@@ -299,13 +299,67 @@ LEAKY_SHAPES = {"W": ("n_a", "n_x"), "U": ("n_a", "n_a"), "b": ("n_a", 1), "V": 
         ({"parameters": LEAKY_SHAPES, "state": ("a", "a")}, ValueError, r"state names must differ; \['a'\]"),
         ({"parameters": LEAKY_SHAPES, "state": ("a", "1s")}, ValueError, "state names must be identifiers"),
         ({"parameters": LEAKY_SHAPES, "init": 3}, TypeError, "init must be callable, got int"),
+        ({"parameters": LEAKY_SHAPES, "step_forward": None}, TypeError, "step_forward must be callable, got NoneType"),
+        ({"parameters": LEAKY_SHAPES, "step_backward": "f"}, TypeError, "step_backward must be callable, got str"),
+        ({"parameters": LEAKY_SHAPES, "name": 3}, TypeError, "name must be a string, got int"),
+        ({"parameters": LEAKY_SHAPES, "name": "a:b"}, ValueError, "name must be a non-empty string without ':'"),
     ],
 )
 def test_bad_definitions_are_rejected_at_define(kwargs: dict[str, Any], error: type[Exception], message: str) -> None:
     forward, backward = _steps()
-    kwargs = {"state": ("a", "s"), **kwargs}
+    kwargs = {"name": "bad", "step_forward": forward, "step_backward": backward, "state": ("a", "s"), **kwargs}
     with pytest.raises(error, match=message):
-        xrnn.cells.define("bad", forward, backward, **kwargs)
+        xrnn.cells.define(**kwargs)
+
+
+def test_an_init_gets_every_option_and_its_result_is_checked() -> None:
+    """``init(n_x, n_a, n_y, *, backend, dtype, seed, device)`` as documented, with no defaults of its own."""
+    forward, backward = _steps()
+    seen: dict[str, Any] = {}
+
+    def init(n_x: int, n_a: int, n_y: int, *, backend: str, dtype: Any, seed: Any, device: Any) -> dict[str, Any]:
+        seen.update(backend=backend, dtype=dtype, seed=seed, device=device)
+        return LEAKY.init(n_x, n_a, n_y, backend=backend, dtype=dtype, seed=seed, device=device)
+
+    cell = xrnn.cells.define("own_init", forward, backward, parameters=LEAKY_SHAPES, state=("a", "s"), init=init)
+    p = cell.init(N_X, N_A, N_Y, seed=5, dtype="float32")
+    assert seen == {"backend": "numpy", "dtype": "float32", "seed": 5, "device": None}
+    assert {value.dtype for value in p.values()} == {np.dtype(np.float32)}
+
+    def wrong(dtype: str = "float64", width: int = N_X, **options: Any) -> Any:
+        def init(n_x: int, n_a: int, n_y: int, **given: Any) -> dict[str, Any]:
+            return LEAKY.init(width, n_a, n_y, **{**given, "dtype": dtype, **options})
+
+        return xrnn.cells.define("own_init", forward, backward, parameters=LEAKY_SHAPES, state=("a", "s"), init=init)
+
+    with pytest.raises(
+        TypeError, match=r"init returned parameters\['W'\] with dtype float64; asked for dtype 'float32'"
+    ):
+        wrong().init(N_X, N_A, N_Y, dtype="float32")
+    with pytest.raises(
+        ValueError, match=r"init was asked for n_x = 3, but returned parameters\['W'\] of shape \(4, 5\)"
+    ):
+        wrong(width=5).init(N_X, N_A, N_Y)
+    with pytest.raises(TypeError, match=r"init returned parameters\['W'\] as Array; expected an array of backend"):
+        wrong(backend="array_api_strict").init(N_X, N_A, N_Y)
+
+
+def test_a_wrong_parameter_is_named_even_when_it_is_the_first_key() -> None:
+    """The sizes come from what most keys (and the data) agree on, so the odd key is blamed, not the next one."""
+    p = LEAKY.init(N_X, N_A, N_Y, seed=0)
+    x, initial = np.ones((N_X, M, T_X)), (np.zeros((N_A, M)),) * 2
+    with pytest.raises(ValueError, match=r"parameters\['W'\] must have shape \(n_a, n_x\) = \(4, 3\), got \(5, 3\)"):
+        LEAKY.forward(x, initial, {**p, "W": np.zeros((N_A + 1, N_X))})
+    with pytest.raises(ValueError, match=r"parameters\['W'\] must have shape \(n_a, n_x\) = \(4, 3\), got \(4, 4\)"):
+        LEAKY.forward(x, initial, {**p, "W": np.zeros((N_A, N_X + 1))})
+    rnn = xrnn.init_parameters(N_X, N_A, N_Y)
+    with pytest.raises(ValueError, match=r"parameters\['Wax'\] must have shape \(n_a, n_x\) = \(4, 3\), got \(5, 5\)"):
+        xrnn.rnn_forward(x, initial[0], {**rnn, "Wax": np.zeros((5, 5))})
+    with pytest.raises(ValueError, match=r"parameters\['V'\] must have shape \(n_a, n_a \+ n_x\) = \(4, 7\)"):
+        LEAKY.sizes({**p, "V": np.zeros((N_A, N_A + N_X + 2))})
+    lstm = xrnn.init_lstm_parameters(N_X, N_A, N_Y)
+    with pytest.raises(ValueError, match=r"parameters\['Wf'\] must have shape \(n_a, n_a \+ n_x\) with n_x >= 1, got"):
+        get_cell("lstm").sizes({**lstm, "Wf": np.zeros((N_A, N_A))})
 
 
 def test_built_in_names_cannot_be_replaced_but_defined_names_can() -> None:
@@ -347,6 +401,16 @@ def test_module_name_references_import_the_cell() -> None:
             r"step_backward returned dparameters\['dW'\] with dtype float32; expected float64",
         ),
         ("backward-dxt", ValueError, r"step_backward returned dxt with shape \(4, 3\); expected \(3, 3\)"),
+        (
+            "forward-one-value",
+            TypeError,
+            r"cell 'broken': step_forward returned a tuple of 1; expected a tuple of 2 \(new_state, cache\)",
+        ),
+        (
+            "backward-two-values",
+            TypeError,
+            r"step_backward returned a tuple of 2; expected a tuple of 3 \(dxt, dstate_prev, dparameters\)",
+        ),
     ],
 )
 def test_what_step_functions_return_is_checked_on_the_first_step(
@@ -360,6 +424,8 @@ def test_what_step_functions_return_is_checked_on_the_first_step(
             return list(new), cache
         if broken == "forward-shape":
             return (new[0], new[1][:, :2]), cache
+        if broken == "forward-one-value":
+            return (new,)
         return new, cache
 
     def bad_backward(dstate: Any, cache: Any) -> Any:
@@ -370,6 +436,8 @@ def test_what_step_functions_return_is_checked_on_the_first_step(
             dp["dW"] = dp["dW"].astype(np.float32)
         if broken == "backward-dxt":
             dxt = dprev[0]
+        if broken == "backward-two-values":
+            return dxt, dprev
         return dxt, dprev, dp
 
     cell = xrnn.cells.define("broken", bad_forward, bad_backward, parameters=LEAKY_SHAPES, state=("a", "s"))

@@ -671,6 +671,12 @@ def test_a_researchers_cell_trains_resumes_and_samples_by_module_and_name(
     status, out, err = _run(capsys, "sample", "--load", "c.npz", "--length", "12", "--seed", "1")
     assert status == 0, err
     assert len(out.rstrip("\n")) == 12
+    (tmp_path / "cli_cells.py").rename(tmp_path / "elsewhere.py")  # the model is fine; its module is gone
+    sys.modules.pop("cli_cells", None)
+    status, _, err = _run(capsys, "sample", "--load", "c.npz", "--length", "12")
+    _assert_usage_error(
+        status, err, "'c.npz' needs its cell, which cannot be loaded here: cell 'cli_cells:JOINT': no module"
+    )
     status, _, err = _run(capsys, "train", "--cell", "no_such_module:CELL", "--steps", "1")
     _assert_usage_error(status, err, "--cell: cell 'no_such_module:CELL': no module 'no_such_module' to import")
 

@@ -316,7 +316,7 @@ def test_bad_inputs_are_rejected(backend: TestBackend) -> None:
     float32_bias = backend.asarray(backend.to_numpy(data["layers"][1]["ba"]), "float32")
     with pytest.raises(TypeError, match=r"layers\[1\]\['ba'\] has dtype \S*float32 but x has dtype \S*float64"):
         _bad(backend, layers=[data["layers"][0], {**data["layers"][1], "ba": float32_bias}])
-    with pytest.raises(ValueError, match=r"c0s \(initial cell states\) is only for cell='lstm', got cell='gru'"):
+    with pytest.raises(ValueError, match=r"c0s \(initial cell states\) is only for a cell with a state 'c', such as"):
         _bad(backend, "gru", c0s=data["a0s"])
     with pytest.raises(ValueError, match=r"mask must have shape \(m, T_x\) = \(2, 3\), got \(3, 2\)"):
         _bad(backend, mask=backend.asarray(np.ones((3, 2), dtype=bool)))
@@ -334,6 +334,9 @@ def test_bad_bidirectional_inputs_are_rejected(backend: TestBackend) -> None:
         _bad(backend, "lstm", "bidirectional", layers=[*data["layers"], data["layers"][0]])
     with pytest.raises(ValueError, match=r"c0s must hold 2 initial states, \(forward, backward\), got 1"):
         _bad(backend, "lstm", "bidirectional", c0s=data["c0s"][:1])
+    both = [(a0, c0) for a0, c0 in zip(data["a0s"], data["c0s"], strict=True)]
+    with pytest.raises(ValueError, match=r"a0s\[0\]\[1\] and c0s\[0\] both give layer 0's initial c; give it once"):
+        _bad(backend, "lstm", "bidirectional", a0s=both)
     with pytest.raises(
         ValueError,
         match=r"layers\[1\] reads x, so its n_x must be 2; got n_x = 1 "

@@ -321,7 +321,7 @@ def _valid() -> dict[str, Any]:
         (
             lambda d: d["parameters"].update(Wf=np.zeros((5, 5)), Wi=np.zeros((5, 5))),
             ValueError,
-            r"parameters\['Wf'\] must have shape \(n_a, n_a \+ n_x\) with n_x >= 1, got \(5, 5\)",
+            r"parameters\['Wf'\] must have shape \(n_a, n_a \+ n_x\) = \(5, 8\), got \(5, 5\)",
         ),
         (
             lambda d: d["parameters"].update(Wy=np.zeros((2, 4))),

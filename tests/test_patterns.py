@@ -132,6 +132,17 @@ def test_padding_before_the_first_step_is_carried_over(cell: str) -> None:
     np.testing.assert_array_equal(padded_grads["dx"][:, :, 0], 0)
 
 
+@pytest.mark.parametrize("cell", CELLS)
+def test_a_state_that_is_not_one_array_per_state_is_rejected_by_every_pattern(cell: str) -> None:
+    x, p = np.ones((3, 2, 2)), _params(cell)
+    count = len(get_cell(cell).state)
+    message = rf"state must be a tuple of {count} arrays? \(a0.*\) for cell '{cell}', got ndarray"
+    with pytest.raises(TypeError, match=message):
+        many_to_many_loss_and_gradients(x, np.zeros((2, 2), dtype=int), p, state=np.zeros((4, 2)))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=message):
+        many_to_one_loss_and_gradients(x, np.zeros(2, dtype=int), p, state=np.zeros((4, 2)))  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize(
     ("labels", "mask", "error", "message"),
     [

@@ -56,7 +56,7 @@ def test_missing_parameter_keys_are_listed(backend: TestBackend) -> None:
         ("Wya", (2, 4), r"parameters\['Wya'\] must have shape \(n_y, n_a\) = \(2, 5\), got \(2, 4\)"),
         ("ba", (4, 1), r"parameters\['ba'\] must have shape \(n_a, 1\) = \(5, 1\), got \(4, 1\)"),
         ("by", (2, 2), r"parameters\['by'\] must have shape \(n_y, 1\) = \(2, 1\), got \(2, 2\)"),
-        ("Wax", (5,), r"parameters\['Wax'\] must be 2-D with shape \(n_a, n_x\), got shape \(5,\)"),
+        ("Wax", (5,), r"parameters\['Wax'\] must have shape \(n_a, n_x\) = \(5, 3\), got \(5,\)"),
         ("Wax", (5, 0), r"parameters\['Wax'\] must have shape \(n_a, n_x\) with every axis at least 1"),
     ],
 )

@@ -377,7 +377,8 @@ def _check(
         raise ValueError(f"layers must hold {expected}, got {len(layers)}")
     if c0s is not None and "c" not in spec.state:
         raise ValueError(
-            f"c0s (initial cell states) is only for cell='lstm', got cell={spec.name!r}, whose state is {spec.state}"
+            f"c0s (initial cell states) is only for a cell with a state 'c', such as the LSTM; got cell={spec.name!r}, "
+            f"whose state is {spec.state}"
         )
     for name, states in (("a0s", a0s), ("c0s", c0s)):
         if states is None:
@@ -439,7 +440,10 @@ def _initial_states(spec: Cell, index: int, entry: Any, c0s: Sequence[Array] | N
     else:
         named = [(f"a0s[{index}]", entry)] + [(f"a0s[{index}][{k}]", None) for k in range(1, len(spec.state))]
     if c0s is not None:
-        named[spec.state.index("c")] = (f"c0s[{index}]", c0s[index])
+        at = spec.state.index("c")
+        if named[at][1] is not None:
+            raise ValueError(f"{named[at][0]} and c0s[{index}] both give layer {index}'s initial c; give it once")
+        named[at] = (f"c0s[{index}]", c0s[index])
     return named
 
 

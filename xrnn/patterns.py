@@ -32,6 +32,7 @@ from xrnn._typing import Array
 from xrnn._validation import common_namespace, expect_ndim, library_name
 from xrnn.activations import softmax
 from xrnn.cells import Cell, State, resolve
+from xrnn.cells._door import check_initial
 from xrnn.cells._engine import loss_and_gradients
 from xrnn.losses import cross_entropy_rows, expect_loss_dtype, squared_error_unchecked
 
@@ -112,7 +113,7 @@ def many_to_many_loss_and_gradients(
     (1.386, (8, 12), (4, 8))
     """
     spec = resolve(cell, parameters)
-    initial = (None,) * len(spec.state) if state is None else state
+    initial = check_initial(spec, state)
     return loss_and_gradients(spec, x, initial, labels, parameters, mask=mask, checkpoints=checkpoints)
 
 

@@ -14,10 +14,12 @@ from typing import Any
 import array_api_compat
 
 from xrnn._typing import Array
+from xrnn.backends import get_backend
 from xrnn.cells import _engine
 from xrnn.cells._caches import SequenceCache
 from xrnn.cells._door import check_initial, check_parameter_shapes, check_step, parameter_shapes
 from xrnn.cells._init import glorot_uniform
+from xrnn.cells._loop import check_step_forward
 from xrnn.cells._shapes import Axis, parse_shape
 from xrnn.cells._spec import CellSpec, Initializer, State, StepBackward, StepForward
 
@@ -25,6 +27,13 @@ from xrnn.cells._spec import CellSpec, Initializer, State, StepBackward, StepFor
 BUILTIN = ("rnn", "lstm", "gru")
 #: The output layer of a defined cell: ``Wy (n_y, n_a)``, ``by (n_y, 1)``.
 OUTPUT = ("Wy", "by")
+#: The options :meth:`Cell.init` always hands a cell's initialiser, and their defaults.
+INIT_OPTIONS: dict[str, Any] = {"backend": "numpy", "dtype": "float64", "seed": None, "device": None}
+
+
+class CellImportError(ValueError):
+    """A ``MODULE:NAME`` cell that cannot be had here: no such module, its import failed, or ``NAME`` is not a
+    cell made by :func:`define`. A checkpoint that names it is fine; the code it needs is missing."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,26 +68,51 @@ class Cell(CellSpec):
         """Seeded parameters, the output layer included.
 
         ``options``: ``backend`` (``"numpy"``, ``"cupy"``, ``"array_api_strict"``), ``dtype`` (``"float32"``,
-        ``"float64"``), ``seed``, ``device``, and whatever else the cell's initialiser takes.
+        ``"float64"``), ``seed`` and ``device``, which always reach the cell's initialiser (with the defaults
+        of :data:`INIT_OPTIONS` where not given), and whatever else it takes.
         """
+        options = {**INIT_OPTIONS, **options}
         parameters = dict(self.init_parameters(n_x, n_a, n_y, **options))
         missing = [key for key in self.output if key not in parameters]
         if missing:  # an initialiser of the cell's own keys only: add a Glorot-uniform output layer
-            seed = options.get("seed")
             layer = parameter_shapes(self, output=True)
             draw = {key: layer[key] for key in self.output}
-            forwarded = {key: options[key] for key in ("backend", "dtype", "device") if key in options}
-            seed = None if seed is None else seed + 1
-            parameters.update(glorot_uniform(draw, n_x, n_a, n_y, seed=seed, **forwarded))
+            where = {key: options[key] for key in ("backend", "dtype", "device")}
+            seed = None if options["seed"] is None else options["seed"] + 1
+            parameters.update(glorot_uniform(draw, n_x, n_a, n_y, seed=seed, **where))
+        self._check_initialised(parameters, {"n_x": n_x, "n_a": n_a, "n_y": n_y}, options["backend"], options["dtype"])
+        return parameters
+
+    def _check_initialised(
+        self, parameters: Mapping[str, Any], asked: Mapping[str, int], backend: str, dtype: object
+    ) -> None:
+        """What the initialiser returned must have the cell's keys and shapes, the sizes, the library and the
+        dtype asked for (a user's ``init`` may get any of them wrong)."""
         try:
-            sizes, _ = check_parameter_shapes(self, parameters, output=True)
+            sizes, sources = check_parameter_shapes(self, parameters, output=True)
         except ValueError as error:
             raise ValueError(f"cell {self.name!r}: init returned bad parameters: {error}") from None
-        expected = {"n_x": n_x, "n_a": n_a, "n_y": n_y}
-        wrong = {size: sizes[size] for size in expected if size in sizes and sizes[size] != expected[size]}
-        if wrong:
-            raise ValueError(f"cell {self.name!r}: init returned parameters of sizes {wrong}, asked for {expected}")
-        return parameters
+        for size, value in asked.items():
+            if sizes.get(size, value) != value:
+                key = sources[size]
+                raise ValueError(
+                    f"cell {self.name!r}: init was asked for {size} = {value}, but returned parameters[{key!r}] "
+                    f"of shape {tuple(parameters[key].shape)}, where {size} = {sizes[size]}"
+                )
+        adapter = get_backend(backend)
+        expected = adapter.resolve_dtype(dtype)
+        for key, value in parameters.items():
+            library = array_api_compat.array_namespace(value) if array_api_compat.is_array_api_obj(value) else None
+            if library is not adapter.xp:
+                raise TypeError(
+                    f"cell {self.name!r}: init returned parameters[{key!r}] as {type(value).__name__}; "
+                    f"expected an array of backend {backend!r}"
+                )
+            if value.dtype != expected:
+                raise TypeError(
+                    f"cell {self.name!r}: init returned parameters[{key!r}] with dtype {value.dtype}; "
+                    f"asked for dtype {dtype!r}"
+                )
 
     def forward(
         self,
@@ -110,10 +144,11 @@ class Cell(CellSpec):
 
     def step(self, xt: Array, state: Sequence[Array], parameters: Mapping[str, Array]) -> State:
         """The state after one step on ``xt (n_x, m)``."""
-        given = check_initial(self, state)
+        given = tuple(check_initial(self, state))
         check_step(self, xt, given, parameters, output=False)
-        new_state, _ = self.step_forward(xt, tuple(given), parameters)
-        return tuple(new_state)
+        returned = self.step_forward(xt, given, parameters)
+        check_step_forward(self, returned, given)
+        return tuple(returned[0])
 
     def sizes(self, parameters: Mapping[str, Array]) -> dict[str, int]:
         """``n_x``, ``n_a``, ``n_y`` of ``parameters`` (checked against the cell's shapes)."""
@@ -230,12 +265,14 @@ def define(
     >>> sorted(p), max(xrnn.gradcheck.check_cell(cell).values()) < 1e-7
     (['W', 'Wy', 'b', 'by'], True)
     """
-    if not isinstance(name, str) or not name or ":" in name:
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a string, got {type(name).__name__}")
+    if not name or ":" in name:
         raise ValueError(f"name must be a non-empty string without ':', got {name!r}")
     if name in BUILTIN:
         raise ValueError(f"{name!r} is a built-in cell and cannot be replaced; choose another name")
     for label, function in (("step_forward", step_forward), ("step_backward", step_backward), ("init", init)):
-        if function is not None and not callable(function):
+        if not callable(function) and not (label == "init" and function is None):
             raise TypeError(f"{label} must be callable, got {type(function).__name__}")
     states = _check_state_names(state)
     shapes = _check_shapes(parameters, states)
@@ -359,16 +396,19 @@ def _imported(reference: str) -> Cell:
         with _current_directory_on_path():
             module = importlib.import_module(module_name)
     except ModuleNotFoundError as error:
-        raise ValueError(f"cell {reference!r}: no module {error.name!r} to import") from None
+        raise CellImportError(f"cell {reference!r}: no module {error.name!r} to import") from None
     except Exception as error:  # the researcher's module failed: say so in one line
-        raise ValueError(
+        raise CellImportError(
             f"cell {reference!r}: importing {module_name!r} failed: {type(error).__name__}: {error}"
         ) from None
-    found = getattr(module, attribute, None)
+    if not hasattr(module, attribute):
+        raise CellImportError(f"cell {reference!r}: module {module_name!r} has no attribute {attribute!r}")
+    found = getattr(module, attribute)
     if not isinstance(found, Cell):
-        what = "nothing" if found is None else f"a {type(found).__name__}"
-        raise ValueError(
-            f"cell {reference!r}: {module_name}.{attribute} is {what}, not a cell made by xrnn.cells.define"
+        kind = type(found).__name__
+        article = "an" if kind[0] in "aeiouAEIOU" else "a"
+        raise CellImportError(
+            f"cell {reference!r}: {module_name}.{attribute} is {article} {kind}, not a cell made by xrnn.cells.define"
         )
     return found
 

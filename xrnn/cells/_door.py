@@ -16,7 +16,7 @@ import array_api_compat
 from xrnn._masking import mask_rows
 from xrnn._typing import Array
 from xrnn._validation import check_data_shapes, check_parameters, common_namespace, expect_shape
-from xrnn.cells._shapes import Extent, solve_sizes
+from xrnn.cells._shapes import Extent, blame, solve_sizes
 from xrnn.cells._spec import CellSpec
 
 #: The data arguments' shapes: a sequence, a step's input, a state.
@@ -57,7 +57,10 @@ def check_parameter_shapes(
     """Check the keys and the shapes of ``parameters``: the sizes they give, and the key each came from."""
     shapes = parameter_shapes(cell, output=output)
     check_parameters(parameters, tuple(shapes))
-    return solve_sizes(shapes, parameters)
+    try:
+        return solve_sizes(shapes, parameters)
+    except ValueError as error:
+        raise blame(shapes, parameters, {}) or error from None
 
 
 def check_call(
@@ -102,12 +105,25 @@ def check_shapes(
 ) -> tuple[dict[str, int], dict[str, str]]:
     """The shapes alone (nothing is read but ``.shape``): the parameters against each other, then the data
     against them. Returns every size and, for those the parameters fixed, the key each came from."""
-    sizes, sources = solve_sizes(shapes, parameters)
+    try:
+        sizes, sources = solve_sizes(shapes, parameters)
+    except ValueError as error:
+        raise blame(shapes, parameters, _data_sizes(data)) or error from None
     open_sizes = len(sizes) < len(_used_sizes(shapes))
     check_data_shapes(data, sizes)
     if open_sizes:  # sizes no parameter fixed: the data gave them, so the shapes can be checked in full now
         solve_sizes(shapes, parameters, sizes)
     return sizes, sources
+
+
+def _data_sizes(data: Mapping[str, tuple[Array, Sequence[str]]]) -> dict[str, int]:
+    """The sizes the data arrays of the right number of axes give (the first array that has a size wins)."""
+    sizes: dict[str, int] = {}
+    for array, symbols in data.values():
+        if array.ndim == len(symbols):
+            for size, length in zip(symbols, array.shape, strict=True):
+                sizes.setdefault(size, int(length))
+    return sizes
 
 
 def check_step(

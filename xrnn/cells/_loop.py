@@ -38,9 +38,10 @@ def forward(
     caches: list[Any] = []
     histories: list[list[Array]] = [[] for _ in state]
     for t in range(int(x.shape[2])):
-        new, step_cache = cell.step_forward(x[:, :, t], state, params)
+        returned = cell.step_forward(x[:, :, t], state, params)
         if t == 0:
-            _check_state(cell, "step_forward", "new_state", new, state)
+            check_step_forward(cell, returned, state)
+        new, step_cache = returned
         if keep is not None:
             columns = keep[t, ...].T
             new = tuple(carry(xp, columns, n, old) for n, old in zip(new, state, strict=True))
@@ -75,9 +76,10 @@ def backward(
         outer = dstates[t, ...].T
         incoming = (carry(xp, columns, through[0] + outer, through[0]), *through[1:])
         dstate = incoming if columns is None else tuple(_zero_padded(xp, columns, g) for g in incoming)
-        dxt, dprevious, dparams = cell.step_backward(dstate, cache.step(t))
+        returned = cell.step_backward(dstate, cache.step(t))
         if t == cache.steps - 1:
-            _check_gradients(cell, cache, dxt, dprevious, dparams, dstate)
+            _check_gradients(cell, cache, returned, dstate)
+        dxt, dprevious, dparams = returned
         if columns is not None:
             dxt = _zero_padded(xp, columns, dxt)
             dprevious = tuple(carry(xp, columns, d, g) for d, g in zip(dprevious, incoming, strict=True))
@@ -98,19 +100,41 @@ def _zero_padded(xp: ModuleType, columns: Array, values: Array) -> Array:
 
 
 # -- checks of what a cell's step functions return, on the first step of every call ------------------
+def check_step_forward(cell: CellSpec, returned: object, state: State) -> None:
+    """``returned`` must be ``(new_state, cache)``, ``new_state`` a tuple like ``state``."""
+    _check_results(cell, "step_forward", returned, ("new_state", "cache"))
+    assert isinstance(returned, tuple)
+    _check_state(cell, "step_forward", "new_state", returned[0], state)
+
+
+def _check_results(cell: CellSpec, function: str, returned: object, names: tuple[str, ...]) -> None:
+    if not isinstance(returned, tuple) or len(returned) != len(names):
+        raise TypeError(
+            f"cell {cell.name!r}: {function} returned {_describe(returned)}; expected a tuple of {len(names)} "
+            f"({', '.join(names)})"
+        )
+
+
 def _check_state(cell: CellSpec, function: str, what: str, value: object, like: State) -> None:
     """``value`` must be a tuple like ``like``: one array per state, each of its shape, library, dtype, device."""
     where = f"cell {cell.name!r}: {function} returned {what}"
     if not isinstance(value, tuple) or len(value) != len(like):
-        got = f"a {type(value).__name__} of {len(value)}" if isinstance(value, tuple | list) else type(value).__name__
-        raise TypeError(f"{where} as {got}; expected a tuple of {len(like)} arrays ({', '.join(cell.state)})")
+        count = f"{len(like)} array{'s' if len(like) > 1 else ''}"
+        raise TypeError(f"{where} as {_describe(value)}; expected a tuple of {count} ({', '.join(cell.state)})")
     for name, array, reference in zip(cell.state, value, like, strict=True):
         _check_array(f"{where}[{cell.state.index(name)}] ({name})", array, reference, tuple(reference.shape))
 
 
-def _check_gradients(
-    cell: CellSpec, cache: SequenceCache, dxt: object, dprevious: object, dparams: object, dstate: State
-) -> None:
+def _describe(value: object) -> str:
+    if isinstance(value, tuple | list):
+        return f"a {type(value).__name__} of {len(value)}"
+    return type(value).__name__
+
+
+def _check_gradients(cell: CellSpec, cache: SequenceCache, returned: object, dstate: State) -> None:
+    _check_results(cell, "step_backward", returned, ("dxt", "dstate_prev", "dparameters"))
+    assert isinstance(returned, tuple)
+    dxt, dprevious, dparams = returned
     where = f"cell {cell.name!r}: step_backward returned"
     reference = dstate[0]
     m = int(reference.shape[1])

@@ -55,7 +55,7 @@ def parse_axis(axis: Axis, where: str) -> Extent:
             counts[term] = counts.get(term, 0) + 1
         else:
             raise ValueError(
-                f"{where} is {axis!r}: {term!r} is not a size; an axis is an int, one of {', '.join(SIZES)}, "
+                f"{where} is {axis!r}: {term!r} is not a size; an axis is an int, n_x, n_a, "
                 "or a sum of them such as 'n_a + n_x'"
             )
     return Extent(" + ".join(term.strip() for term in axis.split("+")), constant, tuple(counts.items()))
@@ -123,6 +123,31 @@ def check_sizes(
                 f"{name} must have shape {describe(shape)} = {shown}, got {actual}{_bias_hint(shape, actual)}"
             )
     return sizes, sources
+
+
+def blame(
+    shapes: Mapping[str, tuple[Extent, ...]], parameters: Mapping[str, Array], known: Mapping[str, int]
+) -> ValueError | None:
+    """For parameters whose shapes disagree, the error that names the odd one out.
+
+    :func:`check_sizes` learns each size from the first key that has it, so a wrong first key would be
+    reported on a right one. Here each size is the value most axes that are that size alone agree on,
+    ``known`` (from the data) counting once and winning ties; the error is the first key that differs.
+    """
+    votes: dict[str, list[int]] = {size: [value] for size, value in known.items() if size in SIZES}
+    for key, shape in shapes.items():
+        actual = tuple(int(n) for n in parameters[key].shape)
+        if len(actual) != len(shape):
+            continue
+        for extent, length in zip(shape, actual, strict=True):
+            if extent.constant == 0 and len(extent.counts) == 1 and extent.counts[0][1] == 1:
+                votes.setdefault(extent.counts[0][0], []).append(length)
+    agreed = {size: max(values, key=values.count) for size, values in votes.items()}
+    try:
+        check_sizes(shapes, parameters, agreed)
+    except ValueError as error:
+        return error
+    return None
 
 
 def _learn(

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from xrnn._typing import Array
+from xrnn.cells import CellImportError
 from xrnn.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from xrnn.train.clipping import clip_by_global_norm, global_norm
 from xrnn.train.config import TrainConfig, cell_named
@@ -115,8 +116,9 @@ class Trainer:
         self.task = task
         self.parallel = parallel
         cell = cell_named(config.cell)
-        options = {"backend": config.backend, "dtype": config.dtype, "seed": config.seed}
-        parameters = cell.init(task.n_x, config.hidden, task.n_y, **options)
+        parameters = cell.init(
+            task.n_x, config.hidden, task.n_y, backend=config.backend, dtype=config.dtype, seed=config.seed
+        )
         self._snapshot = _Snapshot(0, parameters, config.make_optimizer().state_dict())
 
     # -- state ------------------------------------------------------------------------------------
@@ -392,6 +394,8 @@ def load_char_model(path: str | os.PathLike[str], *, backend: str = "numpy") -> 
         parameters = saved_parameters(
             checkpoint.parameters, expected, f"a vocabulary of {n} characters", backend=backend
         )
+    except CellImportError as error:  # the file is fine: the code of its cell is missing or broken here
+        raise ValueError(f"{os.fspath(path)!r} needs its cell, which cannot be loaded here: {error}") from None
     except ValueError as error:
         raise ValueError(f"{os.fspath(path)!r} is not a model of xrnn train: {error}") from None
     return CharModel(parameters, vocabulary, saved.config.cell)
