@@ -14,7 +14,7 @@ from typing import Any
 import array_api_compat
 
 from xrnn._typing import Array
-from xrnn.backends import get_backend
+from xrnn.backends import backend_of, get_backend
 from xrnn.cells import _engine
 from xrnn.cells._caches import SequenceCache
 from xrnn.cells._door import check_initial, check_parameter_shapes, check_step, parameter_shapes
@@ -102,8 +102,8 @@ class Cell(CellSpec):
         adapter = get_backend(backend)
         expected = adapter.resolve_dtype(dtype)
         for key, value in parameters.items():
-            library = array_api_compat.array_namespace(value) if array_api_compat.is_array_api_obj(value) else None
-            if library is not adapter.xp:
+            is_array: bool = array_api_compat.is_array_api_obj(value)  # a bool: no narrowing of Any
+            if not is_array or backend_of(value) is not adapter:
                 raise TypeError(
                     f"cell {self.name!r}: init returned parameters[{key!r}] as {type(value).__name__}; "
                     f"expected an array of backend {backend!r}"
