@@ -48,6 +48,28 @@ def test_zero_gradients_stay_zero_without_warnings(backend: TestBackend) -> None
     backend.assert_close(clipped["dW"], np.zeros((2, 2)))
 
 
+@pytest.mark.parametrize(
+    ("dtype", "size"), [("float32", 2e19), ("float32", 1e-30), ("float64", 1e200), ("float64", 1e-200)]
+)
+def test_the_global_norm_of_huge_or_tiny_gradients_neither_overflows_nor_vanishes(
+    backend: TestBackend, dtype: str, size: float
+) -> None:
+    """The squares of these entries overflow to inf or underflow to 0 in their dtype; the norm does not."""
+    gradients = backend.tree({"dW": np.array([[size, size]]), "db": np.array([[size]])}, dtype)
+    with np.errstate(all="raise"):
+        clipped, norm = clip_by_global_norm(gradients, 1.0)
+    backend.assert_close(norm, np.float64(size) * np.sqrt(3.0), dtype=dtype)
+    kept = min(1.0, 1 / (size * np.sqrt(3.0)))  # tiny gradients are within the bound and stay as they are
+    backend.assert_close(clipped["dW"], np.full((1, 2), size * kept), dtype=dtype)
+    backend.assert_close(global_norm(gradients), np.float64(size) * np.sqrt(3.0), dtype=dtype)
+
+
+def test_an_infinite_or_nan_gradient_gives_an_infinite_or_nan_norm(backend: TestBackend) -> None:
+    infinite = backend.tree({"dW": np.array([np.inf, 1.0]), "db": np.array([2.0])})
+    assert float(backend.to_numpy(global_norm(infinite))) == np.inf
+    assert np.isnan(float(backend.to_numpy(global_norm(backend.tree({"dW": np.array([np.nan, 1.0])})))))
+
+
 def test_clipping_never_writes_into_the_callers_gradients() -> None:
     gradients = {"dW": np.array([[10.0, -10.0]])}
     clip_by_value(gradients, 1.0)

@@ -9,6 +9,8 @@ is not an array, or arrays of mixed libraries or dtypes; ``ValueError`` for a bo
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Mapping
 from types import ModuleType
 
@@ -49,6 +51,9 @@ def clip_by_value(gradients: Mapping[str, Array], limit: float) -> dict[str, Arr
 def global_norm(gradients: Mapping[str, Array]) -> Array:
     """The Euclidean norm of all gradients taken together, ``sqrt(sum_k sum(g_k ** 2))``.
 
+    Computed without overflow or underflow of the squares: the norm of float32 gradients of ``1e20`` or
+    ``1e-30`` is theirs, not ``inf`` or ``0``.
+
     Examples
     --------
     >>> import numpy as np
@@ -57,7 +62,15 @@ def global_norm(gradients: Mapping[str, Array]) -> Array:
     5.0
     """
     xp = _namespace(gradients)
-    return xp.sqrt(sum(xp.sum(g * g) for g in gradients.values()))
+    present = [g for g in gradients.values() if math.prod(g.shape) > 0]
+    if not present:
+        return xp.sqrt(sum(xp.sum(g * g) for g in gradients.values()))
+    # Squares of float32 entries past ~1.8e19 overflow and those below ~1e-23 vanish: sum the squares of the
+    # gradients divided by their largest magnitude, which are at most 1, and scale the root back.
+    largest = functools.reduce(xp.maximum, [xp.max(xp.abs(g)) for g in present])
+    divisor = xp.where(xp.isfinite(largest) & (largest > 0), largest, xp.ones_like(largest))
+    scaled = divisor * xp.sqrt(sum(xp.sum((g / divisor) * (g / divisor)) for g in present))
+    return xp.where(xp.isinf(largest), largest, scaled)  # an infinite entry: the norm is infinite
 
 
 def clip_by_global_norm(gradients: Mapping[str, Array], max_norm: float) -> tuple[dict[str, Array], Array]:
