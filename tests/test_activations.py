@@ -29,6 +29,26 @@ def test_softmax_axis_and_dtype(backend: TestBackend) -> None:
         backend.assert_close(result, expected, dtype=dtype)
 
 
+@pytest.mark.parametrize(
+    ("shape", "axis", "error", "message"),
+    [
+        ((2, 2), 1.0, TypeError, "axis must be an int, got float"),
+        ((2, 2), None, TypeError, "axis must be an int, got NoneType"),
+        ((2, 2), (0, 1), TypeError, "axis must be an int, got tuple"),
+        ((2, 2), 2, ValueError, r"axis must be in \[-2, 2\) for x of shape \(2, 2\), got 2"),
+        ((), 0, ValueError, "x must have an axis to normalise over, got a 0-D array"),
+    ],
+)
+def test_softmax_normalises_along_one_axis_of_x(
+    backend: TestBackend, shape: tuple[int, ...], axis: object, error: type[Exception], message: str
+) -> None:
+    x = backend.asarray(np.ones(shape))
+    for function in (xrnn.softmax, log_softmax):
+        with pytest.raises(error, match=message):
+            function(x, axis=axis)  # type: ignore[arg-type]
+    backend.assert_close(xrnn.softmax(backend.asarray(np.zeros((2, 3))), axis=-1), np.full((2, 3), 1 / 3))
+
+
 def test_log_softmax_never_takes_log_of_zero(backend: TestBackend) -> None:
     backend.assert_close(log_softmax(backend.asarray([0.0, -1000.0])), np.array([0.0, -1000.0]))
 

@@ -63,6 +63,16 @@ def test_logits_at_the_ends_of_the_range_give_the_true_loss(backend: TestBackend
     backend.assert_close(dlogits, np.array([[[1.0]], [[-1.0]]]), dtype=dtype)
 
 
+def test_floating_class_indices_are_named_as_the_wrong_dtype(backend: TestBackend) -> None:
+    """Labels of shape (m, T_x) are class indices: floating ones are a dtype error, not a shape error."""
+    x = backend.asarray(np.ones((3, 2, 4)))
+    labels = backend.asarray(np.zeros((2, 4)))
+    with pytest.raises(TypeError, match=r"labels of shape \(m, T_x\) must be integer class indices, got dtype"):
+        xrnn.rnn_loss_and_gradients(
+            x, backend.asarray(np.zeros((5, 2))), labels, backend.tree(xrnn.init_parameters(3, 5, 2))
+        )
+
+
 def test_float16_is_rejected_with_the_reason(backend: TestBackend) -> None:
     if not hasattr(backend.xp, "float16"):
         pytest.skip(f"{backend.name} has no float16")
@@ -76,7 +86,7 @@ def test_float16_is_rejected_with_the_reason(backend: TestBackend) -> None:
 
 @pytest.mark.parametrize(
     ("bad", "fragment"),
-    [(-0.5, "from -0.5 to 1.0"), (np.nan, "and NaN"), (np.inf, "to inf")],
+    [(-0.5, "got 1 negative (lowest -0.5)"), (np.nan, "got 1 NaN"), (np.inf, "got 1 infinite")],
     ids=["negative", "nan", "inf"],
 )
 def test_soft_targets_must_be_finite_and_non_negative(backend: TestBackend, bad: float, fragment: str) -> None:

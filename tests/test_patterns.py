@@ -119,6 +119,27 @@ def test_one_hot(backend: TestBackend) -> None:
     backend.assert_close(one_hot(tokens, 3, dtype=backend.xp.float64), expected)
 
 
+@pytest.mark.parametrize(
+    ("indices", "n", "dtype", "error", "message"),
+    [
+        ([0, 5], 3, "float64", ValueError, r"indices must be in \[0, n\) = \[0, 3\), got values from 0 to 5"),
+        ([-1], 3, "float64", ValueError, r"got values from -1 to -1"),
+        ([0.0, 1.0], 3, "float64", TypeError, "indices must be integer class indices, got dtype"),
+        ([0], 2, "int64", TypeError, "dtype must be a floating dtype"),
+        ([0], 0, "float64", ValueError, "n must be a positive int"),
+    ],
+)
+def test_one_hot_rejects_what_it_cannot_encode(
+    backend: TestBackend, indices: list[float], n: int, dtype: str, error: type[Exception], message: str
+) -> None:
+    """An index outside [0, n) would otherwise come back as an all-zero or wrong vector, with no error."""
+    as_array = backend.xp.asarray(np.array(indices))
+    with pytest.raises(error, match=message):
+        one_hot(as_array, n, dtype=getattr(backend.xp, dtype))
+    with pytest.raises(TypeError, match="indices must be an integer array, got list"):
+        one_hot([0, 1], 3, dtype=backend.xp.float64)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_padding_before_the_first_step_is_carried_over(cell: str) -> None:
     """Every cell carries its state over padding anywhere: left padding equals the unpadded sequence."""

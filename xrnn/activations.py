@@ -31,7 +31,7 @@ def softmax(x: Array, axis: int = 0) -> Array:
     x : array
         Logits of a real floating dtype, e.g. ``(n_y, m)`` or ``(n_y, m, T_x)``.
     axis : int
-        Axis to normalise over.
+        Axis to normalise over, ``-x.ndim <= axis < x.ndim``.
 
     Returns
     -------
@@ -46,7 +46,8 @@ def softmax(x: Array, axis: int = 0) -> Array:
     array([[0.5, 1. ],
            [0.5, 0. ]])
     """
-    return softmax_unchecked(_floating_namespace(x), x, axis)
+    xp = _floating_namespace(x)
+    return softmax_unchecked(xp, x, _axis(x, axis))
 
 
 def softmax_unchecked(xp: ModuleType, x: Array, axis: int) -> Array:
@@ -71,6 +72,7 @@ def log_softmax(x: Array, axis: int = 0) -> Array:
     array([    0., -1000.])
     """
     xp = _floating_namespace(x)
+    axis = _axis(x, axis)
     shifted = x - xp.max(x, axis=axis, keepdims=True)
     return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
 
@@ -105,3 +107,14 @@ def sigmoid_unchecked(xp: ModuleType, x: Array) -> Array:
     """:func:`sigmoid` for callers that have checked ``x`` already (one namespace lookup less)."""
     e = xp.exp(-xp.abs(x))
     return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _axis(x: Array, axis: object) -> int:
+    """``axis`` must name one axis of ``x`` (an int, not a tuple or ``None``): softmax normalises along one."""
+    if isinstance(axis, bool) or not isinstance(axis, int):
+        raise TypeError(f"axis must be an int, got {type(axis).__name__}")
+    if x.ndim == 0:
+        raise ValueError("x must have an axis to normalise over, got a 0-D array")
+    if not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"axis must be in [-{x.ndim}, {x.ndim}) for x of shape {tuple(x.shape)}, got {axis}")
+    return axis

@@ -107,20 +107,29 @@ def check_labels(xp: ModuleType, labels: Array, like: Array, dims: Mapping[str, 
             raise ValueError(f"labels must be class indices in [0, n_y) = [0, {n_y}), got values from {low} to {high}")
         return
     if xp.isdtype(labels.dtype, "real floating"):
+        if labels.ndim == 2:
+            raise TypeError(
+                f"labels of shape (m, T_x) must be integer class indices, got dtype {labels.dtype} (floating "
+                "labels are soft targets of shape (n_y, m, T_x))"
+            )
         if labels.dtype != like.dtype:
             raise TypeError(f"labels has dtype {labels.dtype} but the data have {like.dtype}; they must match")
         expect_shape("labels", labels, ("n_y", "m", "T_x"), dims)
         if not bool(xp.all(xp.isfinite(labels) & (labels >= 0))):
-            lowest, highest = float(xp.min(labels)), float(xp.max(labels))
-            raise ValueError(
-                f"labels (soft targets) must be finite and non-negative, got values from {lowest} to {highest}"
-                f"{' and NaN' if bool(xp.any(xp.isnan(labels))) else ''}"
-            )
+            counts = {what: int(xp.sum(xp.astype(found, xp.int64))) for what, found in _bad_targets(xp, labels)}
+            found = ", ".join(f"{count} {what}" for what, count in counts.items() if count)
+            if counts["negative"]:
+                found += f" (lowest {float(xp.min(xp.where(xp.isnan(labels), xp.zeros_like(labels), labels)))})"
+            raise ValueError(f"labels (soft targets) must be finite and non-negative, got {found}")
         return
     raise TypeError(
         "labels must be integer class indices of shape (m, T_x) or floating targets of shape "
         f"(n_y, m, T_x), got dtype {labels.dtype}"
     )
+
+
+def _bad_targets(xp: ModuleType, labels: Array) -> tuple[tuple[str, Array], ...]:
+    return (("negative", labels < 0), ("infinite", xp.isinf(labels)), ("NaN", xp.isnan(labels)))
 
 
 def labels_to_rows(xp: ModuleType, labels: Array, like: Array, n_y: int) -> Array:

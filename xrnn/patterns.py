@@ -20,6 +20,7 @@ Regression heads (a linear output scored by mean squared error, as the adding pr
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from functools import partial
 from types import ModuleType
@@ -49,6 +50,13 @@ def one_hot(indices: Array, n: int, *, dtype: object) -> Array:
     dtype : dtype
         A floating dtype of the indices' library.
 
+    Raises
+    ------
+    TypeError
+        Indices that are not an integer array, or a ``dtype`` that is not floating.
+    ValueError
+        ``n`` not a positive int, or an index outside ``[0, n)``.
+
     Examples
     --------
     >>> import numpy as np
@@ -58,7 +66,19 @@ def one_hot(indices: Array, n: int, *, dtype: object) -> Array:
            [0., 0.],
            [1., 0.]])
     """
+    if not array_api_compat.is_array_api_obj(indices):
+        raise TypeError(f"indices must be an integer array, got {type(indices).__name__}")
     xp = array_api_compat.array_namespace(indices)
+    if not xp.isdtype(indices.dtype, "integral"):
+        raise TypeError(f"indices must be integer class indices, got dtype {indices.dtype}")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive int (the number of classes), got {n!r}")
+    if not xp.isdtype(dtype, "real floating"):
+        raise TypeError(f"dtype must be a floating dtype of the indices' library, got {dtype!r}")
+    if math.prod(indices.shape) > 0:
+        low, high = int(xp.min(indices)), int(xp.max(indices))
+        if low < 0 or high >= n:
+            raise ValueError(f"indices must be in [0, n) = [0, {n}), got values from {low} to {high}")
     classes = xp.arange(n, dtype=indices.dtype, device=array_api_compat.device(indices))
     classes = xp.reshape(classes, (n,) + (1,) * indices.ndim)
     return xp.astype(indices[None, ...] == classes, dtype)
