@@ -136,6 +136,14 @@ def test_a_json_member_that_is_not_json_is_rejected_naming_the_file(tmp_path: Pa
     assert str(path) in str(error.value)
 
 
+def test_metadata_json_cannot_write_is_rejected_naming_its_key(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match=r"metadata\['when'\] cannot be written as JSON: .*not JSON serializable"):
+        save_checkpoint(tmp_path / "c.npz", {"w": np.zeros(2)}, metadata={"note": "x", "when": object()})
+    with pytest.raises(TypeError, match="metadata must be a mapping of str to JSON values, got list"):
+        save_checkpoint(tmp_path / "c.npz", {"w": np.zeros(2)}, metadata=["a"])  # type: ignore[arg-type]
+    assert not (tmp_path / "c.npz").exists()
+
+
 def test_saving_into_a_missing_folder_names_the_path_asked_for(tmp_path: Path) -> None:
     path = tmp_path / "missing" / "c.npz"
     with pytest.raises(FileNotFoundError) as error:

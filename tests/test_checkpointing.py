@@ -163,6 +163,17 @@ def test_bad_checkpoints_are_rejected(checkpoints: Any, error: type[Exception], 
 
 
 @pytest.mark.numpy_only
+def test_a_budget_of_any_integer_type_is_taken() -> None:
+    p = xrnn.init_parameters(N_X, N_A, N_Y, seed=0)
+    x, a0 = np.ones((N_X, M, T_X)), np.zeros((N_A, M))
+    _, _, numpy_int = xrnn.rnn_forward(x, a0, p, checkpoints=np.int64(2))
+    _, _, python_int = xrnn.rnn_forward(x, a0, p, checkpoints=2)
+    assert type(numpy_int) is type(python_int)
+    da = np.ones((N_A, M, T_X))
+    np.testing.assert_array_equal(xrnn.rnn_backward(da, numpy_int)["dWaa"], xrnn.rnn_backward(da, python_int)["dWaa"])
+
+
+@pytest.mark.numpy_only
 @pytest.mark.parametrize("budget", [T_X, 10 * T_X])
 def test_a_budget_of_t_x_or_more_keeps_everything(budget: int) -> None:
     p = xrnn.init_parameters(N_X, N_A, N_Y, seed=0)

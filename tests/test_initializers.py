@@ -47,6 +47,9 @@ def test_glorot_scheme_has_an_orthogonal_recurrence(backend: TestBackend) -> Non
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="n_a must be a positive int, got 0"):
         xrnn.init_parameters(3, 0, 2)
+    with pytest.raises(ValueError, match=r"n_x must be a positive int, got 3.0"):
+        xrnn.init_parameters(3.0, 5, 2)  # type: ignore[arg-type]
+    assert xrnn.init_parameters(np.int64(3), 5, 2)["Wax"].shape == (5, 3)  # any integer type
     with pytest.raises(ValueError, match=r"scheme must be one of \('small', 'glorot'\), got 'xavier'"):
         xrnn.init_parameters(3, 5, 2, scheme="xavier")
     with pytest.raises(TypeError, match="dtype must be 'float32' or 'float64', got 'int32'"):

@@ -29,6 +29,15 @@ def test_same_seed_same_tokens_other_seed_other_tokens(backend: TestBackend) -> 
     assert all(0 <= t < 6 for t in first)
 
 
+def test_a_seed_is_a_non_negative_integer_of_any_integer_type() -> None:
+    """``random.Random(-1)`` draws what ``random.Random(1)`` draws: a negative seed would repeat another's."""
+    params = init_parameters(6, 8, 6, seed=1, scale=1.0)
+    assert sample(params, 20, seed=np.int64(5)) == sample(params, 20, seed=5)
+    for seed, error in ((-1, ValueError), (True, TypeError), (1.5, TypeError), ("1", TypeError)):
+        with pytest.raises(error, match=r"seed must be (a non-negative int or None|at least 0), got"):
+            sample(params, 3, seed=seed)  # type: ignore[arg-type]
+
+
 def test_seeded_samples_agree_across_backends(backend: TestBackend) -> None:
     host = init_parameters(5, 7, 5, seed=4, scale=0.5)
     assert sample(backend.tree(host), 30, seed=3) == sample(host, 30, seed=3)

@@ -6,6 +6,7 @@ Shapes use the spec's symbols: ``n_x, n_a, n_y, m, T_x``.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping, Sequence
 from types import ModuleType
 
@@ -133,3 +134,25 @@ def check_data_shapes(inputs: Mapping[str, tuple[Array, Sequence[str]]], dims: d
             dims.setdefault(symbol, int(length))
         expect_shape(name, array, symbols, dims)
     return dims
+
+
+def whole_number(value: object) -> int | None:
+    """``value`` as an ``int`` if it is an integer of any integer type (``3``, ``np.int64(3)``; not ``True``
+    nor ``3.0``), else ``None``."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
+def expect_integer(name: str, value: object, *, low: int, kind: str, why: str = "") -> int:
+    """``value`` as an ``int``, of any integer type and at least ``low``: ``TypeError`` (``name must be kind``)
+    for a value that is no integer, ``ValueError`` (``name must be at least low why``) for a smaller one."""
+    number = whole_number(value)
+    if number is None:
+        raise TypeError(f"{name} must be {kind}, got {type(value).__name__}")
+    if number < low:
+        raise ValueError(f"{name} must be at least {low}{why}, got {number}")
+    return number

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 import array_api_compat
 
 from xrnn._typing import Array
+from xrnn._validation import expect_integer
 from xrnn.backends import to_numpy
 from xrnn.cells import Cell, resolve
 
@@ -43,7 +44,7 @@ def sample(
         distribution (towards the most likely token), above 1 flattens it. A tiny temperature
         (``1e-300``) samples greedily: the most likely token, or one of those tied for it.
     seed : int, optional
-        Seed of the draws; the same seed gives the same tokens.
+        Non-negative seed of the draws (any integer type); the same seed gives the same tokens.
     cell : str or Cell, optional
         The model's cell; by default the built-in cell the parameter keys identify.
 
@@ -55,7 +56,10 @@ def sample(
     Raises
     ------
     ValueError
-        ``n_x != n_y``, a negative length, a non-positive temperature, a prime token out of range.
+        ``n_x != n_y``, a negative length, a non-positive temperature, a prime token out of range, a
+        negative seed.
+    TypeError
+        A seed that is not an integer.
 
     Examples
     --------
@@ -77,6 +81,8 @@ def sample(
         raise ValueError(f"length must be a non-negative int, got {length!r}")
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 < temperature < math.inf:
         raise ValueError(f"temperature must be a positive finite number, got {temperature!r}")
+    kind = "a non-negative int or None"  # random.Random(-1) draws what random.Random(1) draws
+    draws = random.Random(None if seed is None else expect_integer("seed", seed, low=0, kind=kind))
     bad = [token for token in prime if not 0 <= int(token) < n_x]
     if bad:
         raise ValueError(f"prime tokens must be in [0, n_x) = [0, {n_x}), got {bad[:5]}")
@@ -87,7 +93,6 @@ def sample(
     def one_hot(token: int) -> Array:
         return xp.astype(classes == token, weight.dtype)
 
-    rng = random.Random(seed)
     state = spec.zero_state(parameters, 1)
     for xt in [one_hot(int(t)) for t in prime] or [xp.zeros((n_x, 1), dtype=weight.dtype, device=device)]:
         state = spec.step(xt, state, parameters)
@@ -95,7 +100,7 @@ def sample(
     population = range(n_y)
     for _ in range(length):
         logits = to_numpy(xp.matmul(weight, state[0]) + bias)[:, 0].tolist()
-        token = rng.choices(population, weights=_tempered_weights(logits, temperature))[0]
+        token = draws.choices(population, weights=_tempered_weights(logits, temperature))[0]
         tokens.append(token)
         state = spec.step(one_hot(token), state, parameters)
     return tokens

@@ -18,6 +18,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from xrnn._validation import expect_integer
+
 
 def binomial(c: int, r: int) -> int:
     """``beta(c, r) = C(c + r, c)``: the most chunks ``c`` snapshots reverse with each advanced ``r`` times."""
@@ -163,11 +165,8 @@ def spine(schedule: Plan) -> list[int]:
 
 
 def check_budget(checkpoints: object) -> int | None:
-    """``checkpoints`` must be ``None`` or a positive int (a bool is not one)."""
+    """``checkpoints`` must be ``None`` or a positive integer of any integer type (a bool is not one)."""
     if checkpoints is None:
         return None
-    if isinstance(checkpoints, bool) or not isinstance(checkpoints, int):
-        raise TypeError(f"checkpoints must be a positive int or None, got {type(checkpoints).__name__}")
-    if checkpoints < 1:
-        raise ValueError(f"checkpoints must be at least 1 (the states BPTT may hold at once), got {checkpoints}")
-    return checkpoints
+    why = " (the states BPTT may hold at once)"
+    return expect_integer("checkpoints", checkpoints, low=1, kind="a positive int or None", why=why)

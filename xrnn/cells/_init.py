@@ -15,17 +15,20 @@ from typing import Any
 import array_api_compat
 
 from xrnn._typing import Array
+from xrnn._validation import whole_number
 from xrnn.backends import get_backend
 from xrnn.cells._shapes import Extent
 
 
 def check_sizes(n_x: object, n_a: object, n_y: object) -> dict[str, int]:
-    """``n_x``, ``n_a``, ``n_y`` must be positive ints."""
-    sizes = {"n_x": n_x, "n_a": n_a, "n_y": n_y}
-    for name, size in sizes.items():
-        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
-            raise ValueError(f"{name} must be a positive int, got {size!r}")
-    return {name: int(size) for name, size in sizes.items()}  # type: ignore[call-overload]
+    """``n_x``, ``n_a``, ``n_y`` must be positive integers (of any integer type, not bools)."""
+    sizes = {}
+    for name, given in (("n_x", n_x), ("n_a", n_a), ("n_y", n_y)):
+        size = whole_number(given)
+        if size is None or size < 1:
+            raise ValueError(f"{name} must be a positive int, got {given!r}")
+        sizes[name] = size
+    return sizes
 
 
 def is_bias(shape: tuple[Extent, ...]) -> bool:

@@ -8,6 +8,7 @@ vocabulary, step, configuration). Files are written atomically and read without 
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -81,7 +82,7 @@ def save_checkpoint(
     ({'note': 'demo'}, 'array_api_strict._array_object', (5, 5), 'array_api_strict.float32')
     """
     arrays = {f"param/{key}": value for key, value in parameters.items()}
-    document: dict[str, Any] = {"format": FORMAT, "version": VERSION, "metadata": dict(metadata or {})}
+    document: dict[str, Any] = {"format": FORMAT, "version": VERSION, "metadata": _json_object(metadata)}
     if optimizer is not None:
         state = optimizer.state_dict() if isinstance(optimizer, Optimizer) else dict(optimizer)
         for slot, values in state.get("slots", {}).items():
@@ -178,3 +179,17 @@ def _problem(host: Mapping[str, Any], document: Mapping[str, Any]) -> str | None
                     f"its parameter has shape {tuple(parameter.shape)}"
                 )
     return None
+
+
+def _json_object(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``metadata`` as a dict that JSON can write; the error names the first entry it cannot."""
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise TypeError(f"metadata must be a mapping of str to JSON values, got {type(metadata).__name__}")
+    for key, value in metadata.items():
+        try:
+            json.dumps({key: value})
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"metadata[{key!r}] cannot be written as JSON: {error}") from None
+    return dict(metadata)
