@@ -126,7 +126,8 @@ def test_one_hot(backend: TestBackend) -> None:
         ([-1], 3, "float64", ValueError, r"got values from -1 to -1"),
         ([0.0, 1.0], 3, "float64", TypeError, "indices must be integer class indices, got dtype"),
         ([0], 2, "int64", TypeError, "dtype must be a floating dtype"),
-        ([0], 0, "float64", ValueError, "n must be a positive int"),
+        ([0], 0, "float64", ValueError, "n must be at least 1, got 0"),
+        ([0], 2.0, "float64", TypeError, "n must be a positive int"),
     ],
 )
 def test_one_hot_rejects_what_it_cannot_encode(

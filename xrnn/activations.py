@@ -7,7 +7,7 @@ from types import ModuleType
 import array_api_compat
 
 from xrnn._typing import Array
-from xrnn._validation import namespace_of
+from xrnn._validation import namespace_of, whole_number
 from xrnn.backends import fast_path
 
 
@@ -111,10 +111,11 @@ def sigmoid_unchecked(xp: ModuleType, x: Array) -> Array:
 
 def _axis(x: Array, axis: object) -> int:
     """``axis`` must name one axis of ``x`` (an int, not a tuple or ``None``): softmax normalises along one."""
-    if isinstance(axis, bool) or not isinstance(axis, int):
+    number = whole_number(axis)
+    if number is None:
         raise TypeError(f"axis must be an int, got {type(axis).__name__}")
     if x.ndim == 0:
         raise ValueError("x must have an axis to normalise over, got a 0-D array")
-    if not -x.ndim <= axis < x.ndim:
-        raise ValueError(f"axis must be in [-{x.ndim}, {x.ndim}) for x of shape {tuple(x.shape)}, got {axis}")
-    return axis
+    if not -x.ndim <= number < x.ndim:
+        raise ValueError(f"axis must be in [-{x.ndim}, {x.ndim}) for x of shape {tuple(x.shape)}, got {number}")
+    return number

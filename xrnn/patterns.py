@@ -30,7 +30,7 @@ import array_api_compat
 
 from xrnn._layout import from_rows, to_rows
 from xrnn._typing import Array
-from xrnn._validation import common_namespace, expect_ndim, library_name
+from xrnn._validation import common_namespace, expect_integer, expect_ndim, library_name
 from xrnn.activations import softmax
 from xrnn.cells import Cell, State, resolve
 from xrnn.cells._door import check_initial
@@ -53,9 +53,9 @@ def one_hot(indices: Array, n: int, *, dtype: object) -> Array:
     Raises
     ------
     TypeError
-        Indices that are not an integer array, or a ``dtype`` that is not floating.
+        Indices that are not an integer array, ``n`` that is not an integer, a ``dtype`` that is not floating.
     ValueError
-        ``n`` not a positive int, or an index outside ``[0, n)``.
+        ``n`` below 1, or an index outside ``[0, n)``.
 
     Examples
     --------
@@ -71,8 +71,7 @@ def one_hot(indices: Array, n: int, *, dtype: object) -> Array:
     xp = array_api_compat.array_namespace(indices)
     if not xp.isdtype(indices.dtype, "integral"):
         raise TypeError(f"indices must be integer class indices, got dtype {indices.dtype}")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive int (the number of classes), got {n!r}")
+    n = expect_integer("n", n, low=1, kind="a positive int (the number of classes)")
     if not xp.isdtype(dtype, "real floating"):
         raise TypeError(f"dtype must be a floating dtype of the indices' library, got {dtype!r}")
     if math.prod(indices.shape) > 0:

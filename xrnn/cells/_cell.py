@@ -32,8 +32,8 @@ INIT_OPTIONS: dict[str, Any] = {"backend": "numpy", "dtype": "float64", "seed": 
 
 
 class CellImportError(ValueError):
-    """A ``MODULE:NAME`` cell that cannot be had here: no such module, its import failed, or ``NAME`` is not a
-    cell made by :func:`define`. A checkpoint that names it is fine; the code it needs is missing."""
+    """A ``MODULE:NAME`` cell that cannot be loaded here: no such module, its import failed, or ``NAME`` is not
+    a cell made by :func:`define`. A checkpoint that names such a cell is sound; the code it needs is missing."""
 
 
 @dataclass(frozen=True, eq=False)
