@@ -264,24 +264,79 @@ def test_bad_training_text_is_a_usage_error(
     _assert_usage_error(status, err, *fragments)
 
 
-@pytest.mark.parametrize(
-    "options",
-    [
-        ["--hidden", "0"],
-        ["--lr", "-1"],
-        ["--backend", "jax"],
-        ["--steps", "many"],
-        ["--dtype", "float16"],
-        ["--momentum", "1.5"],
-    ],
-)
-def test_invalid_options_exit_2(capsys: pytest.CaptureFixture[str], options: list[str]) -> None:
+def _parser_error(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    """The exit status and stderr of an error the argument parser finds (it exits rather than returns)."""
     with pytest.raises(SystemExit) as exit_info:
-        cli.main(["train", *options])
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
-    assert "error: argument" in err
-    assert "Traceback" not in err
+        cli.main(list(argv))
+    assert isinstance(exit_info.value.code, int)
+    return exit_info.value.code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragments"),
+    [
+        (["train", "--steps", "-1"], ("argument --steps: must be at least 0, got -1",)),
+        (["train", "--steps", "many"], ("argument --steps: must be an integer, got 'many'",)),
+        (["train", "--hidden", "0"], ("argument --hidden: must be at least 1, got 0",)),
+        (["train", "--seq-len", "0"], ("argument --seq-len: must be at least 1, got 0",)),
+        (["train", "--batch", "0"], ("argument --batch: must be at least 1, got 0",)),
+        (["train", "--lr", "-1"], ("argument --lr: must be a positive number, got -1",)),
+        (["train", "--lr", "nan"], ("argument --lr: must be a positive number, got nan",)),
+        (["train", "--lr", "inf"], ("argument --lr: must be a positive number, got inf",)),
+        (["train", "--clip", "nan"], ("argument --clip: must be 0 or a positive number, got nan",)),
+        (["train", "--momentum", "1.5"], ("argument --momentum: must be in [0, 1), got 1.5",)),
+        (["train", "--dtype", "float16"], ("argument --dtype: invalid choice: 'float16'", "'float32', 'float64'")),
+        (["train", "--backend", "jax"], ("argument --backend: invalid choice: 'jax'",)),
+        (["train", "--val-fraction", "1"], ("argument --val-fraction: must be in [0, 1), got 1",)),
+        (["train", "--eval-every", "0"], ("argument --eval-every: must be at least 1, got 0",)),
+        (["train", "--patience", "-1"], ("argument --patience: must be at least 0, got -1",)),
+        (["train", "--decay-steps", "0"], ("argument --decay-steps: must be at least 1, got 0",)),
+        (["train", "--delay", "-1"], ("argument --delay: must be at least 1, got -1",)),
+        (["train", "--flow-every", "0"], ("argument --flow-every: must be at least 1, got 0",)),
+        (["train", "--sample", "-5"], ("argument --sample: must be at least 0, got -5",)),
+        (["train", "--shards", "0"], ("argument --shards: must be at least 1, got 0",)),
+        (["train", "--steps"], ("argument --steps: expected one argument",)),
+        (["train", "--no-such-option"], ("unrecognized arguments: --no-such-option",)),
+        (["sample"], ("the following arguments are required: --load",)),
+        (["sample", "--load", "c.npz", "--length", "-1"], ("argument --length: must be at least 0, got -1",)),
+        (["sample", "--load", "c.npz", "--temperature", "0"], ("argument --temperature: must be a positive number",)),
+        (["sample", "--load", "c.npz", "--temperature", "nan"], ("argument --temperature: must be a positive",)),
+        (["sample", "--load", "c.npz", "--temperature", "inf"], ("argument --temperature: must be a positive",)),
+        (["sample", "--load", "c.npz", "--no-such-option"], ("unrecognized arguments: --no-such-option",)),
+        (["info", "--verbose"], ("unrecognized arguments: --verbose",)),
+    ],
+    ids=lambda value: " ".join(value) if isinstance(value, list) else "",
+)
+def test_an_option_the_parser_refuses_is_one_line_naming_it(
+    capsys: pytest.CaptureFixture[str], argv: list[str], fragments: tuple[str, ...]
+) -> None:
+    """One line, exit 2: argparse's usage block (a dozen lines for train) is left to --help."""
+    status, err = _parser_error(capsys, *argv)
+    prog = f"xrnn {argv[0]}"
+    _assert_usage_error(status, err, f"{prog}: error: ", *fragments, f"({prog} --help lists the options)")
+    assert "usage:" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [([], "the following arguments are required: COMMAND"), (["tran"], "argument COMMAND: invalid choice: 'tran'")],
+)
+def test_a_missing_or_unknown_subcommand_is_one_line(
+    capsys: pytest.CaptureFixture[str], argv: list[str], fragment: str
+) -> None:
+    status, err = _parser_error(capsys, *argv)
+    _assert_usage_error(status, err, f"xrnn: error: {fragment}", "(xrnn --help lists the commands)")
+
+
+@pytest.mark.parametrize("command", ["train", "sample"])
+def test_help_still_prints_the_usage_and_every_option(capsys: pytest.CaptureFixture[str], command: str) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([command, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: xrnn {command} [-h] ")
+    assert "  --seed SEED " in out
+    assert "\noptions:\n" in out or "\noptional arguments:\n" in out
 
 
 def test_an_unavailable_backend_is_a_usage_error(
@@ -303,9 +358,19 @@ def test_a_backend_that_cannot_run_here_is_a_usage_error(capsys: pytest.CaptureF
     _assert_usage_error(status, err, f"backend {name!r} is unavailable")
 
 
-def test_usage_errors_from_the_installed_entry_point_have_no_traceback(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["--text", "missing.txt"], "cannot read 'missing.txt': No such file or directory"),
+        (["--hidden", "0"], "argument --hidden: must be at least 1, got 0 (xrnn train --help lists the options)"),
+    ],
+    ids=["found by xrnn", "found by the parser"],
+)
+def test_usage_errors_from_the_installed_entry_point_have_no_traceback(
+    tmp_path: Path, argv: list[str], line: str
+) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "xrnn", "train", "--text", "missing.txt"],
+        [sys.executable, "-m", "xrnn", "train", *argv],
         cwd=tmp_path,
         env=_environment(),
         capture_output=True,
@@ -313,7 +378,7 @@ def test_usage_errors_from_the_installed_entry_point_have_no_traceback(tmp_path:
         timeout=120,
     )
     assert result.returncode == 2
-    assert result.stderr.strip() == "xrnn train: error: cannot read 'missing.txt': No such file or directory"
+    assert result.stderr == f"xrnn train: error: {line}\n"
 
 
 # -- sample ---------------------------------------------------------------------------------------

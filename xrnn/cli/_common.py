@@ -4,49 +4,87 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any, NoReturn, TypeVar
 
 from xrnn.backends import BackendUnavailableError, get_backend
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+_Number = TypeVar("_Number", int, float)
 
 
 class UsageError(Exception):
     """Bad input from the user: reported as one line on stderr with exit status 2."""
 
 
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr, exit status 2, without the usage block.
+
+    Subcommands' parsers are of this class too (``add_subparsers`` makes them of its parser's class);
+    ``--help`` is unchanged. ``listing`` says what ``--help`` lists, for the line's pointer to it.
+    """
+
+    def __init__(self, *args: Any, listing: str = "the options", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.listing = listing
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, usage_line(self.prog, message, self.listing))
+
+
+def usage_line(prog: str, message: str, listing: str = "the options") -> str:
+    """The one line of an option error, with where ``listing`` is listed.
+
+    Examples
+    --------
+    >>> from xrnn.cli._common import usage_line
+    >>> print(usage_line("xrnn sample", "argument --length: must be at least 0, got -1"), end="")
+    xrnn sample: error: argument --length: must be at least 0, got -1 (xrnn sample --help lists the options)
+    """
+    return f"{prog}: error: {' '.join(message.split())} ({prog} --help lists {listing})\n"
+
+
+def _number(text: str, kind: type[_Number]) -> _Number:
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be {'an integer' if kind is int else 'a number'}, got {text!r}"
+        ) from None
+
+
 def positive_int(text: str) -> int:
-    value = int(text)
+    value = _number(text, int)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
 
 
 def non_negative_int(text: str) -> int:
-    value = int(text)
+    value = _number(text, int)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
     return value
 
 
 def positive_float(text: str) -> float:
-    value = float(text)
+    value = _number(text, float)
     if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text.strip()}")
     return value
 
 
 def non_negative_float(text: str) -> float:
-    value = float(text)
+    value = _number(text, float)
     if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be 0 or a positive number, got {text}")
+        raise argparse.ArgumentTypeError(f"must be 0 or a positive number, got {text.strip()}")
     return value
 
 
 def fraction(text: str) -> float:
-    value = float(text)
+    value = _number(text, float)
     if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text.strip()}")
     return value
 
 

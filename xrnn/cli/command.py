@@ -21,14 +21,25 @@ from pathlib import Path
 
 from xrnn.backends import backend_names, get_backend, unavailable_reason
 from xrnn.cli import train
-from xrnn.cli._common import EXIT_INTERRUPTED, EXIT_USAGE, UsageError, check_backend, non_negative_int, positive_float
+from xrnn.cli._common import (
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    Parser,
+    UsageError,
+    check_backend,
+    non_negative_int,
+    positive_float,
+    usage_line,
+)
 
 
 # -- parser ---------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(
-        prog="xrnn", description="Recurrent networks with explicit BPTT on any Array API library."
+    """The argument parser of every subcommand (its errors are one line: see :class:`xrnn.cli._common.Parser`)."""
+    parser = Parser(
+        prog="xrnn",
+        description="Recurrent networks with explicit BPTT on any Array API library.",
+        listing="the commands",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -60,8 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 # -- entry point ----------------------------------------------------------------------------------
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status (argparse's own errors exit with 2)."""
-    args = build_parser().parse_args(argv)
+    """Run the command line; return the exit status (the parser's errors exit with 2)."""
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # argparse hands what no parser knows to the top one: name the subcommand given
+        parser.exit(
+            EXIT_USAGE, usage_line(f"{parser.prog} {args.command}", f"unrecognized arguments: {' '.join(unknown)}")
+        )
     handlers = {"train": train.run, "sample": _sample, "info": _info, "demo": _demo, "bench": _bench}
     try:
         return handlers[args.command](args)
