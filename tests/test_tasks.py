@@ -219,6 +219,7 @@ def test_each_task_has_its_own_defaults() -> None:
         ({"decay_steps": 10}, "decay_steps is for the cosine and step schedules, not constant; got 10"),
         ({"schedule": "cosine", "decay_steps": 0}, "decay_steps must be at least 1, got 0"),
         ({"patience": -1}, "patience must be at least 0, got -1"),
+        ({"seed": -1}, "seed must be at least 0, got -1"),
         ({"optimizer": "lion"}, "unknown optimizer 'lion'; known: sgd, adam"),
         ({"cell": "transformer"}, "unknown cell 'transformer'"),
     ],

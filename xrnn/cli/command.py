@@ -54,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=1.0,
         help="below 1: safer, above 1: wilder, tiny (1e-9): the most likely character (default 1)",
     )
-    sample.add_argument("--seed", type=int, default=None, help="seed of the draws (default: different every run)")
+    sample.add_argument(
+        "--seed", type=non_negative_int, default=None, help="seed of the draws (default: different every run)"
+    )
     sample.add_argument("--prime", default="", metavar="TEXT", help="text to start from (printed first)")
     sample.add_argument("--backend", choices=backend_names(), default="numpy", help="array library (default numpy)")
 

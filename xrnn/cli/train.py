@@ -127,7 +127,9 @@ def add_parser(commands: Any) -> None:
     )
     train.add_argument("--backend", choices=backend_names(), help=f"array library (default {defaults.backend})")
     train.add_argument("--dtype", choices=("float32", "float64"), help=f"(default {defaults.dtype})")
-    train.add_argument("--seed", type=int, help=f"seeds the parameters and the batches (default {defaults.seed})")
+    train.add_argument(
+        "--seed", type=non_negative_int, help=f"seeds the parameters and the batches (default {defaults.seed})"
+    )
     train.add_argument(
         "--metrics",
         metavar="PATH",

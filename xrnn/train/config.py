@@ -141,7 +141,7 @@ class TrainConfig:
         for name in ("hidden", "seq_len", "batch", "eval_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("steps", "patience"):
+        for name in ("steps", "patience", "seed"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}")
         if not 0 < self.lr < math.inf:
