@@ -118,6 +118,24 @@ def test_resume_refuses_to_change_the_runs_options(capsys: pytest.CaptureFixture
     _assert_usage_error(status, err, "--hidden 32 differs from the resumed run's 16")
 
 
+def test_resuming_to_fewer_steps_than_the_run_has_done_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert cli.main(["train", *FAST, "--steps", "3", "--save", "c.npz", "--metrics", "first.csv"]) == 0
+    capsys.readouterr()
+    saved = (tmp_path / "c.npz").read_bytes()
+    status, out, err = _run(capsys, "train", "--resume", "c.npz", "--steps", "2", "--save", "c.npz")
+    _assert_usage_error(status, err, "--steps 2 is fewer than the 3 steps 'c.npz' has done")
+    assert out == ""
+    assert (tmp_path / "c.npz").read_bytes() == saved
+    # As many steps as done: nothing to train, the run's outputs are written again (a restarted job's last call).
+    status, out, err = _run(capsys, "train", "--resume", "c.npz", "--steps", "3", "--quiet", "--metrics", "again.csv")
+    assert status == 0, err
+    assert "steps 3->3" in err
+    assert out.startswith("step 3: loss ")
+    assert (tmp_path / "again.csv").read_bytes() == (tmp_path / "first.csv").read_bytes()
+
+
 def test_progress_off_a_terminal_is_whole_lines(capsys: pytest.CaptureFixture[str]) -> None:
     """Captured stderr is not a terminal: about one line per tenth of the run, no carriage returns."""
     status, _, err = _run(capsys, "train", "--hidden", "8", "--seq-len", "5", "--batch", "2", "--steps", "40")

@@ -286,9 +286,15 @@ def _resumed(args: argparse.Namespace, given: dict[str, Any]) -> Any:
     overrides = {name: given[name] for name in RESUMABLE_OVERRIDES if name in given}
     check_backend(str(overrides.get("backend", saved.get("backend", "numpy"))))
     try:
-        return Trainer.resume(checkpoint, text=text, text_path=text_path, **overrides)
+        trainer = Trainer.resume(checkpoint, text=text, text_path=text_path, **overrides)
     except ValueError as error:
         raise UsageError(f"cannot resume from {path!r}: {error}") from None
+    if given.get("steps", trainer.step) < trainer.step:  # equal: nothing to train, the outputs are still written
+        raise UsageError(
+            f"--steps {given['steps']} is fewer than the {trainer.step} steps {path!r} has done "
+            "(--steps counts those before --resume too)"
+        )
+    return trainer
 
 
 def _carry_best(trainer: Any, resumed: str, save: str) -> None:
