@@ -563,6 +563,21 @@ def test_resuming_without_the_best_checkpoint_says_where_it_is_missing(
     assert not (tmp_path / "second.best.npz").exists()
 
 
+def test_a_run_that_ends_before_its_first_evaluation_says_it_has_no_best_checkpoint(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    status, _, err = _run(capsys, "train", *FAST, "--steps", "3", "--eval-every", "5", "--save", "short.npz")
+    assert status == 0, err
+    assert "no step was scored on held-out data (every --eval-every 5 steps; this run ended at step 3)" in err
+    assert "so there is no 'short.best.npz'" in err
+    assert (tmp_path / "short.npz").exists()
+    assert not (tmp_path / "short.best.npz").exists()
+    status, _, err = _run(capsys, "train", *FAST, "--steps", "5", "--eval-every", "5", "--save", "scored.npz")
+    assert status == 0, err
+    assert "no step was scored" not in err
+    assert (tmp_path / "scored.best.npz").exists()
+
+
 def test_the_best_checkpoint_is_the_step_of_the_lowest_validation_loss(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

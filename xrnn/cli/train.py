@@ -405,6 +405,12 @@ def _train(trainer: Any, args: argparse.Namespace) -> int:
         _summarise(trainer)
         if args.save:
             _save(trainer, args.save)
+            if trainer.best_step is None and config.evaluates:
+                print(
+                    f"note: no step was scored on held-out data (every --eval-every {config.eval_every} steps; "
+                    f"this run ended at step {trainer.step}), so there is no {best_path(args.save)!r}",
+                    file=sys.stderr,
+                )
         _write_outputs(trainer, args, flow)
     if args.sample:
         from xrnn.sampling import sample
