@@ -488,7 +488,10 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def render(result: dict[str, Any], output: Path) -> None:
     """Write the table (``table.md``) and the figure (``memory.png``) of ``result`` into ``output``."""
-    result["plot"] = None if figure(result, output / "memory.png") else "memory.png"
+    why_not = figure(result, output / "memory.png")
+    if why_not is not None:
+        log(f"{why_not} (pip install '.[bench]' draws it)")
+    result["plot"] = None if why_not else "memory.png"
     (output / "table.md").write_text(markdown(result), encoding="utf-8")
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -254,7 +255,8 @@ def page(results: Mapping[str, Any], figures: Sequence[Path], path: Path) -> Non
     images = "\n\n".join(f"![{p.stem}](tasks/{p.name})" for p in figures)
     minutes = sum(r["seconds"] for r in results["runs"]) / 60
     text = _PAGE.format(
-        command="OPENBLAS_NUM_THREADS=1 python -m benchmarks.tasks run && python -m benchmarks.tasks page",
+        command='python -m pip install ".[bench]"  # the figures are drawn with matplotlib\n'
+        "OPENBLAS_NUM_THREADS=1 python -m benchmarks.tasks run && python -m benchmarks.tasks page",
         settings=", ".join(f"{key} {value}" for key, value in SETTINGS.items()),
         eval_every=results["runs"][0]["config"]["eval_every"] if results["runs"] else EVAL_EVERY,
         table=table(results),
@@ -355,6 +357,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.action == "run":
         run(args.results, experiments, args.eval_every)
         return 0
+    if importlib.util.find_spec("matplotlib") is None:
+        parser.error("page draws its figures with matplotlib, which is not installed: pip install '.[bench]'")
     results = _load(args.results)
     figures = draw(results, args.results.parent)
     page(results, figures, args.page)

@@ -302,6 +302,18 @@ def test_the_memory_benchmark_runs_quick_and_counts_the_recomputed_steps(tmp_pat
     assert (tmp_path / "memory.png").exists() == (importlib.util.find_spec("matplotlib") is not None)
 
 
+def test_the_memory_benchmark_says_why_it_drew_no_figure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmarks import memory
+
+    monkeypatch.setattr(memory, "figure", lambda result, path: "matplotlib is not installed; no plot")
+    result = {"cases": [], "targets": [], "workloads": [], "plot": "memory.png"}
+    memory.render(result, tmp_path)
+    assert "matplotlib is not installed; no plot (pip install '.[bench]' draws it)" in capsys.readouterr().out
+    assert result["plot"] is None
+
+
 def test_the_memory_benchmark_skips_full_bptt_where_it_would_not_fit(tmp_path: Path) -> None:
     from benchmarks import memory
 

@@ -563,6 +563,19 @@ def test_resuming_without_the_best_checkpoint_says_where_it_is_missing(
     assert not (tmp_path / "second.best.npz").exists()
 
 
+def test_a_resumed_run_prints_its_validation_scores_in_the_order_the_run_did(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The scores come back from the checkpoint's JSON with sorted keys; the summary keeps val_loss first."""
+    status, out, err = _run(capsys, "train", *FAST, "--steps", "4", "--eval-every", "2", "--save", "a.npz")
+    assert status == 0, err
+    straight = [line for line in out.splitlines() if line.startswith("validation:")]
+    status, out, err = _run(capsys, "train", "--resume", "a.npz", "--steps", "4", "--quiet")
+    assert status == 0, err
+    assert [line for line in out.splitlines() if line.startswith("validation:")] == straight
+    assert straight[0].startswith("validation: val_loss ")
+
+
 def test_a_run_that_ends_before_its_first_evaluation_says_it_has_no_best_checkpoint(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

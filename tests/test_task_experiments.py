@@ -45,3 +45,18 @@ def test_the_committed_page_is_what_its_results_generate(tmp_path: Path) -> None
     page = tmp_path / "tasks.md"
     tasks.page(results, figures, page)
     assert page.read_text() == tasks.PAGE.read_text(), "docs/tasks.md is stale: python -m benchmarks.tasks page"
+
+
+def test_the_page_without_matplotlib_is_one_line_saying_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real = tasks.importlib.util.find_spec
+    monkeypatch.setattr(tasks.importlib.util, "find_spec", lambda name: None if name == "matplotlib" else real(name))
+    with pytest.raises(SystemExit) as stopped:
+        tasks.main(["page", "--results", str(tmp_path / "results.json"), "--page", str(tmp_path / "tasks.md")])
+    assert stopped.value.code == 2
+    assert (
+        "page draws its figures with matplotlib, which is not installed: pip install '.[bench]'"
+        in capsys.readouterr().err
+    )
+    assert not (tmp_path / "tasks.md").exists()

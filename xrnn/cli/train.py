@@ -422,8 +422,8 @@ def _train(trainer: Any, args: argparse.Namespace) -> int:
 
 def _latest_validation(trainer: Any) -> dict[str, float] | None:
     for record in reversed(trainer.history):
-        if record.validation is not None:
-            return dict(record.validation)
+        if record.validation is not None:  # val_loss first, as the run printed it (a checkpoint's JSON sorts keys)
+            return dict(sorted(record.validation.items(), key=lambda item: item[0] != "val_loss"))
     return None
 
 
