@@ -431,7 +431,7 @@ def panels(result: dict[str, Any]) -> list[Panel]:
 def figure(result: dict[str, Any], path: Path) -> str | None:
     """Draw the ratio figure into ``path``; returns why not, if it cannot."""
     if importlib.util.find_spec("matplotlib") is None:
-        return "matplotlib is not installed; no plot"
+        return "matplotlib is not installed (pip install '.[bench]'); no plot"
     drawn = panels(result)
     if not drawn:
         return "no ratios measured; no plot"
@@ -490,7 +490,7 @@ def render(result: dict[str, Any], output: Path) -> None:
     """Write the table (``table.md``) and the figure (``memory.png``) of ``result`` into ``output``."""
     why_not = figure(result, output / "memory.png")
     if why_not is not None:
-        log(f"{why_not} (pip install '.[bench]' draws it)")
+        log(why_not)
     result["plot"] = None if why_not else "memory.png"
     (output / "table.md").write_text(markdown(result), encoding="utf-8")
 

@@ -17,6 +17,7 @@ import argparse
 import dataclasses
 import importlib.util
 import math
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -358,7 +359,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         run(args.results, experiments, args.eval_every)
         return 0
     if importlib.util.find_spec("matplotlib") is None:
-        parser.error("page draws its figures with matplotlib, which is not installed: pip install '.[bench]'")
+        print(f"{parser.prog} page: matplotlib draws the figures; pip install '.[bench]'", file=sys.stderr)
+        return 2
     results = _load(args.results)
     figures = draw(results, args.results.parent)
     page(results, figures, args.page)

@@ -340,8 +340,15 @@ def test_an_init_gets_every_option_and_its_result_is_checked() -> None:
         ValueError, match=r"init was asked for n_x = 3, but returned parameters\['W'\] of shape \(4, 5\)"
     ):
         wrong(width=5).init(N_X, N_A, N_Y)
-    with pytest.raises(TypeError, match=r"init returned parameters\['W'\] as Array; expected an array of backend"):
+    with pytest.raises(TypeError, match=r"parameters\['W'\] as an array of array_api_strict; expected an array of"):
         wrong(backend="array_api_strict").init(N_X, N_A, N_Y)
+
+    def listed(n_x: int, n_a: int, n_y: int, **options: Any) -> dict[str, Any]:
+        return {key: value.tolist() for key, value in LEAKY.init(n_x, n_a, n_y, **options).items()}
+
+    cell = xrnn.cells.define("own_init", forward, backward, parameters=LEAKY_SHAPES, state=("a", "s"), init=listed)
+    with pytest.raises(TypeError, match=r"init returned parameters\['W'\] as list; expected an array of backend"):
+        cell.init(N_X, N_A, N_Y)
 
 
 def test_a_wrong_parameter_is_named_even_when_it_is_the_first_key() -> None:

@@ -139,6 +139,8 @@ def test_a_json_member_that_is_not_json_is_rejected_naming_the_file(tmp_path: Pa
 def test_metadata_json_cannot_write_is_rejected_naming_its_key(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match=r"metadata\['when'\] cannot be written as JSON: .*not JSON serializable"):
         save_checkpoint(tmp_path / "c.npz", {"w": np.zeros(2)}, metadata={"note": "x", "when": object()})
+    with pytest.raises(TypeError, match=r"metadata keys must be strings \(JSON's\), got 1"):
+        save_checkpoint(tmp_path / "c.npz", {"w": np.zeros(2)}, metadata={1: 2, "a": 3})  # type: ignore[dict-item]
     with pytest.raises(TypeError, match="metadata must be a mapping of str to JSON values, got list"):
         save_checkpoint(tmp_path / "c.npz", {"w": np.zeros(2)}, metadata=["a"])  # type: ignore[arg-type]
     assert not (tmp_path / "c.npz").exists()

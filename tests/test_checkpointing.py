@@ -168,7 +168,8 @@ def test_a_budget_of_any_integer_type_is_taken() -> None:
     x, a0 = np.ones((N_X, M, T_X)), np.zeros((N_A, M))
     _, _, numpy_int = xrnn.rnn_forward(x, a0, p, checkpoints=np.int64(2))
     _, _, python_int = xrnn.rnn_forward(x, a0, p, checkpoints=2)
-    assert type(numpy_int) is type(python_int)
+    _, _, full = xrnn.rnn_forward(x, a0, p)
+    assert type(numpy_int) is type(python_int) is not type(full)  # the budget was taken, not ignored
     da = np.ones((N_A, M, T_X))
     np.testing.assert_array_equal(xrnn.rnn_backward(da, numpy_int)["dWaa"], xrnn.rnn_backward(da, python_int)["dWaa"])
 

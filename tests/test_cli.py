@@ -125,7 +125,7 @@ def test_resuming_to_fewer_steps_than_the_run_has_done_is_a_usage_error(
     capsys.readouterr()
     saved = (tmp_path / "c.npz").read_bytes()
     status, out, err = _run(capsys, "train", "--resume", "c.npz", "--steps", "2", "--save", "c.npz")
-    _assert_usage_error(status, err, "--steps 2 is fewer than the 3 steps 'c.npz' has done")
+    _assert_usage_error(status, err, "cannot resume from 'c.npz': steps 2 is fewer than the 3 steps the run has done")
     assert out == ""
     assert (tmp_path / "c.npz").read_bytes() == saved
     # As many steps as done: nothing to train, the run's outputs are written again (a restarted job's last call).
@@ -582,7 +582,7 @@ def test_a_run_that_ends_before_its_first_evaluation_says_it_has_no_best_checkpo
     status, _, err = _run(capsys, "train", *FAST, "--steps", "3", "--eval-every", "5", "--save", "short.npz")
     assert status == 0, err
     assert "no step was scored on held-out data (every --eval-every 5 steps; this run ended at step 3)" in err
-    assert "so there is no 'short.best.npz'" in err
+    assert "so this run wrote no 'short.best.npz'" in err
     assert (tmp_path / "short.npz").exists()
     assert not (tmp_path / "short.best.npz").exists()
     status, _, err = _run(capsys, "train", *FAST, "--steps", "5", "--eval-every", "5", "--save", "scored.npz")

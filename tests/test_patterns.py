@@ -117,15 +117,16 @@ def test_one_hot(backend: TestBackend) -> None:
     tokens = backend.asarray(np.array([[0, 2], [1, 1]]))
     expected = np.eye(3)[:, [[0, 2], [1, 1]]]
     backend.assert_close(one_hot(tokens, 3, dtype=backend.xp.float64), expected)
+    backend.assert_close(one_hot(tokens, 3, dtype="float32"), expected, dtype="float32")  # a dtype's name
 
 
 @pytest.mark.parametrize(
     ("indices", "n", "dtype", "error", "message"),
     [
-        ([0, 5], 3, "float64", ValueError, r"indices must be in \[0, n\) = \[0, 3\), got values from 0 to 5"),
+        ([0, 5], 3, "float64", ValueError, r"indices must be class indices in \[0, n\) = \[0, 3\), got values from 0"),
         ([-1], 3, "float64", ValueError, r"got values from -1 to -1"),
         ([0.0, 1.0], 3, "float64", TypeError, "indices must be integer class indices, got dtype"),
-        ([0], 2, "int64", TypeError, "dtype must be a floating dtype"),
+        ([0], 2, "int64", TypeError, "dtype must be .float32., .float64. or a floating dtype"),
         ([0], 0, "float64", ValueError, "n must be at least 1, got 0"),
         ([0], 2.0, "float64", TypeError, "n must be a positive int"),
     ],

@@ -106,6 +106,17 @@ def test_resuming_on_another_text_is_rejected(tmp_path: Path) -> None:
         CharTrainer.resume(load_checkpoint(tmp_path / "c.npz"), default_corpus()[:-1])
 
 
+def test_resuming_to_fewer_steps_than_done_is_rejected_and_as_many_trains_nothing(tmp_path: Path) -> None:
+    trainer = CharTrainer(SMALL, default_corpus())
+    trainer.run(3)
+    trainer.save(tmp_path / "c.npz")
+    with pytest.raises(ValueError, match="steps 2 is fewer than the 3 steps the run has done"):
+        CharTrainer.resume(load_checkpoint(tmp_path / "c.npz"), default_corpus(), steps=2)
+    same = CharTrainer.resume(load_checkpoint(tmp_path / "c.npz"), default_corpus(), steps=3)
+    assert same.step == 3
+    assert same.run() == []
+
+
 def test_vocabulary_rejects_unknown_characters() -> None:
     with pytest.raises(ValueError, match="character 'z' is not in the model's vocabulary"):
         Vocabulary("abc").encode("abz")

@@ -6,6 +6,7 @@ Shapes use the spec's symbols: ``n_x, n_a, n_y, m, T_x``.
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Mapping, Sequence
 from types import ModuleType
@@ -156,3 +157,12 @@ def expect_integer(name: str, value: object, *, low: int, kind: str, why: str = 
     if number < low:
         raise ValueError(f"{name} must be at least {low}{why}, got {number}")
     return number
+
+
+def expect_class_indices(xp: ModuleType, name: str, values: Array, n: int, size: str = "n_y") -> None:
+    """Every entry of the integer array ``values`` must lie in ``[0, n)``, ``n`` being the size ``size``."""
+    if math.prod(values.shape) == 0:
+        return
+    low, high = int(xp.min(values)), int(xp.max(values))
+    if low < 0 or high >= n:
+        raise ValueError(f"{name} must be class indices in [0, {size}) = [0, {n}), got values from {low} to {high}")

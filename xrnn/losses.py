@@ -18,7 +18,14 @@ import array_api_compat
 
 from xrnn._layout import from_rows, to_rows
 from xrnn._typing import Array
-from xrnn._validation import common_namespace, expect_ndim, expect_shape, library_name, namespace_of
+from xrnn._validation import (
+    common_namespace,
+    expect_class_indices,
+    expect_ndim,
+    expect_shape,
+    library_name,
+    namespace_of,
+)
 
 #: The floating dtypes the losses compute in (float16 overflows: see the module docstring).
 LOSS_DTYPES = ("float32", "float64")
@@ -102,12 +109,10 @@ def check_labels(xp: ModuleType, labels: Array, like: Array, dims: Mapping[str, 
     n_y = dims["n_y"]
     if xp.isdtype(labels.dtype, "integral"):
         expect_shape("labels", labels, ("m", "T_x"), dims)
-        low, high = int(xp.min(labels)), int(xp.max(labels))
-        if low < 0 or high >= n_y:
-            raise ValueError(f"labels must be class indices in [0, n_y) = [0, {n_y}), got values from {low} to {high}")
+        expect_class_indices(xp, "labels", labels, n_y)
         return
     if xp.isdtype(labels.dtype, "real floating"):
-        if labels.ndim == 2:
+        if tuple(labels.shape) == (dims["m"], dims["T_x"]):
             raise TypeError(
                 f"labels of shape (m, T_x) must be integer class indices, got dtype {labels.dtype} (floating "
                 "labels are soft targets of shape (n_y, m, T_x))"

@@ -20,7 +20,6 @@ Regression heads (a linear output scored by mean squared error, as the adding pr
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from functools import partial
 from types import ModuleType
@@ -30,8 +29,9 @@ import array_api_compat
 
 from xrnn._layout import from_rows, to_rows
 from xrnn._typing import Array
-from xrnn._validation import common_namespace, expect_integer, expect_ndim, library_name
+from xrnn._validation import common_namespace, expect_class_indices, expect_integer, expect_ndim, library_name
 from xrnn.activations import softmax
+from xrnn.backends import namespace_backend
 from xrnn.cells import Cell, State, resolve
 from xrnn.cells._door import check_initial
 from xrnn.cells._engine import loss_and_gradients
@@ -72,15 +72,31 @@ def one_hot(indices: Array, n: int, *, dtype: object) -> Array:
     if not xp.isdtype(indices.dtype, "integral"):
         raise TypeError(f"indices must be integer class indices, got dtype {indices.dtype}")
     n = expect_integer("n", n, low=1, kind="a positive int (the number of classes)")
-    if not xp.isdtype(dtype, "real floating"):
-        raise TypeError(f"dtype must be a floating dtype of the indices' library, got {dtype!r}")
-    if math.prod(indices.shape) > 0:
-        low, high = int(xp.min(indices)), int(xp.max(indices))
-        if low < 0 or high >= n:
-            raise ValueError(f"indices must be in [0, n) = [0, {n}), got values from {low} to {high}")
+    floating = _floating_dtype(xp, dtype)
+    expect_class_indices(xp, "indices", indices, n, "n")
+    return one_hot_unchecked(xp, indices, n, floating)
+
+
+def one_hot_unchecked(xp: ModuleType, indices: Array, n: int, dtype: object) -> Array:
+    """:func:`one_hot` for callers whose indices are in range by construction (the tasks' generators)."""
     classes = xp.arange(n, dtype=indices.dtype, device=array_api_compat.device(indices))
     classes = xp.reshape(classes, (n,) + (1,) * indices.ndim)
     return xp.astype(indices[None, ...] == classes, dtype)
+
+
+def _floating_dtype(xp: ModuleType, dtype: object) -> object:
+    """``dtype`` (``"float32"``, ``"float64"`` or a dtype of ``xp``) as a floating dtype of ``xp``."""
+    adapter = namespace_backend(xp)
+    try:
+        resolved = dtype if adapter is None else adapter.resolve_dtype(dtype)
+        floating = bool(xp.isdtype(resolved, "real floating"))
+    except (TypeError, ValueError):
+        floating = False
+    if not floating:
+        raise TypeError(
+            f"dtype must be 'float32', 'float64' or a floating dtype of the indices' library, got {dtype!r}"
+        )
+    return resolved
 
 
 def many_to_many_loss_and_gradients(
@@ -293,9 +309,7 @@ def _check_labels(xp: ModuleType, labels: Array, like: Array, m: int, n_y: int) 
         raise TypeError(f"labels must be integer class indices, got dtype {labels.dtype}")
     if tuple(labels.shape) != (m,):
         raise ValueError(f"labels must have shape (m,) = ({m},), got {tuple(labels.shape)}")
-    low, high = int(xp.min(labels)), int(xp.max(labels))
-    if low < 0 or high >= n_y:
-        raise ValueError(f"labels must be class indices in [0, n_y) = [0, {n_y}), got values from {low} to {high}")
+    expect_class_indices(xp, "labels", labels, n_y)
 
 
 # -- regression heads and evaluation: a cell may be passed (user-defined cells have no keys to recognise)

@@ -77,8 +77,7 @@ def sample(
     n_x, n_y = sizes["n_x"], sizes["n_y"]
     if n_x != n_y:
         raise ValueError(f"sampling feeds each output back as input, so n_x must equal n_y; got {n_x} and {n_y}")
-    if isinstance(length, bool) or not isinstance(length, int) or length < 0:
-        raise ValueError(f"length must be a non-negative int, got {length!r}")
+    length = expect_integer("length", length, low=0, kind="a non-negative int")
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 < temperature < math.inf:
         raise ValueError(f"temperature must be a positive finite number, got {temperature!r}")
     kind = "a non-negative int or None"  # random.Random(-1) draws what random.Random(1) draws

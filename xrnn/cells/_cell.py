@@ -14,13 +14,14 @@ from typing import Any
 import array_api_compat
 
 from xrnn._typing import Array
+from xrnn._validation import library_name
 from xrnn.backends import backend_of, get_backend
 from xrnn.cells import _engine
 from xrnn.cells._caches import SequenceCache
 from xrnn.cells._door import check_initial, check_parameter_shapes, check_step, parameter_shapes
 from xrnn.cells._init import glorot_uniform
 from xrnn.cells._loop import check_step_forward
-from xrnn.cells._shapes import Axis, parse_shape
+from xrnn.cells._shapes import CELL_SIZES, Axis, parse_shape
 from xrnn.cells._spec import CellSpec, Initializer, State, StepBackward, StepForward
 
 #: The cells xrnn ships; their names cannot be defined again.
@@ -86,8 +87,23 @@ class Cell(CellSpec):
     def _check_initialised(
         self, parameters: Mapping[str, Any], asked: Mapping[str, int], backend: str, dtype: object
     ) -> None:
-        """What the initialiser returned must have the cell's keys and shapes, the sizes, the library and the
-        dtype asked for (a user's ``init`` may get any of them wrong)."""
+        """What the initialiser returned must be arrays of the library and dtype asked for, with the cell's keys
+        and shapes and the sizes asked for (a user's ``init`` may get any of them wrong)."""
+        adapter = get_backend(backend)
+        expected = adapter.resolve_dtype(dtype)
+        for key, value in parameters.items():
+            is_array: bool = array_api_compat.is_array_api_obj(value)  # a bool: no narrowing of Any
+            if not is_array or backend_of(value) is not adapter:
+                got = f"an array of {library_name(value)}" if is_array else type(value).__name__
+                raise TypeError(
+                    f"cell {self.name!r}: init returned parameters[{key!r}] as {got}; "
+                    f"expected an array of backend {backend!r}"
+                )
+            if value.dtype != expected:
+                raise TypeError(
+                    f"cell {self.name!r}: init returned parameters[{key!r}] with dtype {value.dtype}; "
+                    f"asked for dtype {dtype!r}"
+                )
         try:
             sizes, sources = check_parameter_shapes(self, parameters, output=True)
         except ValueError as error:
@@ -98,20 +114,6 @@ class Cell(CellSpec):
                 raise ValueError(
                     f"cell {self.name!r}: init was asked for {size} = {value}, but returned parameters[{key!r}] "
                     f"of shape {tuple(parameters[key].shape)}, where {size} = {sizes[size]}"
-                )
-        adapter = get_backend(backend)
-        expected = adapter.resolve_dtype(dtype)
-        for key, value in parameters.items():
-            is_array: bool = array_api_compat.is_array_api_obj(value)  # a bool: no narrowing of Any
-            if not is_array or backend_of(value) is not adapter:
-                raise TypeError(
-                    f"cell {self.name!r}: init returned parameters[{key!r}] as {type(value).__name__}; "
-                    f"expected an array of backend {backend!r}"
-                )
-            if value.dtype != expected:
-                raise TypeError(
-                    f"cell {self.name!r}: init returned parameters[{key!r}] with dtype {value.dtype}; "
-                    f"asked for dtype {dtype!r}"
                 )
 
     def forward(
@@ -376,8 +378,9 @@ def _check_shapes(parameters: Mapping[str, Sequence[Axis]], states: tuple[str, .
         if f"d{key}" in reserved:
             raise ValueError(f"parameter key {key!r} clashes with {reserved[f'd{key}']}; rename it")
         parsed = parse_shape(shape, f"parameters[{key!r}]")
-        if any(size == "n_y" for extent in parsed for size, _ in extent.counts):
-            raise ValueError(f"parameters[{key!r}] uses n_y, which only the output layer has; use n_x and n_a")
+        if any(size not in CELL_SIZES for extent in parsed for size, _ in extent.counts):
+            allowed = " and ".join(CELL_SIZES)
+            raise ValueError(f"parameters[{key!r}] uses n_y, which only the output layer has; use {allowed}")
         shapes[key] = parsed
     return shapes
 

@@ -158,7 +158,7 @@ def check_initial(cell: CellSpec, initial: object, argument: str = "state") -> S
     if not isinstance(initial, tuple | list) or len(initial) != count:
         raise TypeError(
             f"{argument} must be a tuple of {count} array{'s' if count > 1 else ''} ({names}) for cell "
-            f"{cell.name!r}, got {_describe(initial)}"
+            f"{cell.name!r}, got {describe_value(initial)}"
         )
     return initial
 
@@ -184,7 +184,8 @@ def _used_sizes(shapes: Mapping[str, tuple[Extent, ...]]) -> frozenset[str]:
     return known[1]
 
 
-def _describe(value: object) -> str:
+def describe_value(value: object) -> str:
+    """``a tuple of 2``, ``a list of 3``, or the type's name: what a message says was given."""
     if isinstance(value, tuple | list):
         return f"a {type(value).__name__} of {len(value)}"
     return type(value).__name__

@@ -22,7 +22,7 @@ from xrnn._masking import carry
 from xrnn._typing import Array
 from xrnn._validation import library_name, namespace_of
 from xrnn.cells._caches import SequenceCache, StepLoopCache
-from xrnn.cells._door import Checked
+from xrnn.cells._door import Checked, describe_value
 from xrnn.cells._spec import CellSpec, State
 
 #: Called with each step's index and what its backward saw and returned (for per-step statistics).
@@ -110,7 +110,7 @@ def check_step_forward(cell: CellSpec, returned: object, state: State) -> None:
 def _check_results(cell: CellSpec, function: str, returned: object, names: tuple[str, ...]) -> None:
     if not isinstance(returned, tuple) or len(returned) != len(names):
         raise TypeError(
-            f"cell {cell.name!r}: {function} returned {_describe(returned)}; expected a tuple of {len(names)} "
+            f"cell {cell.name!r}: {function} returned {describe_value(returned)}; expected a tuple of {len(names)} "
             f"({', '.join(names)})"
         )
 
@@ -120,15 +120,9 @@ def _check_state(cell: CellSpec, function: str, what: str, value: object, like: 
     where = f"cell {cell.name!r}: {function} returned {what}"
     if not isinstance(value, tuple) or len(value) != len(like):
         count = f"{len(like)} array{'s' if len(like) > 1 else ''}"
-        raise TypeError(f"{where} as {_describe(value)}; expected a tuple of {count} ({', '.join(cell.state)})")
+        raise TypeError(f"{where} as {describe_value(value)}; expected a tuple of {count} ({', '.join(cell.state)})")
     for name, array, reference in zip(cell.state, value, like, strict=True):
         _check_array(f"{where}[{cell.state.index(name)}] ({name})", array, reference, tuple(reference.shape))
-
-
-def _describe(value: object) -> str:
-    if isinstance(value, tuple | list):
-        return f"a {type(value).__name__} of {len(value)}"
-    return type(value).__name__
 
 
 def _check_gradients(cell: CellSpec, cache: SequenceCache, returned: object, dstate: State) -> None:

@@ -14,6 +14,8 @@ from xrnn._typing import Array
 
 #: The sizes a parameter shape may use: ``n_y`` only in the output layer.
 SIZES = ("n_x", "n_a", "n_y")
+#: The sizes a cell's own parameters may use.
+CELL_SIZES = ("n_x", "n_a")
 
 #: One axis as the user writes it: ``3``, ``"n_a"``, ``"n_a + n_x"``.
 Axis = int | str
@@ -55,7 +57,7 @@ def parse_axis(axis: Axis, where: str) -> Extent:
             counts[term] = counts.get(term, 0) + 1
         else:
             raise ValueError(
-                f"{where} is {axis!r}: {term!r} is not a size; an axis is an int, n_x, n_a, "
+                f"{where} is {axis!r}: {term!r} is not a size; an axis is an int, {', '.join(CELL_SIZES)}, "
                 "or a sum of them such as 'n_a + n_x'"
             )
     return Extent(" + ".join(term.strip() for term in axis.split("+")), constant, tuple(counts.items()))

@@ -286,15 +286,9 @@ def _resumed(args: argparse.Namespace, given: dict[str, Any]) -> Any:
     overrides = {name: given[name] for name in RESUMABLE_OVERRIDES if name in given}
     check_backend(str(overrides.get("backend", saved.get("backend", "numpy"))))
     try:
-        trainer = Trainer.resume(checkpoint, text=text, text_path=text_path, **overrides)
+        return Trainer.resume(checkpoint, text=text, text_path=text_path, **overrides)
     except ValueError as error:
         raise UsageError(f"cannot resume from {path!r}: {error}") from None
-    if given.get("steps", trainer.step) < trainer.step:  # equal: nothing to train, the outputs are still written
-        raise UsageError(
-            f"--steps {given['steps']} is fewer than the {trainer.step} steps {path!r} has done "
-            "(--steps counts those before --resume too)"
-        )
-    return trainer
 
 
 def _carry_best(trainer: Any, resumed: str, save: str) -> None:
@@ -408,7 +402,7 @@ def _train(trainer: Any, args: argparse.Namespace) -> int:
             if trainer.best_step is None and config.evaluates:
                 print(
                     f"note: no step was scored on held-out data (every --eval-every {config.eval_every} steps; "
-                    f"this run ended at step {trainer.step}), so there is no {best_path(args.save)!r}",
+                    f"this run ended at step {trainer.step}), so this run wrote no {best_path(args.save)!r}",
                     file=sys.stderr,
                 )
         _write_outputs(trainer, args, flow)
@@ -422,8 +416,11 @@ def _train(trainer: Any, args: argparse.Namespace) -> int:
 
 def _latest_validation(trainer: Any) -> dict[str, float] | None:
     for record in reversed(trainer.history):
-        if record.validation is not None:  # val_loss first, as the run printed it (a checkpoint's JSON sorts keys)
-            return dict(sorted(record.validation.items(), key=lambda item: item[0] != "val_loss"))
+        if record.validation is not None:  # in the metrics' order: a checkpoint's JSON sorts the keys
+            from xrnn.cli.metrics import columns
+
+            order = columns(trainer.task)[4:]
+            return {name: record.validation[name] for name in order if name in record.validation}
     return None
 
 

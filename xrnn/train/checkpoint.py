@@ -182,14 +182,16 @@ def _problem(host: Mapping[str, Any], document: Mapping[str, Any]) -> str | None
 
 
 def _json_object(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
-    """``metadata`` as a dict that JSON can write; the error names the first entry it cannot."""
+    """``metadata`` as a dict that JSON writes as it is (string keys); the error names the first entry it cannot."""
     if metadata is None:
         return {}
     if not isinstance(metadata, Mapping):
         raise TypeError(f"metadata must be a mapping of str to JSON values, got {type(metadata).__name__}")
     for key, value in metadata.items():
+        if not isinstance(key, str):
+            raise TypeError(f"metadata keys must be strings (JSON's), got {key!r}")
         try:
-            json.dumps({key: value})
+            json.dumps(value, sort_keys=True)  # as the file is written
         except (TypeError, ValueError) as error:
             raise TypeError(f"metadata[{key!r}] cannot be written as JSON: {error}") from None
     return dict(metadata)

@@ -9,8 +9,6 @@ is not an array, or arrays of mixed libraries or dtypes; ``ValueError`` for a bo
 
 from __future__ import annotations
 
-import functools
-import math
 from collections.abc import Mapping
 from types import ModuleType
 
@@ -62,15 +60,17 @@ def global_norm(gradients: Mapping[str, Array]) -> Array:
     5.0
     """
     xp = _namespace(gradients)
-    present = [g for g in gradients.values() if math.prod(g.shape) > 0]
-    if not present:
-        return xp.sqrt(sum(xp.sum(g * g) for g in gradients.values()))
-    # Squares of float32 entries past ~1.8e19 overflow and those below ~1e-23 vanish: sum the squares of the
-    # gradients divided by their largest magnitude, which are at most 1, and scale the root back.
-    largest = functools.reduce(xp.maximum, [xp.max(xp.abs(g)) for g in present])
+    # Squares of float32 entries past ~1.8e19 overflow and those below ~1e-23 vanish: square the entries
+    # divided by the largest magnitude, which are at most 1, and scale the root back. One flat vector keeps
+    # it to a few operations, whatever the number of gradients.
+    flat = xp.concat([xp.reshape(g, (-1,)) for g in gradients.values()])
+    if flat.shape[0] == 0:
+        return xp.sum(flat)
+    largest = xp.max(xp.abs(flat))
     divisor = xp.where(xp.isfinite(largest) & (largest > 0), largest, xp.ones_like(largest))
-    scaled = divisor * xp.sqrt(sum(xp.sum((g / divisor) * (g / divisor)) for g in present))
-    return xp.where(xp.isinf(largest), largest, scaled)  # an infinite entry: the norm is infinite
+    scaled = flat / divisor
+    norm = divisor * xp.sqrt(xp.sum(scaled * scaled))
+    return xp.where(xp.isinf(largest), largest, norm)  # an infinite entry: the norm is infinite
 
 
 def clip_by_global_norm(gradients: Mapping[str, Array], max_norm: float) -> tuple[dict[str, Array], Array]:

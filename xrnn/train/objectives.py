@@ -24,7 +24,7 @@ from xrnn.patterns import (
     many_to_many_loss_and_gradients,
     many_to_one_regression_loss_and_gradients,
     many_to_one_regression_predict,
-    one_hot,
+    one_hot_unchecked,
 )
 from xrnn.train.config import COPY_EXTRA_STEPS, cell_named
 
@@ -97,7 +97,8 @@ class NextToken(ManyToMany):
 
     def inputs(self, parameters: Mapping[str, Array], windows: Array) -> tuple[Array, Array]:
         """``x (n_x, m, T_x)`` in the parameters' dtype and the labels ``(m, T_x)``."""
-        return one_hot(windows[:, :-1], self.n_x, dtype=_dtype(self.cell, parameters)), windows[:, 1:]
+        xp = array_api_compat.array_namespace(windows)
+        return one_hot_unchecked(xp, windows[:, :-1], self.n_x, _dtype(self.cell, parameters)), windows[:, 1:]
 
     def terms(self, windows: Array) -> int:
         """How many losses the mean runs over."""
@@ -124,7 +125,7 @@ class Copy(ManyToMany):
 
         tokens = xp.concat([symbols, fill(self.delay - 1, BLANK), fill(1, DELIMITER), fill(RECALLED, BLANK)], axis=1)
         labels = xp.concat([fill(self.delay + RECALLED, BLANK), symbols], axis=1)
-        return one_hot(tokens, COPY_VOCABULARY, dtype=_dtype(self.cell, parameters)), labels
+        return one_hot_unchecked(xp, tokens, COPY_VOCABULARY, _dtype(self.cell, parameters)), labels
 
     def terms(self, symbols: Array) -> int:
         """How many losses the mean runs over."""

@@ -232,9 +232,15 @@ class Trainer:
         ``overrides`` may change ``steps``, ``backend`` and ``dtype``; the other options are the run's.
         ``parallel`` is as in :class:`Trainer`. ``ValueError`` says what does not fit: a checkpoint not
         written by a trainer, a configuration or history that cannot be read, parameters or a vocabulary
-        that do not fit the configuration, another text.
+        that do not fit the configuration, another text, ``steps`` fewer than the run has done (as many is
+        a run with nothing left to train).
         """
         saved = read_run(checkpoint, **overrides)
+        if overrides.get("steps", saved.step) < saved.step:
+            raise ValueError(
+                f"steps {overrides['steps']} is fewer than the {saved.step} steps the run has done "
+                "(steps counts those before the resume too)"
+            )
         config = saved.config
         vocabulary = Vocabulary(saved.metadata["vocabulary"]) if config.task == "char" else None
         if vocabulary is not None:  # before the text is encoded with it: the weights must fit it first
