@@ -16,6 +16,7 @@ import array_api_compat
 from xrnn._masking import mask_rows
 from xrnn._typing import Array
 from xrnn._validation import check_data_shapes, check_parameters, common_namespace, expect_shape
+from xrnn.cells._memo import remembered
 from xrnn.cells._shapes import Extent, blame, solve_sizes
 from xrnn.cells._spec import CellSpec
 
@@ -87,15 +88,16 @@ def check_call(
     return Checked(xp, sizes, keep, sources)
 
 
-_names: dict[int, tuple[object, dict[str, str]]] = {}
+_names: dict[int, tuple[object, object]] = {}
 
 
 def _argument_names(shapes: Mapping[str, object]) -> dict[str, str]:
     """``{key: "parameters['key']"}``, as messages name the parameters (worked out once per cell)."""
-    known = _names.get(id(shapes))
-    if known is None or known[0] is not shapes:
-        known = _names[id(shapes)] = (shapes, {key: f"parameters['{key}']" for key in shapes})
-    return known[1]
+    return remembered(_names, shapes, _name_arguments)
+
+
+def _name_arguments(shapes: Mapping[str, object]) -> dict[str, str]:
+    return {key: f"parameters['{key}']" for key in shapes}
 
 
 def check_shapes(
@@ -172,16 +174,16 @@ def fill_zeros(xp: ModuleType, initial: Sequence[Array | None], checked: Checked
     return tuple(xp.zeros(shape, dtype=like.dtype, device=device) if state is None else state for state in initial)
 
 
-_used: dict[int, tuple[object, frozenset[str]]] = {}
+_used: dict[int, tuple[object, object]] = {}
 
 
 def _used_sizes(shapes: Mapping[str, tuple[Extent, ...]]) -> frozenset[str]:
     """The sizes ``shapes`` uses (worked out once per cell)."""
-    known = _used.get(id(shapes))
-    if known is None or known[0] is not shapes:
-        used = frozenset(size for shape in shapes.values() for extent in shape for size, _ in extent.counts)
-        known = _used[id(shapes)] = (shapes, used)
-    return known[1]
+    return remembered(_used, shapes, _sizes_used)
+
+
+def _sizes_used(shapes: Mapping[str, tuple[Extent, ...]]) -> frozenset[str]:
+    return frozenset(size for shape in shapes.values() for extent in shape for size, _ in extent.counts)
 
 
 def describe_value(value: object) -> str:

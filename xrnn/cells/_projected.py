@@ -20,6 +20,7 @@ from xrnn._validation import namespace_of
 from xrnn.backends import fast_path
 from xrnn.cells._caches import ScanCache
 from xrnn.cells._door import Checked
+from xrnn.cells._memo import remembered
 from xrnn.cells._spec import CellSpec, ProjectedScan
 
 
@@ -55,13 +56,14 @@ class _Layout:
     reads: tuple[tuple[str, bool], ...]  # per array the backward scan reads: the cache field, and if it is a state
 
 
-_layouts: dict[int, tuple[CellSpec, _Layout]] = {}
+_layouts: dict[int, tuple[object, object]] = {}
 
 
 def _layout(cell: CellSpec) -> _Layout:
-    known = _layouts.get(id(cell))
-    if known is not None and known[0] is cell:
-        return known[1]
+    return remembered(_layouts, cell, _work_out_layout)
+
+
+def _work_out_layout(cell: CellSpec) -> _Layout:
     assert cell.scan is not None
     scan = cell.scan
     blocks = scan.blocks
@@ -83,7 +85,6 @@ def _layout(cell: CellSpec) -> _Layout:
         ),
         reads=tuple((name, name in cell.initial_names) for name in scan.reads),
     )
-    _layouts[id(cell)] = (cell, layout)
     return layout
 
 
