@@ -59,7 +59,10 @@ def global_norm(gradients: Mapping[str, Array]) -> Array:
     >>> float(global_norm({"da": np.array([3.0]), "db": np.array([[4.0]])}))
     5.0
     """
-    xp = _namespace(gradients)
+    return _norm(_namespace(gradients), gradients)
+
+
+def _norm(xp: ModuleType, gradients: Mapping[str, Array]) -> Array:
     # Squares of float32 entries past ~1.8e19 overflow and those below ~1e-23 vanish: square the entries
     # divided by the largest magnitude, which are at most 1, and scale the root back. One flat vector keeps
     # it to a few operations, whatever the number of gradients.
@@ -103,7 +106,7 @@ def clip_by_global_norm(gradients: Mapping[str, Array], max_norm: float) -> tupl
     """
     bound = _positive("max_norm", max_norm)
     xp = _namespace(gradients)
-    norm = global_norm(gradients)
+    norm = _norm(xp, gradients)
     # bound / max(norm, bound) is exactly 1 when nothing needs clipping, and never divides by zero
     limit = xp.asarray(bound, dtype=norm.dtype, device=array_api_compat.device(norm))
     scale = limit / xp.maximum(norm, limit)
