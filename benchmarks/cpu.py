@@ -57,6 +57,7 @@ from benchmarks.workload import (
     GATES,
     GRADIENT_KEYS,
     Size,
+    floor_gemm,
     floor_gemm_shape,
     make_gated_problem,
     make_problem,
@@ -240,12 +241,7 @@ def _candidates(
                 Candidate("torch bwd", model.backward, setup=model.prepare_backward, group="torch"),
             ]
     if "gemm" not in skipped:
-        rows, inner, cols = floor_gemm_shape(size)
-        rng = np.random.default_rng(1)
-        left = rng.standard_normal((rows, inner)).astype(dtype)
-        right = rng.standard_normal((inner, cols)).astype(dtype)
-        product = np.empty((rows, cols), dtype=dtype)
-        candidates.append(Candidate("gemm", lambda: np.matmul(left, right, out=product)))
+        candidates.append(Candidate("gemm", floor_gemm(size, dtype)))
     return candidates
 
 

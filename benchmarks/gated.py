@@ -11,12 +11,10 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-import numpy as np
-
 import xrnn
 from benchmarks import naive_gated
 from benchmarks.harness import Candidate, traced_peak_bytes
-from benchmarks.workload import AGREEMENT, GATED_GRADIENT_KEYS, GATES, Size, floor_gemm_shape, relative_errors
+from benchmarks.workload import AGREEMENT, GATED_GRADIENT_KEYS, GATES, Size, floor_gemm, relative_errors
 
 CELLS = ("lstm", "gru")
 TITLES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
@@ -94,12 +92,7 @@ def candidates(
         model = torch_model(torch, cell, problem, dtype)
         candidates.append(Candidate("torch f+b", model.forward_backward, group="torch"))
     if gemm:
-        rows, inner, cols = floor_gemm_shape(size, GATES[cell])
-        rng = np.random.default_rng(1)
-        left = rng.standard_normal((rows, inner)).astype(dtype)
-        right = rng.standard_normal((inner, cols)).astype(dtype)
-        product = np.empty((rows, cols), dtype=dtype)
-        candidates.append(Candidate("gemm", lambda: np.matmul(left, right, out=product)))
+        candidates.append(Candidate("gemm", floor_gemm(size, dtype, GATES[cell])))
     return candidates
 
 

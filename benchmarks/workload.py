@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +73,16 @@ def floor_gemm_shape(size: Size, gates: int = 1) -> tuple[int, int, int]:
     """``(M, K, N)`` of the reference product: the recurrent product of all steps and gates at once,
     ``(T_x m, n_a) @ (n_a, gates n_a)``, the largest product of comparable shape."""
     return size.t_x * size.m, size.n_a, gates * size.n_a
+
+
+def floor_gemm(size: Size, dtype: str, gates: int = 1) -> Callable[[], object]:
+    """The reference product of :func:`floor_gemm_shape` on seeded operands, as a call to time."""
+    rows, inner, cols = floor_gemm_shape(size, gates)
+    rng = np.random.default_rng(1)
+    left = rng.standard_normal((rows, inner)).astype(dtype)
+    right = rng.standard_normal((inner, cols)).astype(dtype)
+    product = np.empty((rows, cols), dtype=dtype)
+    return lambda: np.matmul(left, right, out=product)
 
 
 def make_problem(size: Size, dtype: str, seed: int = 0) -> dict[str, Any]:
