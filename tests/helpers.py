@@ -49,7 +49,18 @@ class TestBackend:
         return self.adapter.asarray(np.asarray(host), dtype=dtype, device=self.device)
 
     def tree(self, host: Mapping[str, Any], dtype: str | None = None) -> dict[str, Any]:
-        return {key: self.asarray(value, dtype) for key, value in host.items()}
+        """NumPy data in (nested) dicts and lists -> the same structure of this backend's arrays."""
+
+        def move(value: Any) -> Any:
+            if value is None:
+                return None
+            if isinstance(value, list):
+                return [move(item) for item in value]
+            if isinstance(value, Mapping):
+                return {key: move(item) for key, item in value.items()}
+            return self.asarray(value, dtype)
+
+        return {key: move(value) for key, value in host.items()}
 
     def to_numpy(self, x: Any) -> np.ndarray:
         return np.asarray(self.adapter.to_numpy(x))

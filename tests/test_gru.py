@@ -23,13 +23,6 @@ PARAMETER_GRADIENTS = [f"d{kind}{g}" for g in GATES for kind in ("W", "b")]
 GRADIENT_OF = {"dx": "x", "da0": "a0", **{name: name[1:] for name in PARAMETER_GRADIENTS}}
 
 
-def _on(backend: TestBackend, problem: dict[str, Any], dtype: str | None = None) -> dict[str, Any]:
-    return {
-        key: backend.tree(value, dtype) if key == "parameters" else backend.asarray(value, dtype)
-        for key, value in problem.items()
-    }
-
-
 def _forward_with(data: dict[str, Any], name: str, value: Any) -> tuple[Any, Any, GRUCache]:
     parameters = dict(data["parameters"])
     if name in parameters:
@@ -46,7 +39,7 @@ def _point(data: dict[str, Any], name: str) -> Any:
 @pytest.mark.parametrize("shape", SHAPES)
 def test_forward_matches_reference(backend: TestBackend, shape: tuple[int, ...]) -> None:
     problem = reference.gru_problem(*shape)
-    data = _on(backend, problem)
+    data = backend.tree(problem)
     a, y, caches = gru_forward(data["x"], data["a0"], data["parameters"])
     expected = reference.gru_forward(problem["x"], problem["a0"], problem["parameters"])
     backend.assert_close(a, expected["a"])
@@ -59,7 +52,7 @@ def test_forward_matches_reference(backend: TestBackend, shape: tuple[int, ...])
 @pytest.mark.parametrize("shape", SHAPES)
 def test_backward_matches_reference_and_finite_differences(backend: TestBackend, shape: tuple[int, ...]) -> None:
     problem = reference.gru_problem(*shape)
-    data = _on(backend, problem)
+    data = backend.tree(problem)
     xp = backend.xp
     grads = gru_backward(data["da"], gru_forward(data["x"], data["a0"], data["parameters"])[2])
     expected = reference.gru_backward(problem["da"], problem["x"], problem["a0"], problem["parameters"])
@@ -76,7 +69,7 @@ def test_backward_matches_reference_and_finite_differences(backend: TestBackend,
 
 def test_cell_forward_matches_reference(backend: TestBackend) -> None:
     problem = reference.gru_problem(3, 5, 2, 10, 1, seed=1)
-    data = _on(backend, problem)
+    data = backend.tree(problem)
     xt, a_prev = data["x"][:, :, 0], data["a0"]
     a_next, yt_pred, cache = gru_cell_forward(xt, a_prev, data["parameters"])
     expected = reference.gru_step(problem["x"][:, :, 0], problem["a0"], problem["parameters"])
@@ -91,7 +84,7 @@ def test_cell_forward_matches_reference(backend: TestBackend) -> None:
 
 def test_cell_backward_matches_finite_differences(backend: TestBackend) -> None:
     problem = reference.gru_problem(3, 5, 2, 4, 1, seed=2)
-    data = _on(backend, problem)
+    data = backend.tree(problem)
     xt, a_prev, params = data["x"][:, :, 0], data["a0"], data["parameters"]
     da_next = data["da"][:, :, 0]
     xp = backend.xp
@@ -117,7 +110,7 @@ def test_cell_backward_matches_finite_differences(backend: TestBackend) -> None:
 
 def test_cache_steps_replay_the_cell_functions(backend: TestBackend) -> None:
     problem = reference.gru_problem(3, 5, 2, 6, 4, seed=7)
-    data = _on(backend, problem)
+    data = backend.tree(problem)
     a, _, caches = gru_forward(data["x"], data["a0"], data["parameters"])
     backend.assert_close(caches.x, problem["x"], rtol=0)
     totals: dict[str, Any] = {}
@@ -171,7 +164,7 @@ def test_matches_torch_autograd() -> None:
 @given(shape=st.tuples(*[st.integers(1, 4)] * 5), seed=st.integers(0, 2**16))
 def test_random_shapes_match_reference(backend: TestBackend, shape: tuple[int, ...], seed: int) -> None:
     problem = reference.gru_problem(*shape, seed=seed)
-    data = _on(backend, problem)
+    data = backend.tree(problem)
     a, y, caches = gru_forward(data["x"], data["a0"], data["parameters"])
     expected = reference.gru_forward(problem["x"], problem["a0"], problem["parameters"])
     backend.assert_close(a, expected["a"])
@@ -183,7 +176,7 @@ def test_random_shapes_match_reference(backend: TestBackend, shape: tuple[int, .
 
 def test_float32_in_float32_out(backend: TestBackend) -> None:
     problem = reference.gru_problem(3, 5, 2, 10, 4, seed=3)
-    data = _on(backend, problem, "float32")
+    data = backend.tree(problem, "float32")
     a, y, caches = gru_forward(data["x"], data["a0"], data["parameters"])
     grads = gru_backward(data["da"], caches)
     a_t, y_t, cell = gru_cell_forward(data["x"][:, :, 0], data["a0"], data["parameters"])
@@ -200,7 +193,7 @@ def test_float32_in_float32_out(backend: TestBackend) -> None:
 
 def test_caller_arrays_are_never_written(backend: TestBackend) -> None:
     problem = reference.gru_problem(3, 5, 2, 10, 4, seed=4)
-    data = _on(backend, problem)
+    data = backend.tree(problem)
     a, _, caches = gru_forward(data["x"], data["a0"], data["parameters"])
     before = gru_backward(data["da"], caches)
     gru_cell_backward(data["da"][:, :, 0], gru_cell_forward(data["x"][:, :, 0], data["a0"], data["parameters"])[2])
@@ -274,7 +267,7 @@ def test_forward_rejects_bad_input(change: Any, error: type[Exception], message:
 
 
 def test_backward_functions_reject_bad_input(backend: TestBackend) -> None:
-    data = _on(backend, reference.gru_problem(3, 5, 2, 4, 2, seed=8))
+    data = backend.tree(reference.gru_problem(3, 5, 2, 4, 2, seed=8))
     _, _, caches = gru_forward(data["x"], data["a0"], data["parameters"])
     with pytest.raises(ValueError, match=r"da must have shape \(n_a, m, T_x\) = \(5, 4, 2\), got \(5, 2, 2\)"):
         gru_backward(data["da"][:, :2, :], caches)

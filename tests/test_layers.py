@@ -61,19 +61,6 @@ def _host(cell: str, kind: str, n_x: int, sizes: tuple[int, ...], m: int, t_x: i
     }
 
 
-def _on(backend: TestBackend, host: dict[str, Any], dtype: str | None = None) -> dict[str, Any]:
-    def move(value: Any) -> Any:
-        if value is None:
-            return None
-        if isinstance(value, list):
-            return [move(item) for item in value]
-        if isinstance(value, dict):
-            return backend.tree(value, dtype)
-        return backend.asarray(value, dtype)
-
-    return {key: move(value) for key, value in host.items()}
-
-
 def _run(kind: str, cell: str, data: dict[str, Any], mask: Any = None, **replace: Any) -> tuple[Any, Any]:
     """The layer's forward pass, with any of ``x, a0s, c0s, layers`` replaced."""
     args = {**data, **replace}
@@ -91,7 +78,7 @@ def _replaced(items: list[Any], index: int, value: Any) -> list[Any]:
 def test_gradients_match_finite_differences(backend: TestBackend, cell: str, kind: str, shape: tuple[Any, ...]) -> None:
     """The backward pass is the gradient of ``sum(da * a)`` for every input, initial state and parameter."""
     n_x, sizes, m, t_x = shape
-    data = _on(backend, _host(cell, kind, n_x, sizes, m, t_x, seed=m + t_x))
+    data = backend.tree(_host(cell, kind, n_x, sizes, m, t_x, seed=m + t_x))
     xp = backend.xp
     _, cache = _run(kind, cell, data)
     grads = KINDS[kind][1](data["da"], cache)
@@ -137,7 +124,7 @@ def _by_hand(cell: str, x: Any, a0: Any, c0: Any, params: Any, mask: Any = None)
 @pytest.mark.parametrize("masked", [False, True])
 @pytest.mark.parametrize("cell", sorted(PROBLEMS))
 def test_stack_equals_chained_layers(backend: TestBackend, cell: str, masked: bool) -> None:
-    data = _on(backend, _host(cell, "stacked", 3, (4, 2), 3, 5, seed=3))
+    data = backend.tree(_host(cell, "stacked", 3, (4, 2), 3, 5, seed=3))
     mask = backend.asarray(np.arange(5) < np.array([[5], [2], [4]])) if masked else None
     c0s = data["c0s"] or [None, None]
     a, cache = _run("stacked", cell, data, mask)
@@ -161,7 +148,7 @@ def test_stack_equals_chained_layers(backend: TestBackend, cell: str, masked: bo
 @pytest.mark.parametrize("cell", sorted(PROBLEMS))
 def test_bidirectional_reads_the_reversed_sequence(backend: TestBackend, cell: str) -> None:
     """Without a mask: ``[a_f; flip(run(flip(x)))]``, and the gradients of those two runs."""
-    data = _on(backend, _host(cell, "bidirectional", 2, (3, 2), 2, 4, seed=4))
+    data = backend.tree(_host(cell, "bidirectional", 2, (3, 2), 2, 4, seed=4))
     xp = backend.xp
     c0s = data["c0s"] or [None, None]
     a, cache = _run("bidirectional", cell, data)
@@ -197,7 +184,7 @@ def test_bidirectional_padded_batch_equals_each_example_alone(backend: TestBacke
     (starts, lengths), t_x, sizes = layout, 5, (3, 2)
     m = len(starts)
     host = _host(cell, "bidirectional", 2, sizes, m, t_x, seed=sum(lengths))
-    data = _on(backend, host)
+    data = backend.tree(host)
     steps = np.arange(t_x)[None, :]
     begin, end = np.asarray(starts)[:, None], np.asarray(starts)[:, None] + np.asarray(lengths)[:, None]
     mask = (begin <= steps) & (steps < end)
@@ -246,7 +233,7 @@ def test_bidirectional_padded_batch_equals_each_example_alone(backend: TestBacke
 @pytest.mark.parametrize("cell", sorted(PROBLEMS))
 def test_float32_in_float32_out(backend: TestBackend, cell: str, kind: str) -> None:
     host = _host(cell, kind, 2, (3, 3), 2, 3, seed=5)
-    data = _on(backend, host, "float32")
+    data = backend.tree(host, "float32")
     mask = backend.asarray(np.array([[True, True, False], [True, True, True]]))
     a, cache = _run(kind, cell, data, mask)
     grads = KINDS[kind][1](data["da"], cache)
@@ -255,7 +242,7 @@ def test_float32_in_float32_out(backend: TestBackend, cell: str, kind: str) -> N
     for layer in grads["layers"]:
         for value in layer.values():
             backend.assert_dtype(value, "float32")
-    expected, _ = _run(kind, cell, _on(backend, host), mask)
+    expected, _ = _run(kind, cell, backend.tree(host), mask)
     backend.assert_close(a, backend.to_numpy(expected), dtype="float32")
 
 
@@ -263,7 +250,7 @@ def test_float32_in_float32_out(backend: TestBackend, cell: str, kind: str) -> N
 @pytest.mark.parametrize("cell", sorted(PROBLEMS))
 def test_caller_arrays_unchanged(backend: TestBackend, cell: str, kind: str) -> None:
     host = _host(cell, kind, 2, (3, 3), 2, 3, seed=6)
-    data = _on(backend, host)
+    data = backend.tree(host)
     mask_host = np.array([[True, False, False], [True, True, True]])
     mask = backend.asarray(mask_host)
     a, cache = _run(kind, cell, data, mask)
@@ -283,13 +270,13 @@ def test_caller_arrays_unchanged(backend: TestBackend, cell: str, kind: str) -> 
 
 
 def _bad(backend: TestBackend, cell: str = "rnn", kind: str = "stacked", **change: Any) -> None:
-    data = _on(backend, _host(cell, kind, 2, (3, 4), 2, 3, seed=7))
+    data = backend.tree(_host(cell, kind, 2, (3, 4), 2, 3, seed=7))
     mask = change.pop("mask", None)
     _run(kind, change.pop("as_cell", cell), {**data, **change}, mask)
 
 
 def test_bad_inputs_are_rejected(backend: TestBackend) -> None:
-    data = _on(backend, _host("rnn", "stacked", 2, (3, 4), 2, 3, seed=7))
+    data = backend.tree(_host("rnn", "stacked", 2, (3, 4), 2, 3, seed=7))
     wide = backend.tree(reference.problem(5, 4, 2, 1, 1)["parameters"])
     with pytest.raises(ValueError, match=r"cell must be one of \['gru', 'lstm', 'rnn'\], got 'tanh'"):
         _bad(backend, as_cell="tanh")
@@ -328,7 +315,7 @@ def test_bad_inputs_are_rejected(backend: TestBackend) -> None:
 
 
 def test_bad_bidirectional_inputs_are_rejected(backend: TestBackend) -> None:
-    data = _on(backend, _host("lstm", "bidirectional", 2, (3, 4), 2, 3, seed=8))
+    data = backend.tree(_host("lstm", "bidirectional", 2, (3, 4), 2, 3, seed=8))
     narrow = backend.tree(reference_gated.lstm_problem(1, 4, 2, 1, 1)["parameters"])
     with pytest.raises(ValueError, match=r"layers must hold 2 mappings \(forward, backward\), got 3"):
         _bad(backend, "lstm", "bidirectional", layers=[*data["layers"], data["layers"][0]])

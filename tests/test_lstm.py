@@ -30,13 +30,6 @@ PARAMETER_GRADIENTS = [f"d{kind}{g}" for g in GATES for kind in ("W", "b")]
 GRADIENT_OF = {"dx": "x", "da0": "a0", "dc0": "c0", **{name: name[1:] for name in PARAMETER_GRADIENTS}}
 
 
-def _on(backend: TestBackend, problem: dict[str, Any], dtype: str | None = None) -> dict[str, Any]:
-    return {
-        key: backend.tree(value, dtype) if key == "parameters" else backend.asarray(value, dtype)
-        for key, value in problem.items()
-    }
-
-
 def _forward_with(data: dict[str, Any], name: str, value: Any) -> tuple[Any, Any, Any, LSTMCache]:
     """lstm_forward with the input, initial state or parameter ``name`` replaced by ``value``."""
     parameters = dict(data["parameters"])
@@ -53,7 +46,7 @@ def _point(data: dict[str, Any], name: str) -> Any:
 @pytest.mark.parametrize("shape", SHAPES)
 def test_forward_matches_reference(backend: TestBackend, shape: tuple[int, ...]) -> None:
     problem = reference.lstm_problem(*shape)
-    data = _on(backend, problem)
+    data = backend.tree(problem)
     a, y, c, caches = lstm_forward(data["x"], data["a0"], data["parameters"], c0=data["c0"])
     expected = reference.lstm_forward(problem["x"], problem["a0"], problem["c0"], problem["parameters"])
     backend.assert_close(a, expected["a"])
@@ -66,7 +59,7 @@ def test_forward_matches_reference(backend: TestBackend, shape: tuple[int, ...])
 
 def test_c0_defaults_to_zero(backend: TestBackend) -> None:
     problem = reference.lstm_problem(3, 5, 2, 4, 3, seed=1)
-    data = _on(backend, problem)
+    data = backend.tree(problem)
     a, _, c, caches = lstm_forward(data["x"], data["a0"], data["parameters"])
     expected = reference.lstm_forward(problem["x"], problem["a0"], 0 * problem["c0"], problem["parameters"])
     backend.assert_close(a, expected["a"])
@@ -77,7 +70,7 @@ def test_c0_defaults_to_zero(backend: TestBackend) -> None:
 @pytest.mark.parametrize("shape", SHAPES)
 def test_backward_matches_reference_and_finite_differences(backend: TestBackend, shape: tuple[int, ...]) -> None:
     problem = reference.lstm_problem(*shape)
-    data = _on(backend, problem)
+    data = backend.tree(problem)
     xp = backend.xp
     caches = lstm_forward(data["x"], data["a0"], data["parameters"], c0=data["c0"])[3]
     grads = lstm_backward(data["da"], caches)
@@ -95,7 +88,7 @@ def test_backward_matches_reference_and_finite_differences(backend: TestBackend,
 
 def test_cell_forward_matches_reference(backend: TestBackend) -> None:
     problem = reference.lstm_problem(3, 5, 2, 10, 1, seed=1)
-    data = _on(backend, problem)
+    data = backend.tree(problem)
     xt, a_prev, c_prev = data["x"][:, :, 0], data["a0"], data["c0"]
     a_next, c_next, yt_pred, cache = lstm_cell_forward(xt, a_prev, c_prev, data["parameters"])
     expected = reference.lstm_step(problem["x"][:, :, 0], problem["a0"], problem["c0"], problem["parameters"])
@@ -112,7 +105,7 @@ def test_cell_forward_matches_reference(backend: TestBackend) -> None:
 
 def test_cell_backward_matches_finite_differences(backend: TestBackend) -> None:
     problem = reference.lstm_problem(3, 5, 2, 4, 1, seed=2)
-    data = _on(backend, problem)
+    data = backend.tree(problem)
     xt, a_prev, c_prev, params = data["x"][:, :, 0], data["a0"], data["c0"], data["parameters"]
     da_next = data["da"][:, :, 0]
     dc_next = backend.asarray(np.random.default_rng(3).standard_normal((5, 4)))
@@ -143,7 +136,7 @@ def test_cache_steps_replay_the_cell_functions(backend: TestBackend) -> None:
     """``caches.step(t)`` holds what lstm_cell_forward made at step t, so the tutorial's per-step
     backward through lstm_cell_backward gives lstm_backward's gradients."""
     problem = reference.lstm_problem(3, 5, 2, 6, 4, seed=7)
-    data = _on(backend, problem)
+    data = backend.tree(problem)
     _, _, c, caches = lstm_forward(data["x"], data["a0"], data["parameters"], c0=data["c0"])
     backend.assert_close(caches.x, problem["x"], rtol=0)
     totals: dict[str, Any] = {}
@@ -206,7 +199,7 @@ def _flat(problem: dict[str, Any]) -> list[tuple[str, np.ndarray]]:
 @given(shape=st.tuples(*[st.integers(1, 4)] * 5), seed=st.integers(0, 2**16))
 def test_random_shapes_match_reference(backend: TestBackend, shape: tuple[int, ...], seed: int) -> None:
     problem = reference.lstm_problem(*shape, seed=seed)
-    data = _on(backend, problem)
+    data = backend.tree(problem)
     a, y, c, caches = lstm_forward(data["x"], data["a0"], data["parameters"], c0=data["c0"])
     expected = reference.lstm_forward(problem["x"], problem["a0"], problem["c0"], problem["parameters"])
     backend.assert_close(a, expected["a"])
@@ -219,7 +212,7 @@ def test_random_shapes_match_reference(backend: TestBackend, shape: tuple[int, .
 
 def test_float32_in_float32_out(backend: TestBackend) -> None:
     problem = reference.lstm_problem(3, 5, 2, 10, 4, seed=3)
-    data = _on(backend, problem, "float32")
+    data = backend.tree(problem, "float32")
     a, y, c, caches = lstm_forward(data["x"], data["a0"], data["parameters"], c0=data["c0"])
     grads = lstm_backward(data["da"], caches)
     a_t, c_t, y_t, cell = lstm_cell_forward(data["x"][:, :, 0], data["a0"], data["c0"], data["parameters"])
@@ -237,7 +230,7 @@ def test_float32_in_float32_out(backend: TestBackend) -> None:
 
 def test_caller_arrays_are_never_written(backend: TestBackend) -> None:
     problem = reference.lstm_problem(3, 5, 2, 10, 4, seed=4)
-    data = _on(backend, problem)
+    data = backend.tree(problem)
     a, _, c, caches = lstm_forward(data["x"], data["a0"], data["parameters"], c0=data["c0"])
     before = lstm_backward(data["da"], caches)
     *_, cell = lstm_cell_forward(data["x"][:, :, 0], data["a0"], data["c0"], data["parameters"])
@@ -268,7 +261,7 @@ def test_read_only_numpy_inputs() -> None:
 
 def test_tutorial_example_shapes(backend: TestBackend) -> None:
     """The tutorial's example: x (3, 10, 7), a0 (5, 10), n_y = 2."""
-    data = _on(backend, reference.lstm_problem(3, 5, 2, 10, 7, seed=1))
+    data = backend.tree(reference.lstm_problem(3, 5, 2, 10, 7, seed=1))
     a, y, c, caches = lstm_forward(data["x"], data["a0"], data["parameters"])
     grads = lstm_backward(data["da"], caches)
     assert (tuple(a.shape), tuple(y.shape), tuple(c.shape)) == ((5, 10, 7), (2, 10, 7), (5, 10, 7))
@@ -375,7 +368,7 @@ def test_cell_functions_reject_bad_input() -> None:
 
 
 def test_backward_rejects_bad_input(backend: TestBackend) -> None:
-    data = _on(backend, _valid())
+    data = backend.tree(_valid())
     _, _, _, caches = lstm_forward(data["x"], data["a0"], data["parameters"])
     with pytest.raises(ValueError, match=r"da must have shape \(n_a, m, T_x\) = \(5, 4, 2\), got \(5, 4, 3\)"):
         lstm_backward(backend.asarray(np.zeros((5, 4, 3))), caches)
@@ -388,6 +381,6 @@ def test_backward_rejects_bad_input(backend: TestBackend) -> None:
 def test_mixed_libraries_are_rejected(backend: TestBackend) -> None:
     if backend.name == "numpy":
         pytest.skip("needs a second library: this backend is the NumPy side of the mix")
-    data = _on(backend, _valid())
+    data = backend.tree(_valid())
     with pytest.raises(TypeError, match="a0 is a numpy array but x is a"):
         lstm_forward(data["x"], np.zeros((5, 4)), data["parameters"])

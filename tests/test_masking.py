@@ -61,10 +61,6 @@ LAYOUTS = [
 ]
 
 
-def _on(backend: TestBackend, problem: dict[str, Any]) -> dict[str, Any]:
-    return {k: backend.tree(v) if k == "parameters" else backend.asarray(v) for k, v in problem.items()}
-
-
 def _mask(starts: tuple[int, ...], lengths: tuple[int, ...], t_x: int) -> np.ndarray:
     steps = np.arange(t_x)[None, :]
     return (np.asarray(starts)[:, None] <= steps) & (steps < np.asarray(starts)[:, None] + np.asarray(lengths)[:, None])
@@ -76,7 +72,7 @@ def test_padded_batch_equals_each_example_alone(backend: TestBackend, name: str,
     cell, (starts, lengths) = CELLS[name], layout
     m, t_x = len(starts), 5
     problem = cell.problem(2, 3, 2, m, t_x, seed=sum(lengths))
-    data = _on(backend, problem)
+    data = backend.tree(problem)
     mask = _mask(starts, lengths, t_x)
     outputs, y, cache = cell.run(data["x"], cell.states_of(data), data["parameters"], backend.asarray(mask))
     grads = cell.backward(data["da"], cache)  # da holds noise at padded steps: it must be ignored
@@ -114,7 +110,7 @@ def test_masked_gradients_match_finite_differences(backend: TestBackend, name: s
     """The backward pass is the gradient of ``sum(da * a)`` over the real steps only."""
     cell = CELLS[name]
     problem = cell.problem(2, 3, 2, 3, 4, seed=5)
-    data = _on(backend, problem)
+    data = backend.tree(problem)
     mask_host = _mask((1, 0, 0), (3, 2, 4), 4)
     mask = backend.asarray(mask_host)
     weight = data["da"] * backend.asarray(mask_host[None, :, :].astype(float))
@@ -145,7 +141,7 @@ def test_windows_continue_from_the_final_state(backend: TestBackend, name: str) 
     """Truncated BPTT: the last step's states, fed back as initial states, continue the sequence."""
     cell = CELLS[name]
     problem = cell.problem(2, 3, 2, 3, 6, seed=6)
-    data = _on(backend, problem)
+    data = backend.tree(problem)
     mask = backend.asarray(_mask((0, 0, 2), (6, 2, 3), 6))
     whole, y, _ = cell.run(data["x"], cell.states_of(data), data["parameters"], mask)
     first, y_first, _ = cell.run(data["x"][:, :, :4], cell.states_of(data), data["parameters"], mask[:, :4])
@@ -161,7 +157,7 @@ def test_windows_continue_from_the_final_state(backend: TestBackend, name: str) 
 @pytest.mark.parametrize("name", sorted(CELLS))
 def test_all_true_mask_changes_nothing(backend: TestBackend, name: str) -> None:
     cell = CELLS[name]
-    data = _on(backend, cell.problem(3, 4, 2, 3, 4, seed=7))
+    data = backend.tree(cell.problem(3, 4, 2, 3, 4, seed=7))
     mask = backend.asarray(np.ones((3, 4), dtype=bool))
     plain, y, cache = cell.run(data["x"], cell.states_of(data), data["parameters"], None)
     masked, y_masked, cache_masked = cell.run(data["x"], cell.states_of(data), data["parameters"], mask)
@@ -179,7 +175,7 @@ def test_all_true_mask_changes_nothing(backend: TestBackend, name: str) -> None:
 def test_fully_padded_example_keeps_its_state_and_gets_no_gradient(backend: TestBackend, name: str) -> None:
     cell = CELLS[name]
     problem = cell.problem(2, 3, 2, 2, 3, seed=8)
-    data = _on(backend, problem)
+    data = backend.tree(problem)
     mask = backend.asarray(np.array([[True, True, False], [False, False, False]]))
     outputs, _, cache = cell.run(data["x"], cell.states_of(data), data["parameters"], mask)
     grads = cell.backward(data["da"], cache)
@@ -193,7 +189,7 @@ def test_fully_padded_example_keeps_its_state_and_gets_no_gradient(backend: Test
 @pytest.mark.parametrize("name", sorted(CELLS))
 def test_bad_masks_are_rejected(backend: TestBackend, name: str) -> None:
     cell = CELLS[name]
-    data = _on(backend, cell.problem(2, 3, 2, 4, 5, seed=9))
+    data = backend.tree(cell.problem(2, 3, 2, 4, 5, seed=9))
 
     def run(mask: Any) -> Any:
         return cell.run(data["x"], cell.states_of(data), data["parameters"], mask)

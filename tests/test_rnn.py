@@ -21,13 +21,6 @@ FD = {"rtol": 1e-6, "atol": 1e-9}  # float64 central differences with eps = 1e-6
 GRADIENT_OF = {"dx": "x", "da0": "a0", "dWax": "Wax", "dWaa": "Waa", "dba": "ba", "dWya": "Wya", "dby": "by"}
 
 
-def _on(backend: TestBackend, problem: dict[str, Any], dtype: str | None = None) -> dict[str, Any]:
-    return {
-        key: backend.tree(value, dtype) if key == "parameters" else backend.asarray(value, dtype)
-        for key, value in problem.items()
-    }
-
-
 def _replace(data: dict[str, Any], name: str, value: Any) -> tuple[Any, Any, dict[str, Any]]:
     """(x, a0, parameters) with the input or parameter ``name`` replaced by ``value``."""
     parameters = dict(data["parameters"])
@@ -44,7 +37,7 @@ def _point(data: dict[str, Any], name: str) -> Any:
 
 def test_cell_forward_matches_reference(backend: TestBackend) -> None:
     problem = reference.problem(3, 5, 2, 10, 1, seed=1)
-    data = _on(backend, problem)
+    data = backend.tree(problem)
     xt, a_prev = data["x"][:, :, 0], data["a0"]
     a_next, yt_pred, cache = xrnn.rnn_cell_forward(xt, a_prev, data["parameters"])
     expected_a, expected_y, _ = reference.forward(problem["x"], problem["a0"], problem["parameters"])
@@ -56,7 +49,7 @@ def test_cell_forward_matches_reference(backend: TestBackend) -> None:
 
 
 def test_cell_backward_matches_finite_differences(backend: TestBackend) -> None:
-    data = _on(backend, reference.problem(3, 5, 2, 10, 1, seed=2))
+    data = backend.tree(reference.problem(3, 5, 2, 10, 1, seed=2))
     xt, a_prev, params = data["x"][:, :, 0], data["a0"], data["parameters"]
     da_next = data["da"][:, :, 0]
     xp = backend.xp
@@ -81,7 +74,7 @@ def test_cell_backward_matches_finite_differences(backend: TestBackend) -> None:
 @pytest.mark.parametrize("shape", SHAPES)
 def test_forward_matches_reference(backend: TestBackend, shape: tuple[int, ...]) -> None:
     problem = reference.problem(*shape)
-    data = _on(backend, problem)
+    data = backend.tree(problem)
     a, y_pred, caches = xrnn.rnn_forward(data["x"], data["a0"], data["parameters"])
     expected_a, expected_y, _ = reference.forward(problem["x"], problem["a0"], problem["parameters"])
     backend.assert_close(a, expected_a)
@@ -92,7 +85,7 @@ def test_forward_matches_reference(backend: TestBackend, shape: tuple[int, ...])
 @pytest.mark.parametrize("shape", SHAPES)
 def test_backward_matches_reference_and_finite_differences(backend: TestBackend, shape: tuple[int, ...]) -> None:
     problem = reference.problem(*shape)
-    data = _on(backend, problem)
+    data = backend.tree(problem)
     xp = backend.xp
     grads = xrnn.rnn_backward(data["da"], xrnn.rnn_forward(data["x"], data["a0"], data["parameters"])[2])
     expected = reference.backward(problem["da"], problem["x"], problem["a0"], problem["parameters"])
@@ -110,7 +103,7 @@ def test_backward_matches_reference_and_finite_differences(backend: TestBackend,
 @pytest.mark.parametrize("shape", SHAPES)
 def test_loss_and_gradients_match_finite_differences(backend: TestBackend, shape: tuple[int, ...]) -> None:
     problem = reference.problem(*shape)
-    data = _on(backend, problem)
+    data = backend.tree(problem)
     labels = backend.asarray(problem["labels"])
     loss, grads = xrnn.rnn_loss_and_gradients(data["x"], data["a0"], labels, data["parameters"])
     targets = reference.one_hot(problem["labels"], shape[2])
@@ -129,7 +122,7 @@ def test_loss_and_gradients_match_finite_differences(backend: TestBackend, shape
 def test_loss_gradients_agree_with_rnn_backward(backend: TestBackend) -> None:
     """The fused call equals the spec's route: forward, output-layer gradient by hand, rnn_backward."""
     problem = reference.problem(3, 5, 2, 10, 4)
-    data = _on(backend, problem)
+    data = backend.tree(problem)
     xp = backend.xp
     labels = backend.asarray(problem["labels"])
     _, grads = xrnn.rnn_loss_and_gradients(data["x"], data["a0"], labels, data["parameters"])
@@ -146,7 +139,7 @@ def test_loss_gradients_agree_with_rnn_backward(backend: TestBackend) -> None:
 @given(shape=st.tuples(*[st.integers(1, 4)] * 5), seed=st.integers(0, 2**16))
 def test_random_shapes_match_reference(backend: TestBackend, shape: tuple[int, ...], seed: int) -> None:
     problem = reference.problem(*shape, seed=seed)
-    data = _on(backend, problem)
+    data = backend.tree(problem)
     a, y_pred, caches = xrnn.rnn_forward(data["x"], data["a0"], data["parameters"])
     expected_a, expected_y, _ = reference.forward(problem["x"], problem["a0"], problem["parameters"])
     backend.assert_close(a, expected_a)
@@ -158,7 +151,7 @@ def test_random_shapes_match_reference(backend: TestBackend, shape: tuple[int, .
 
 def test_float32_in_float32_out(backend: TestBackend) -> None:
     problem = reference.problem(3, 5, 2, 10, 4, seed=3)
-    data = _on(backend, problem, "float32")
+    data = backend.tree(problem, "float32")
     a, y_pred, caches = xrnn.rnn_forward(data["x"], data["a0"], data["parameters"])
     grads = xrnn.rnn_backward(data["da"], caches)
     loss, loss_grads = xrnn.rnn_loss_and_gradients(
@@ -176,7 +169,7 @@ def test_float32_in_float32_out(backend: TestBackend) -> None:
 
 def test_caller_arrays_are_never_written(backend: TestBackend) -> None:
     problem = reference.problem(3, 5, 2, 10, 4, seed=4)
-    data = _on(backend, problem)
+    data = backend.tree(problem)
     labels = backend.asarray(problem["labels"])
     _, _, caches = xrnn.rnn_forward(data["x"], data["a0"], data["parameters"])
     xrnn.rnn_backward(data["da"], caches)
@@ -202,7 +195,7 @@ def test_read_only_numpy_inputs() -> None:
 
 def test_returned_states_are_independent_of_the_cache(backend: TestBackend) -> None:
     problem = reference.problem(3, 5, 2, 10, 4, seed=6)
-    data = _on(backend, problem)
+    data = backend.tree(problem)
     a, _, caches = xrnn.rnn_forward(data["x"], data["a0"], data["parameters"])
     before = xrnn.rnn_backward(data["da"], caches)
     a[0, 0, 0] = 42.0
@@ -215,7 +208,7 @@ def test_cache_is_inspectable_and_steps_replay_the_spec(backend: TestBackend) ->
     """``caches.step(t)`` holds what rnn_cell_forward made at step t, so the spec's per-step
     backward through rnn_cell_backward gives rnn_backward's gradients."""
     problem = reference.problem(3, 5, 2, 10, 4, seed=7)
-    data = _on(backend, problem)
+    data = backend.tree(problem)
     a, _, caches = xrnn.rnn_forward(data["x"], data["a0"], data["parameters"])
     backend.assert_close(caches.a, backend.to_numpy(a), rtol=0)
     backend.assert_close(caches.x, problem["x"], rtol=0)
@@ -241,7 +234,7 @@ def test_fast_path_equals_generic_twin(backend: TestBackend) -> None:
         pytest.skip(f"backend {backend.name!r} has no fast path: the generic code is all it runs")
     problem = reference.problem(4, 6, 3, 5, 7, seed=8)
     for dtype in ("float32", "float64"):
-        data = _on(backend, problem, dtype)
+        data = backend.tree(problem, dtype)
         labels = backend.asarray(problem["labels"])
         fast_loss, fast = xrnn.rnn_loss_and_gradients(data["x"], data["a0"], labels, data["parameters"])
         with fast_paths(False):
@@ -255,7 +248,7 @@ def test_fast_path_equals_generic_twin(backend: TestBackend) -> None:
 
 def test_spec_example_runs(backend: TestBackend) -> None:
     """The spec's closing example: x (3, 10, 4), a0 (5, 10), n_y = 2 gives y of shape (2, 10, 4)."""
-    data = _on(backend, reference.problem(3, 5, 2, 10, 4, seed=1))
+    data = backend.tree(reference.problem(3, 5, 2, 10, 4, seed=1))
     _, y, caches = xrnn.rnn_forward(data["x"], data["a0"], data["parameters"])
     gradients = xrnn.rnn_backward(data["da"], caches)
     assert tuple(y.shape) == (2, 10, 4)
@@ -271,7 +264,7 @@ def test_spec_example_runs(backend: TestBackend) -> None:
 def test_dwaa_is_a_gradient_not_the_weight(backend: TestBackend) -> None:
     """The spec's rnn_cell_backward returns Waa under the key dWaa; ours is the gradient."""
     problem = reference.problem(3, 5, 2, 10, 1, seed=9)
-    data = _on(backend, problem)
+    data = backend.tree(problem)
     _, _, cache = xrnn.rnn_cell_forward(data["x"][:, :, 0], data["a0"], data["parameters"])
     dwaa = backend.to_numpy(xrnn.rnn_cell_backward(data["da"][:, :, 0], cache)["dWaa"])
     assert not np.allclose(dwaa, problem["parameters"]["Waa"])
@@ -304,7 +297,7 @@ def test_masked_loss_weights_each_example_by_its_real_steps(backend: TestBackend
     problem = reference.problem(3, 4, 3, 3, 5, seed=15)
     lengths = [5, 2, 3]
     mask = np.arange(5)[None, :] < np.array(lengths)[:, None]
-    data = _on(backend, problem)
+    data = backend.tree(problem)
     labels = backend.asarray(problem["labels"])
     loss, grads = xrnn.rnn_loss_and_gradients(
         data["x"], data["a0"], labels, data["parameters"], mask=backend.asarray(mask)
