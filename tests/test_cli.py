@@ -794,6 +794,57 @@ def test_a_researchers_cell_trains_resumes_and_samples_by_module_and_name(
     _assert_usage_error(status, err, "--cell: cell 'no_such_module:CELL': no module 'no_such_module' to import")
 
 
+BROKEN_CELLS = (
+    MY_CELL
+    + """
+
+def short_forward(xt, state, p):
+    (a,), cache = step_forward(xt, state, p)
+    return (a[:-1],), cache
+
+
+def failing_backward(dstate, cache):
+    return 1 / 0
+
+
+SHAPES = {"W": ("n_a", "n_a + n_x"), "b": ("n_a", 1)}
+SHORT = xrnn.cells.define("cli_short", short_forward, step_backward, parameters=SHAPES)
+FAILING = xrnn.cells.define("cli_failing", step_forward, failing_backward, parameters=SHAPES)
+"""
+)
+
+
+def test_a_researchers_cell_that_breaks_the_contract_or_raises_is_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The cell's first step runs before any output; what it breaks or raises is bad input, named in one line."""
+    (tmp_path / "cli_broken.py").write_text(BROKEN_CELLS)
+    run = ["train", "--hidden", "8", "--seq-len", "6", "--batch", "3", "--steps", "2", "--save", "c.npz"]
+    status, out, err = _run(capsys, *run, "--cell", "cli_broken:SHORT")
+    _assert_usage_error(
+        status,
+        err,
+        "cell cli_broken:SHORT failed: ValueError: cell 'cli_short': step_forward returned new_state[0] (a) "
+        "with shape (7, 3); expected (8, 3)",
+    )
+    line = 1 + BROKEN_CELLS.splitlines().index("    return 1 / 0")
+    status, out, err = _run(capsys, *run, "--cell", "cli_broken:FAILING")
+    _assert_usage_error(
+        status,
+        err,
+        f"cell cli_broken:FAILING failed: ZeroDivisionError: division by zero (at cli_broken.py:{line} in "
+        "failing_backward); xrnn.gradcheck.check_cell('cli_broken:FAILING') runs it in Python",
+    )
+    assert out == ""
+    assert not (tmp_path / "c.npz").exists()
+    assert cli.main([*run, "--cell", "cli_broken:JOINT", "--quiet"]) == 0
+    capsys.readouterr()
+    (tmp_path / "cli_broken.py").write_text(BROKEN_CELLS.replace("    a = np.tanh(", "    1 / 0\n    a = np.tanh(", 1))
+    sys.modules.pop("cli_broken", None)  # the cell's code changed since the run: sampling now fails in it
+    status, out, err = _run(capsys, "sample", "--load", "c.npz", "--length", "5")
+    _assert_usage_error(status, err, "cli_broken:JOINT failed: ZeroDivisionError: division by zero (at cli_broken.py:7")
+
+
 def test_flow_draws_the_gradient_at_every_time_step_and_writes_its_numbers(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib", reason="--flow draws with matplotlib (the plot extra)")
     run = ["train", "--task", "adding", "--seq-len", "12", "--steps", "6", "--flow", "flow.png", "--flow-every", "2"]

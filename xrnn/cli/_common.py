@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import sys
+import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -93,6 +97,40 @@ def check_backend(name: str) -> None:
         get_backend(name)
     except (BackendUnavailableError, ValueError) as error:
         raise UsageError(str(error)) from None
+
+
+@contextlib.contextmanager
+def blame_cell(reference: str) -> Iterator[None]:
+    """What a researcher's cell (``MODULE:NAME``) raises in this block becomes one line of bad input.
+
+    The line names the cell, the error, and the line of the cell's module that raised it, where one did.
+    A built-in cell's errors are xrnn's own and keep their traceback.
+    """
+    from xrnn.cells import BUILTIN
+
+    if reference in BUILTIN:
+        yield
+        return
+    try:
+        yield
+    except UsageError:
+        raise
+    except Exception as error:
+        message = " ".join(str(error).split())
+        raise UsageError(
+            f"cell {reference} failed: {type(error).__name__}: {message}{_raised_in(error, reference)}; "
+            f"xrnn.gradcheck.check_cell({reference!r}) runs it in Python"
+        ) from None
+
+
+def _raised_in(error: BaseException, reference: str) -> str:
+    """`` (at FILE:LINE in FUNCTION)``: the deepest frame of the cell's module, or nothing."""
+    path = getattr(sys.modules.get(reference.partition(":")[0]), "__file__", None)
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if path and frame.filename == path]
+    if not frames:
+        return ""
+    frame = frames[-1]
+    return f" (at {Path(frame.filename).name}:{frame.lineno} in {frame.name})"
 
 
 def read_text(path: str) -> str:

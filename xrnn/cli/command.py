@@ -26,6 +26,7 @@ from xrnn.cli._common import (
     EXIT_USAGE,
     Parser,
     UsageError,
+    blame_cell,
     check_backend,
     non_negative_int,
     positive_float,
@@ -108,9 +109,10 @@ def _sample(args: argparse.Namespace) -> int:
         prime = vocabulary.encode(args.prime)
     except ValueError as error:
         raise UsageError(f"--prime: {error}") from None
-    tokens = sample(
-        model.parameters, args.length, prime=prime, temperature=args.temperature, seed=args.seed, cell=model.cell
-    )
+    with blame_cell(model.cell):
+        tokens = sample(
+            model.parameters, args.length, prime=prime, temperature=args.temperature, seed=args.seed, cell=model.cell
+        )
     print(args.prime + vocabulary.decode(tokens))
     return 0
 

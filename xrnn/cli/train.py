@@ -21,6 +21,7 @@ from xrnn.backends import backend_names
 from xrnn.cli._common import (
     EXIT_INTERRUPTED,
     UsageError,
+    blame_cell,
     check_backend,
     fraction,
     non_negative_float,
@@ -200,6 +201,7 @@ def run(args: argparse.Namespace) -> int:
     given = {name: value for name, value in given.items() if value is not None}
     _check_before_training(args, given)
     trainer = _resumed(args, given) if args.resume else _fresh(args, given)
+    _try_researchers_cell(trainer)
     if args.resume and args.save:
         _carry_best(trainer, args.resume, args.save)
     if args.sample and trainer.config.task != "char":
@@ -245,6 +247,17 @@ def _check_before_training(args: argparse.Namespace, given: dict[str, Any]) -> N
                 check_writable(path)
             except OSError as error:
                 raise UsageError(f"cannot write {what} {path!r}: {error.strerror or error}") from None
+
+
+def _try_researchers_cell(trainer: Any) -> None:
+    """A researcher's cell runs the next step's maths once before any output: a cell that breaks the cell
+    contract, or raises, is then one line of bad input rather than a traceback below the run's header."""
+    from xrnn.cells import BUILTIN
+
+    cell = trainer.config.cell
+    if cell not in BUILTIN:
+        with blame_cell(cell):
+            trainer.task.objective.loss_and_gradients(trainer.parameters, *trainer.task.batch(trainer.step + 1))
 
 
 def _fresh(args: argparse.Namespace, given: dict[str, Any]) -> Any:
