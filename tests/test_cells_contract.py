@@ -102,6 +102,7 @@ def test_gradients_match_finite_differences(backend: TestBackend, name: str) -> 
 
 @pytest.mark.parametrize("name", CELLS)
 def test_a_padded_batch_gives_what_each_sequence_alone_gives(backend: TestBackend, name: str) -> None:
+    """Whatever the padding holds, NaN and inf included, in ``x`` and in ``da``."""
     data = _problem(backend, name, seed=2)
     cell, p = data["cell"], data["parameters"]
     x, initial, da = _on(backend, data)
@@ -109,8 +110,11 @@ def test_a_padded_batch_gives_what_each_sequence_alone_gives(backend: TestBacken
     host_mask = np.zeros((M, T_X), dtype=bool)
     for i, (start, length) in enumerate(zip(starts, lengths, strict=True)):
         host_mask[i, start : start + length] = True
-    a, cache = cell.forward(x, initial, p, backend.asarray(host_mask))
-    grads = cell.backward(da, cache)
+    padded_x, padded_da = data["x"].copy(), data["da"].copy()
+    padded_x[:, ~host_mask], padded_x[0, ~host_mask], padded_da[:, ~host_mask] = np.nan, np.inf, np.nan
+    a, cache = cell.forward(backend.asarray(padded_x), initial, p, backend.asarray(host_mask))
+    grads = cell.backward(backend.asarray(padded_da), cache)
+    summed: dict[str, Any] = {}
     for i, (start, length) in enumerate(zip(starts, lengths, strict=True)):
         steps = slice(start, start + length)
         alone_a, alone_cache = cell.forward(x[:, i : i + 1, steps], tuple(s[:, i : i + 1] for s in initial), p)
@@ -121,6 +125,10 @@ def test_a_padded_batch_gives_what_each_sequence_alone_gives(backend: TestBacken
         assert float(backend.xp.max(backend.xp.abs(grads["dx"][:, i, :start]))) == 0.0 if start else True
         for name_0 in cell.initial_names:
             backend.assert_close(grads[f"d{name_0}"][:, i : i + 1], backend.to_numpy(alone[f"d{name_0}"]))
+        for key in cell.keys:
+            summed[key] = summed.get(key, 0) + backend.to_numpy(alone[f"d{key}"])
+    for key, total in summed.items():
+        backend.assert_close(grads[f"d{key}"], total, atol=1e-12)
 
 
 @pytest.mark.numpy_only

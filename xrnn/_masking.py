@@ -5,7 +5,8 @@ recurrent state is carried over unchanged, ``a<t> = a<t-1>`` (and ``c<t> = c<t-1
 contributes nothing to any gradient: the gradient given for that step's output is ignored, its ``dx``
 is zero, and the gradient reaching ``a<t>`` passes straight to ``a<t-1>``. A batch padded at the end
 (or the start) thus gives exactly what running each example alone at its own length gives, and the
-last step holds each example's final state.
+last step holds each example's final state. What the padding holds does not matter, NaN and inf included:
+the forward pass reads ``x`` with its padded steps set to zero (the ``x`` its cache keeps).
 """
 
 from __future__ import annotations
@@ -51,3 +52,9 @@ def carry(xp: ModuleType, keep: Array | None, new: Array, old: Array) -> Array:
 def zero_masked(xp: ModuleType, keep: Array | None, values: Array) -> Array:
     """``values`` with the masked rows set to zero (out of the time loop, on whole ``(T_x, m, n)`` arrays)."""
     return values if keep is None else xp.where(keep, values, xp.zeros_like(values))
+
+
+def zero_padding(xp: ModuleType, keep: Array | None, x: Array) -> Array:
+    """``x (n_x, m, T_x)`` with its padded steps set to zero, so that NaN or inf padding, which the states
+    never see, cannot reach a weight's gradient either (as ``0 * nan`` in the product with ``x``)."""
+    return x if keep is None else xp.where(xp.permute_dims(keep, (2, 1, 0)), x, xp.zeros_like(x))

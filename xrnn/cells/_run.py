@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from xrnn._masking import zero_padding
 from xrnn._typing import Array
 from xrnn._validation import namespace_of
 from xrnn.cells import _loop, _projected
@@ -16,6 +17,7 @@ def run_forward(
     cell: CellSpec, checked: Checked, x: Array, initial: Sequence[Array], parameters: Mapping[str, Array]
 ) -> SequenceCache:
     """The cache of ``cell`` over ``x``: the declared optimisation if the cell has one, else the step loop."""
+    x = zero_padding(checked.xp, checked.keep, x)
     if cell.scan is not None:
         cache: SequenceCache = _projected.forward(cell, checked, x, initial, parameters)
         return cache

@@ -472,11 +472,7 @@ def backward(da: Array, caches: DaskCache, *, split_every: int | None = None) ->
 def loss_and_gradients(
     call: SequenceCall, labels: Array, *, split_every: int | None = None
 ) -> tuple[Array, dict[str, Array]]:
-    """Any cell's loss helper on Dask arrays: one task per shard, forward and backward.
-
-    The loss is the mean over all real steps (``m * T_x`` without a mask): each shard's sum and its
-    number of real steps, summed over the shards in one tree reduction, then one division.
-    """
+    """Any cell's loss helper on Dask arrays, as :func:`rnn_loss_and_gradients` describes it."""
     cell = call.cell
     sharded = _shard_call(call, output=True, labels=labels)
     label_name = "labels" if labels.ndim == 2 else "targets"
