@@ -468,6 +468,61 @@ def test_what_step_functions_return_is_checked_on_the_first_step(
         forward_and_backward()
 
 
+@pytest.mark.parametrize(
+    ("broken", "error", "message"),
+    [
+        (
+            "forward-shape",
+            ValueError,
+            r"step_forward \(on a later step\) returned new_state\[1\] \(s\) with shape \(4, 1\)",
+        ),
+        (
+            "backward-shape",
+            ValueError,
+            r"step_backward \(on a later step\) returned dparameters\['dW'\] with shape \(4, 1\)",
+        ),
+        ("backward-dtype", TypeError, r"dparameters\['dW'\] with dtype float32; expected float64"),
+        ("backward-keys", ValueError, r"step_backward \(on a later step\) returned dparameters with keys"),
+    ],
+)
+def test_a_later_steps_results_are_checked_too(broken: str, error: type[Exception], message: str) -> None:
+    """A shape that broadcasts (into a masked state or the gradients' running sums) would be a wrong answer."""
+    forward, backward = _steps()
+    calls = {"forward": 0, "backward": 0}
+
+    def bad_forward(xt: Any, state: Any, p: Any) -> Any:
+        calls["forward"] += 1
+        new, cache = forward(xt, state, p)
+        if broken == "forward-shape" and calls["forward"] == 3:
+            return (new[0], new[1][:, :1]), cache
+        return new, cache
+
+    def bad_backward(dstate: Any, cache: Any) -> Any:
+        calls["backward"] += 1
+        dxt, dprev, dp = backward(dstate, cache)
+        if calls["backward"] == 3:
+            if broken == "backward-shape":
+                dp["dW"] = dp["dW"][:, :1]
+            if broken == "backward-dtype":
+                dp["dW"] = dp["dW"].astype(np.float32)
+            if broken == "backward-keys":
+                dp.pop("dc")
+        return dxt, dprev, dp
+
+    cell = xrnn.cells.define("broken_later", bad_forward, bad_backward, parameters=LEAKY_SHAPES, state=("a", "s"))
+    p = cell.init(N_X, N_A, N_Y, seed=0)
+    x = np.random.default_rng(9).standard_normal((N_X, M, T_X))
+    mask = np.ones((M, T_X), dtype=bool)
+    mask[0, 3:] = False  # a carried state would broadcast a (4, 1) new state
+
+    def forward_and_backward() -> None:
+        _, cache = cell.forward(x, None, p, mask)
+        cell.backward(np.ones((N_A, M, T_X)), cache)
+
+    with pytest.raises(error, match=message):
+        forward_and_backward()
+
+
 def test_default_init_is_seeded_glorot_uniform_with_zero_biases() -> None:
     p = LEAKY.init(N_X, N_A, N_Y, seed=3)
     assert sorted(p) == ["U", "V", "W", "Wy", "b", "by", "c"]

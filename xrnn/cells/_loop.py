@@ -37,10 +37,12 @@ def forward(
     state = tuple(initial)
     caches: list[Any] = []
     histories: list[list[Array]] = [[] for _ in state]
+    layout: list[Any] = []  # of the states: what every step after the first must return
     for t in range(int(x.shape[2])):
         returned = cell.step_forward(x[:, :, t], state, params)
-        if t == 0:
-            check_step_forward(cell, returned, state)
+        if t == 0 or not _returns_like(returned, 2, layout):
+            check_step_forward(cell, returned, state, step=t)
+            layout = _layout(state)
         new, step_cache = returned
         if keep is not None:
             columns = keep[t, ...].T
@@ -71,14 +73,16 @@ def backward(
     through = tuple(xp.zeros_like(state) for state in cache.initial) if after is None else tuple(after)
     totals: dict[str, Array] = {}
     dxs: list[Array] = []
+    layout: list[Any] = []  # of the last step's results, once checked: what every other step must return
     for t in range(cache.steps - 1, -1, -1):
         columns = None if keep is None else keep[t, ...].T
         outer = dstates[t, ...].T
         incoming = (carry(xp, columns, through[0] + outer, through[0]), *through[1:])
         dstate = incoming if columns is None else tuple(_zero_padded(xp, columns, g) for g in incoming)
         returned = cell.step_backward(dstate, cache.step(t))
-        if t == cache.steps - 1:
-            _check_gradients(cell, cache, returned, dstate)
+        if not layout or not _returns_like(returned, 3, layout, cell.keys):
+            _check_gradients(cell, cache, returned, dstate, step=t)
+            layout = layout or _layout(_flat(returned, cell.keys))
         dxt, dprevious, dparams = returned
         if columns is not None:
             dxt = _zero_padded(xp, columns, dxt)
@@ -99,12 +103,41 @@ def _zero_padded(xp: ModuleType, columns: Array, values: Array) -> Array:
     return xp.where(columns, values, xp.zeros_like(values))
 
 
-# -- checks of what a cell's step functions return, on the first step of every call ------------------
-def check_step_forward(cell: CellSpec, returned: object, state: State) -> None:
+# -- checks of what a cell's step functions return ---------------------------------------------------------
+# The first step of every call is checked in full; every other step only for the same arrays' types, shapes and
+# dtypes (a shape that broadcasts into the running sums would otherwise be a silently wrong gradient).
+def _flat(returned: tuple[Any, ...], keys: tuple[str, ...] = ()) -> tuple[Any, ...]:
+    """The arrays of a step's results, in order: a state, or ``dxt``, ``dstate_prev`` and the ``d`` + keys."""
+    if not keys:
+        return tuple(returned[0])
+    dxt, dprevious, dparams = returned
+    return (dxt, *dprevious, *(dparams[f"d{key}"] for key in keys))
+
+
+def _layout(arrays: Sequence[Any]) -> list[tuple[type, Any, Any]]:
+    """Type, shape and dtype of each array (a list: comparing two is cheap, dtypes by identity first)."""
+    return [(type(a), a.shape, a.dtype) for a in arrays]
+
+
+def _returns_like(returned: object, count: int, layout: list[Any], keys: tuple[str, ...] = ()) -> bool:
+    """Whether a later step returned a ``count``-tuple whose arrays have the first step's ``layout``."""
+    if type(returned) is not tuple or len(returned) != count:
+        return False
+    try:
+        return _layout(_flat(returned, keys)) == layout
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return False
+
+
+def check_step_forward(cell: CellSpec, returned: object, state: State, *, step: int = 0) -> None:
     """``returned`` must be ``(new_state, cache)``, ``new_state`` a tuple like ``state``."""
-    _check_results(cell, "step_forward", returned, ("new_state", "cache"))
+    _check_results(cell, _function("step_forward", step == 0), returned, ("new_state", "cache"))
     assert isinstance(returned, tuple)
-    _check_state(cell, "step_forward", "new_state", returned[0], state)
+    _check_state(cell, _function("step_forward", step == 0), "new_state", returned[0], state)
+
+
+def _function(name: str, first: bool) -> str:
+    return name if first else f"{name} (on a later step)"
 
 
 def _check_results(cell: CellSpec, function: str, returned: object, names: tuple[str, ...]) -> None:
@@ -125,15 +158,16 @@ def _check_state(cell: CellSpec, function: str, what: str, value: object, like: 
         _check_array(f"{where}[{cell.state.index(name)}] ({name})", array, reference, tuple(reference.shape))
 
 
-def _check_gradients(cell: CellSpec, cache: SequenceCache, returned: object, dstate: State) -> None:
-    _check_results(cell, "step_backward", returned, ("dxt", "dstate_prev", "dparameters"))
+def _check_gradients(cell: CellSpec, cache: SequenceCache, returned: object, dstate: State, *, step: int) -> None:
+    function = _function("step_backward", step == cache.steps - 1)
+    _check_results(cell, function, returned, ("dxt", "dstate_prev", "dparameters"))
     assert isinstance(returned, tuple)
     dxt, dprevious, dparams = returned
-    where = f"cell {cell.name!r}: step_backward returned"
+    where = f"cell {cell.name!r}: {function} returned"
     reference = dstate[0]
     m = int(reference.shape[1])
     _check_array(f"{where} dxt", dxt, reference, (int(cache.x.shape[0]), m))
-    _check_state(cell, "step_backward", "dstate_prev", dprevious, dstate)
+    _check_state(cell, function, "dstate_prev", dprevious, dstate)
     if not isinstance(dparams, dict):
         raise TypeError(f"{where} dparameters as {type(dparams).__name__}; expected a dict of 'd' + key")
     expected = [f"d{key}" for key in cell.keys]
