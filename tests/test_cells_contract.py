@@ -345,7 +345,7 @@ def test_an_init_gets_every_option_and_its_result_is_checked() -> None:
     ):
         wrong().init(N_X, N_A, N_Y, dtype="float32")
     with pytest.raises(
-        ValueError, match=r"init was asked for n_x = 3, but returned parameters\['W'\] of shape \(4, 5\)"
+        ValueError, match=r"init returned parameters\['W'\] with shape \(4, 5\); expected \(n_a, n_x\) = \(4, 3\)"
     ):
         wrong(width=5).init(N_X, N_A, N_Y)
     with pytest.raises(TypeError, match=r"parameters\['W'\] as an array of array_api_strict; expected an array of"):
@@ -356,6 +356,33 @@ def test_an_init_gets_every_option_and_its_result_is_checked() -> None:
 
     cell = xrnn.cells.define("own_init", forward, backward, parameters=LEAKY_SHAPES, state=("a", "s"), init=listed)
     with pytest.raises(TypeError, match=r"init returned parameters\['W'\] as list; expected an array of backend"):
+        cell.init(N_X, N_A, N_Y)
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "message"),
+    [
+        ("drop by", ValueError, r"missing \['by'\], unexpected \[\]"),  # half an output layer is not redrawn
+        ("add extra", ValueError, r"missing \[\], unexpected \['extra'\]"),
+        ("transpose Wy", ValueError, r"parameters\['Wy'\] with shape \(4, 2\); expected \(n_y, n_a\) = \(2, 4\)"),
+        ("list", TypeError, r"init returned a list of 7; expected a dict of parameters"),
+    ],
+)
+def test_an_inits_keys_and_shapes_are_those_asked_for(change: str, error: type[Exception], message: str) -> None:
+    forward, backward = _steps()
+
+    def init(n_x: int, n_a: int, n_y: int, **options: Any) -> Any:
+        p = LEAKY.init(n_x, n_a, n_y, **options)
+        if change == "drop by":
+            del p["by"]
+        if change == "add extra":
+            p["extra"] = p["b"]
+        if change == "transpose Wy":
+            p["Wy"] = p["Wy"].T
+        return list(p.values()) if change == "list" else p
+
+    cell = xrnn.cells.define("own_init", forward, backward, parameters=LEAKY_SHAPES, state=("a", "s"), init=init)
+    with pytest.raises(error, match=f"cell 'own_init': {message}" if change == "list" else message):
         cell.init(N_X, N_A, N_Y)
 
 

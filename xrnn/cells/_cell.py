@@ -18,10 +18,10 @@ from xrnn._validation import library_name
 from xrnn.backends import backend_of, get_backend
 from xrnn.cells import _engine
 from xrnn.cells._caches import SequenceCache
-from xrnn.cells._door import check_initial, check_parameter_shapes, check_step, parameter_shapes
-from xrnn.cells._init import glorot_uniform
+from xrnn.cells._door import check_initial, check_parameter_shapes, check_step, describe_value, parameter_shapes
+from xrnn.cells._init import check_sizes, concrete, glorot_uniform
 from xrnn.cells._loop import check_step_forward
-from xrnn.cells._shapes import CELL_SIZES, Axis, parse_shape
+from xrnn.cells._shapes import CELL_SIZES, Axis, describe, parse_shape
 from xrnn.cells._spec import CellSpec, Initializer, State, StepBackward, StepForward
 
 #: The cells xrnn ships; their names cannot be defined again.
@@ -73,47 +73,52 @@ class Cell(CellSpec):
         of :data:`INIT_OPTIONS` where not given), and whatever else it takes.
         """
         options = {**INIT_OPTIONS, **options}
-        parameters = dict(self.init_parameters(n_x, n_a, n_y, **options))
-        missing = [key for key in self.output if key not in parameters]
-        if missing:  # an initialiser of the cell's own keys only: add a Glorot-uniform output layer
+        sizes = check_sizes(n_x, n_a, n_y)
+        returned = self.init_parameters(n_x, n_a, n_y, **options)
+        if not isinstance(returned, Mapping):
+            raise TypeError(
+                f"cell {self.name!r}: init returned {describe_value(returned)}; expected a dict of parameters"
+            )
+        parameters = dict(returned)
+        given = [key for key in self.output if key in parameters]
+        if not given:  # an initialiser of the cell's own keys only: add a Glorot-uniform output layer
             layer = parameter_shapes(self, output=True)
             draw = {key: layer[key] for key in self.output}
             where = {key: options[key] for key in ("backend", "dtype", "device")}
             seed = None if options["seed"] is None else options["seed"] + 1
             parameters.update(glorot_uniform(draw, n_x, n_a, n_y, seed=seed, **where))
-        self._check_initialised(parameters, {"n_x": n_x, "n_a": n_a, "n_y": n_y}, options["backend"], options["dtype"])
+        self._check_initialised(parameters, sizes, options["backend"], options["dtype"])
         return parameters
 
     def _check_initialised(
-        self, parameters: Mapping[str, Any], asked: Mapping[str, int], backend: str, dtype: object
+        self, parameters: Mapping[str, Any], sizes: Mapping[str, int], backend: str, dtype: object
     ) -> None:
-        """What the initialiser returned must be arrays of the library and dtype asked for, with the cell's keys
-        and shapes and the sizes asked for (a user's ``init`` may get any of them wrong)."""
+        """What the initialiser returned must be the cell's keys (the output layer's both or neither), arrays
+        of the library and dtype asked for, of the shapes the sizes asked for give (a user's ``init`` may get
+        any of them wrong)."""
+        where = f"cell {self.name!r}: init returned"
+        shapes = parameter_shapes(self, output=True)
+        missing = [key for key in shapes if key not in parameters]
+        unexpected = [key for key in parameters if key not in shapes]
+        if missing or unexpected:
+            raise ValueError(
+                f"{where} parameters with keys {sorted(parameters)}; missing {missing}, unexpected {unexpected}"
+            )
         adapter = get_backend(backend)
         expected = adapter.resolve_dtype(dtype)
-        for key, value in parameters.items():
+        for key, extents in shapes.items():
+            value = parameters[key]
             is_array: bool = array_api_compat.is_array_api_obj(value)  # a bool: no narrowing of Any
             if not is_array or backend_of(value) is not adapter:
                 got = f"an array of {library_name(value)}" if is_array else type(value).__name__
-                raise TypeError(
-                    f"cell {self.name!r}: init returned parameters[{key!r}] as {got}; "
-                    f"expected an array of backend {backend!r}"
-                )
+                raise TypeError(f"{where} parameters[{key!r}] as {got}; expected an array of backend {backend!r}")
             if value.dtype != expected:
-                raise TypeError(
-                    f"cell {self.name!r}: init returned parameters[{key!r}] with dtype {value.dtype}; "
-                    f"asked for dtype {dtype!r}"
-                )
-        try:
-            sizes, sources = check_parameter_shapes(self, parameters, output=True)
-        except ValueError as error:
-            raise ValueError(f"cell {self.name!r}: init returned bad parameters: {error}") from None
-        for size, value in asked.items():
-            if sizes.get(size, value) != value:
-                key = sources[size]
+                raise TypeError(f"{where} parameters[{key!r}] with dtype {value.dtype}; asked for dtype {dtype!r}")
+            shape = concrete(extents, sizes)
+            if tuple(value.shape) != shape:
                 raise ValueError(
-                    f"cell {self.name!r}: init was asked for {size} = {value}, but returned parameters[{key!r}] "
-                    f"of shape {tuple(parameters[key].shape)}, where {size} = {sizes[size]}"
+                    f"{where} parameters[{key!r}] with shape {tuple(value.shape)}; "
+                    f"expected {describe(extents)} = {shape} for the sizes asked for"
                 )
 
     def forward(
