@@ -7,6 +7,8 @@ against the public contract). Per-cell test files keep only each cell's own math
 from __future__ import annotations
 
 import importlib.util
+import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -421,6 +423,16 @@ def test_module_name_references_import_the_cell() -> None:
         get_cell("tests.user_cells:step_forward")
     with pytest.raises(ValueError, match="unknown cell 'tanh'"):
         get_cell("tanh")
+    for path in ("../lab/mycells:X", "mycells.py:X"):
+        with pytest.raises(ValueError, match=f"cell '{re.escape(path)}': MODULE must be a module's import name"):
+            get_cell(path)
+
+
+def test_a_cell_module_that_exits_on_import_is_an_import_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "exiting_cells.py").write_text("import sys\nsys.exit(3)\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(xrnn.cells.CellImportError, match="importing 'exiting_cells' failed: SystemExit: 3"):
+        get_cell("exiting_cells:X")
 
 
 @pytest.mark.parametrize(

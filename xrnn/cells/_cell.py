@@ -400,12 +400,17 @@ def _imported(reference: str) -> Cell:
     module_name, _, attribute = reference.partition(":")
     if not module_name or not attribute:
         raise ValueError(f"cell {reference!r} must be MODULE:NAME, e.g. 'mycells:MGU'")
+    if module_name.endswith(".py") or not all(part.isidentifier() for part in module_name.split(".")):
+        raise ValueError(
+            f"cell {reference!r}: MODULE must be a module's import name such as 'mycells' or 'lab.cells', "
+            f"not a path; run from the module's folder or put that folder on PYTHONPATH"
+        )
     try:
         with _current_directory_on_path():
             module = importlib.import_module(module_name)
     except ModuleNotFoundError as error:
         raise CellImportError(f"cell {reference!r}: no module {error.name!r} to import") from None
-    except Exception as error:  # the researcher's module failed: say so in one line
+    except (Exception, SystemExit) as error:  # the researcher's module failed (or exited): say so in one line
         raise CellImportError(
             f"cell {reference!r}: importing {module_name!r} failed: {type(error).__name__}: {error}"
         ) from None
