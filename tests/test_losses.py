@@ -61,6 +61,11 @@ def test_logits_at_the_ends_of_the_range_give_the_true_loss(backend: TestBackend
     loss, dlogits = xrnn.softmax_cross_entropy(logits, backend.asarray(np.array([[1]])))
     assert float(loss) == np.inf
     backend.assert_close(dlogits, np.array([[[1.0]], [[-1.0]]]), dtype=dtype)
+    # the batch spans the whole range but no example does: each is an even guess between two classes
+    apart = backend.asarray(np.array([[[big], [-big]], [[big], [-big]]]), dtype)
+    loss, dlogits = xrnn.softmax_cross_entropy(apart, backend.asarray(np.array([[0], [1]])))
+    backend.assert_close(loss, np.log(2.0), dtype=dtype)
+    backend.assert_close(dlogits, np.array([[[-0.25], [0.25]], [[0.25], [-0.25]]]), dtype=dtype)
 
 
 def test_floating_class_indices_are_named_as_the_wrong_dtype(backend: TestBackend) -> None:

@@ -34,7 +34,7 @@ def library_name(x: object) -> str:
 # What the checks below learn once per array type and dtype: every public call asks again, and
 # array_namespace and isdtype cost more than the rest of a toy-sized call's checks together.
 _known_namespaces: dict[type, ModuleType] = {}
-_real_floating: dict[tuple[ModuleType, object], bool] = {}
+_dtype_kinds: dict[tuple[ModuleType, object, str], bool] = {}
 
 
 def namespace_of(x: Array) -> ModuleType:
@@ -45,11 +45,13 @@ def namespace_of(x: Array) -> ModuleType:
     return _known_namespaces[kind]
 
 
-def _is_real_floating(xp: ModuleType, dtype: object) -> bool:
-    key = (xp, dtype)
-    if key not in _real_floating:
-        _real_floating[key] = bool(xp.isdtype(dtype, "real floating"))
-    return _real_floating[key]
+def is_kind(xp: ModuleType, dtype: object, kind: str) -> bool:
+    """``xp.isdtype(dtype, kind)``, remembered per namespace, dtype and kind (NumPy's isdtype is Python code)."""
+    key = (xp, dtype, kind)
+    known = _dtype_kinds.get(key)
+    if known is None:
+        known = _dtype_kinds[key] = bool(xp.isdtype(dtype, kind))
+    return known
 
 
 def common_namespace(arrays: Mapping[str, Array]) -> ModuleType:
@@ -69,7 +71,7 @@ def common_namespace(arrays: Mapping[str, Array]) -> ModuleType:
             if type(value) is not kind or value.dtype != dtype:
                 break
         else:
-            if _is_real_floating(xp, dtype) and _same_device(xp, first, values):
+            if is_kind(xp, dtype, "real floating") and _same_device(xp, first, values):
                 return xp
     names = list(arrays)
     for name in names:

@@ -23,6 +23,7 @@ from xrnn._validation import (
     expect_class_indices,
     expect_ndim,
     expect_shape,
+    is_kind,
     library_name,
     namespace_of,
 )
@@ -107,11 +108,11 @@ def check_labels(xp: ModuleType, labels: Array, like: Array, dims: Mapping[str, 
             f"labels is on device {array_api_compat.device(labels)} but the data are on {array_api_compat.device(like)}"
         )
     n_y = dims["n_y"]
-    if xp.isdtype(labels.dtype, "integral"):
+    if is_kind(xp, labels.dtype, "integral"):
         expect_shape("labels", labels, ("m", "T_x"), dims)
         expect_class_indices(xp, "labels", labels, n_y)
         return
-    if xp.isdtype(labels.dtype, "real floating"):
+    if is_kind(xp, labels.dtype, "real floating"):
         if tuple(labels.shape) == (dims["m"], dims["T_x"]):
             raise TypeError(
                 f"labels of shape (m, T_x) must be integer class indices, got dtype {labels.dtype} (floating "
@@ -139,7 +140,7 @@ def _bad_targets(xp: ModuleType, labels: Array) -> tuple[tuple[str, Array], ...]
 
 def labels_to_rows(xp: ModuleType, labels: Array, like: Array, n_y: int) -> Array:
     """Checked ``labels`` (of any number of steps) as target rows ``(T * m, n_y)`` in ``like``'s dtype."""
-    if xp.isdtype(labels.dtype, "integral"):
+    if is_kind(xp, labels.dtype, "integral"):
         indices = xp.reshape(xp.permute_dims(labels, (1, 0)), (-1,))
         classes = xp.arange(n_y, dtype=labels.dtype, device=array_api_compat.device(labels))
         return xp.astype(indices[:, None] == classes[None, :], like.dtype)
@@ -182,10 +183,26 @@ def _log_softmax_rows(xp: ModuleType, logits: Array) -> tuple[Array, bool]:
     representable. The usual rows take the plain shift (one pass fewer, and no ``where``).
     """
     top = xp.max(logits, axis=1, keepdims=True)
-    floor = xp.maximum(top, 0.0) - xp.finfo(logits.dtype).max  # (N, 1): never overflows
-    wide = bool(xp.any(xp.min(logits, axis=1, keepdims=True) < floor))
+    largest = _largest(xp, logits.dtype)
+    # No row spans more than the dtype's range unless the whole array does: one scalar test (in halves, which
+    # cannot overflow; NaN and inf fail it) clears the usual case before the per-row test.
+    wide = not bool(xp.max(top) * 0.5 - xp.min(logits) * 0.5 <= largest * 0.5)
+    if wide:
+        floor = xp.maximum(top, 0.0) - largest  # (N, 1): never overflows
+        wide = bool(xp.any(xp.min(logits, axis=1, keepdims=True) < floor))
     shifted = xp.where(logits >= floor, xp.maximum(logits, floor) - top, -xp.inf) if wide else logits - top
     return shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True)), wide
+
+
+_largest_values: dict[tuple[ModuleType, object], float] = {}
+
+
+def _largest(xp: ModuleType, dtype: object) -> float:
+    """``xp.finfo(dtype).max`` as a Python float, remembered per namespace and dtype."""
+    key = (xp, dtype)
+    if key not in _largest_values:
+        _largest_values[key] = float(xp.finfo(dtype).max)
+    return _largest_values[key]
 
 
 def mean_squared_error(predictions: Array, targets: Array) -> tuple[Array, Array]:

@@ -245,7 +245,7 @@ class CrossEntropyHead:
             one = xp.asarray(1, dtype=x.dtype, device=array_api_compat.device(x))
             self.count = xp.maximum(xp.sum(xp.astype(self.keep, x.dtype)), one)
         self.bounds: Callable[[int], tuple[int, int]] = lambda _: (0, checked.sizes["T_x"])
-        self.loss: Array = xp.zeros((), dtype=x.dtype, device=array_api_compat.device(x))
+        self.loss: Array | None = None  # the first chunk's loss, then the running sum (no zeros() to add to)
         self.output_gradients: dict[str, Array] = {}
 
     def _chunk(self, index: int, cache: SequenceCache) -> tuple[Array, Array, Array | None, Array]:
@@ -261,7 +261,10 @@ class CrossEntropyHead:
         return rows, loss, keep, dlogits
 
     def add_loss(self, index: int, cache: SequenceCache) -> None:
-        self.loss = self.loss + self._chunk(index, cache)[1]
+        self._add(self._chunk(index, cache)[1])
+
+    def _add(self, loss: Array) -> None:
+        self.loss = loss if self.loss is None else self.loss + loss
 
     def gradient(self, index: int, cache: SequenceCache, *, add_loss: bool = False) -> Array:
         """The gradient reaching the chunk's hidden states; adds the chunk's share of the output layer's
@@ -269,7 +272,7 @@ class CrossEntropyHead:
         xp = self.xp
         rows, loss, _, dlogits = self._chunk(index, cache)
         if add_loss:
-            self.loss = self.loss + loss
+            self._add(loss)
         w_key, b_key = self.keys
         pieces = {"d" + w_key: xp.matmul(dlogits.T, rows), "d" + b_key: xp.reshape(xp.sum(dlogits, axis=0), (-1, 1))}
         for key, piece in pieces.items():
