@@ -104,8 +104,8 @@ def stacked_forward(
     layers : sequence of mappings
         Parameters of each layer, bottom first, with the keys of ``cell`` (see :func:`xrnn.rnn_forward`,
         :func:`xrnn.lstm_forward`, :func:`xrnn.gru_forward`). Layer ``l`` has its own ``n_a[l]``; its
-        input size is ``n_x`` for ``l = 0`` and ``n_a[l - 1]`` above. The output-layer keys must be
-        present but are ignored.
+        input size is ``n_x`` for ``l = 0`` and ``n_a[l - 1]`` above. Output-layer keys may be present;
+        they are ignored.
     cell : str or Cell
         The cell of every layer: ``"rnn"``, ``"lstm"``, ``"gru"``, a defined cell's name, or a Cell.
     c0s : sequence of arrays, shapes (n_a[l], m), optional
@@ -220,7 +220,7 @@ def bidirectional_forward(
         hidden states ``(n_a_f, m)`` and ``(n_a_b, m)``, or tuples of every state.
     layers : sequence of two mappings
         Parameters of the forward and of the backward direction, each with the keys of ``cell`` and input
-        size ``n_x`` (usually ``n_a_f = n_a_b = n_a``). The output-layer keys must be present but are ignored.
+        size ``n_x`` (usually ``n_a_f = n_a_b = n_a``). Output-layer keys may be present; they are ignored.
     cell : str or Cell
         The cell of both directions (as in :func:`stacked_forward`).
     c0s : sequence of two arrays, optional
