@@ -103,8 +103,11 @@ def test_gradients_match_finite_differences(backend: TestBackend, name: str) -> 
 
 
 @pytest.mark.parametrize("name", CELLS)
-def test_a_padded_batch_gives_what_each_sequence_alone_gives(backend: TestBackend, name: str) -> None:
-    """Whatever the padding holds, NaN and inf included, in ``x`` and in ``da``."""
+@pytest.mark.parametrize("checkpoints", [None, 2])
+def test_a_padded_batch_gives_what_each_sequence_alone_gives(
+    backend: TestBackend, name: str, checkpoints: int | None
+) -> None:
+    """Whatever the padding holds, NaN and inf included, in ``x`` and in ``da``; with checkpoints too."""
     data = _problem(backend, name, seed=2)
     cell, p = data["cell"], data["parameters"]
     x, initial, da = _on(backend, data)
@@ -114,7 +117,7 @@ def test_a_padded_batch_gives_what_each_sequence_alone_gives(backend: TestBacken
         host_mask[i, start : start + length] = True
     padded_x, padded_da = data["x"].copy(), data["da"].copy()
     padded_x[:, ~host_mask], padded_x[0, ~host_mask], padded_da[:, ~host_mask] = np.nan, np.inf, np.nan
-    a, cache = cell.forward(backend.asarray(padded_x), initial, p, backend.asarray(host_mask))
+    a, cache = cell.forward(backend.asarray(padded_x), initial, p, backend.asarray(host_mask), checkpoints=checkpoints)
     grads = cell.backward(backend.asarray(padded_da), cache)
     summed: dict[str, Any] = {}
     for i, (start, length) in enumerate(zip(starts, lengths, strict=True)):
@@ -210,10 +213,12 @@ def test_layers_of_any_cell_match_finite_differences(backend: TestBackend, name:
         for i, n in enumerate(inputs)
     ]
     layers = [backend.tree(h) for h in host]
-    x = backend.asarray(rng.standard_normal((N_X, M, T_X)))
+    host_x = rng.standard_normal((N_X, M, T_X))
+    x = backend.asarray(host_x)
     width = N_A if kind == "stacked" else 2 * N_A
     probe = backend.asarray(rng.standard_normal((width, M, T_X)))
-    mask = backend.asarray(np.array([[1] * 5, [1, 1, 1, 0, 0], [1, 1, 0, 0, 0]], dtype=bool))
+    host_mask = np.array([[1] * 5, [1, 1, 1, 0, 0], [1, 1, 0, 0, 0]], dtype=bool)
+    mask = backend.asarray(host_mask)
     a0s = [tuple(backend.asarray(rng.standard_normal((N_A, M))) for _ in cell.state) for _ in layers]
     forward = xrnn.stacked_forward if kind == "stacked" else xrnn.bidirectional_forward
     backward = xrnn.stacked_backward if kind == "stacked" else xrnn.bidirectional_backward
@@ -235,6 +240,14 @@ def test_layers_of_any_cell_match_finite_differences(backend: TestBackend, name:
     )
     assert relative_error(grads["dx"], numeric_x) < 1e-7
     assert {f"d{n}" for n in cell.initial_names} <= set(grads["layers"][1])
+    host_x[:, ~host_mask] = np.nan  # what the padding holds changes nothing, with or without checkpoints
+    for checkpoints in (None, 2):
+        _, nan_caches = forward(backend.asarray(host_x), a0s, layers, cell=cell, mask=mask, checkpoints=checkpoints)
+        nan_grads = backward(probe, nan_caches)
+        backend.assert_close(nan_grads["dx"], backend.to_numpy(grads["dx"]), atol=1e-12)
+        for layer, nan_layer in zip(grads["layers"], nan_grads["layers"], strict=True):
+            for key, value in layer.items():
+                backend.assert_close(nan_layer[key], backend.to_numpy(value), atol=1e-12)
 
 
 @pytest.mark.parametrize("name", CELLS)
@@ -522,6 +535,8 @@ def test_what_step_functions_return_is_checked_on_the_first_step(
         ),
         ("backward-dtype", TypeError, r"dparameters\['dW'\] with dtype float32; expected float64"),
         ("backward-keys", ValueError, r"step_backward \(on a later step\) returned dparameters with keys"),
+        ("backward-extra", ValueError, r"\(on a later step\) returned dparameters .*unexpected \['dextra'\]"),
+        ("forward-list", TypeError, r"step_forward \(on a later step\) returned new_state as a list of 2"),
     ],
 )
 def test_a_later_steps_results_are_checked_too(broken: str, error: type[Exception], message: str) -> None:
@@ -534,6 +549,8 @@ def test_a_later_steps_results_are_checked_too(broken: str, error: type[Exceptio
         new, cache = forward(xt, state, p)
         if broken == "forward-shape" and calls["forward"] == 3:
             return (new[0], new[1][:, :1]), cache
+        if broken == "forward-list" and calls["forward"] == 3:
+            return list(new), cache
         return new, cache
 
     def bad_backward(dstate: Any, cache: Any) -> Any:
@@ -546,6 +563,8 @@ def test_a_later_steps_results_are_checked_too(broken: str, error: type[Exceptio
                 dp["dW"] = dp["dW"].astype(np.float32)
             if broken == "backward-keys":
                 dp.pop("dc")
+            if broken == "backward-extra":
+                dp["dextra"] = dp["dc"]
         return dxt, dprev, dp
 
     cell = xrnn.cells.define("broken_later", bad_forward, bad_backward, parameters=LEAKY_SHAPES, state=("a", "s"))

@@ -14,8 +14,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.user_cells import LEAKY
 from xrnn import cli
 from xrnn.backends import BackendUnavailableError, available_backends, backend_names
+from xrnn.cli._common import UsageError, blame_cell
 from xrnn.cli.progress import make_progress
 from xrnn.parallel.distributed import ClusterError
 from xrnn.train.checkpoint import load_checkpoint
@@ -824,15 +826,15 @@ def test_a_researchers_cell_that_breaks_the_contract_or_raises_is_one_line(
     _assert_usage_error(
         status,
         err,
-        "cell cli_broken:SHORT failed: ValueError: cell 'cli_short': step_forward returned new_state[0] (a) "
-        "with shape (7, 3); expected (8, 3)",
+        "cell cli_broken:SHORT breaks the cell contract: cell 'cli_short': step_forward returned new_state[0] (a) "
+        "with shape (7, 1); expected (8, 1)",  # the trial step runs one sequence of the batch
     )
     line = 1 + BROKEN_CELLS.splitlines().index("    return 1 / 0")
     status, out, err = _run(capsys, *run, "--cell", "cli_broken:FAILING")
     _assert_usage_error(
         status,
         err,
-        f"cell cli_broken:FAILING failed: ZeroDivisionError: division by zero (at cli_broken.py:{line} in "
+        f"cell cli_broken:FAILING raised ZeroDivisionError: division by zero (at cli_broken.py:{line} in "
         "failing_backward); xrnn.gradcheck.check_cell('cli_broken:FAILING') runs it in Python",
     )
     assert out == ""
@@ -842,7 +844,16 @@ def test_a_researchers_cell_that_breaks_the_contract_or_raises_is_one_line(
     (tmp_path / "cli_broken.py").write_text(BROKEN_CELLS.replace("    a = np.tanh(", "    1 / 0\n    a = np.tanh(", 1))
     sys.modules.pop("cli_broken", None)  # the cell's code changed since the run: sampling now fails in it
     status, out, err = _run(capsys, "sample", "--load", "c.npz", "--length", "5")
-    _assert_usage_error(status, err, "cli_broken:JOINT failed: ZeroDivisionError: division by zero (at cli_broken.py:7")
+    _assert_usage_error(status, err, "cli_broken:JOINT raised ZeroDivisionError: division by zero (at cli_broken.py:7")
+
+
+def test_only_the_cells_own_errors_are_blamed_on_it() -> None:
+    """An error outside the cell's code (xrnn's, or memory) keeps its traceback: it is not bad input."""
+    with pytest.raises(MemoryError, match="not the cell's"), blame_cell("tests.user_cells:LEAKY"):
+        raise MemoryError("not the cell's")
+    blamed = r"cell tests.user_cells:LEAKY raised KeyError: 'W' \(at user_cells.py:\d+ in step_forward\)"
+    with pytest.raises(UsageError, match=blamed), blame_cell("tests.user_cells:LEAKY"):
+        LEAKY.step_forward(np.ones((3, 2)), (np.zeros((4, 2)),) * 2, {})  # fails in the cell's own code
 
 
 def test_flow_draws_the_gradient_at_every_time_step_and_writes_its_numbers(tmp_path: Path) -> None:

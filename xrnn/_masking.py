@@ -6,7 +6,7 @@ contributes nothing to any gradient: the gradient given for that step's output i
 is zero, and the gradient reaching ``a<t>`` passes straight to ``a<t-1>``. A batch padded at the end
 (or the start) thus gives exactly what running each example alone at its own length gives, and the
 last step holds each example's final state. What the padding holds does not matter, NaN and inf included:
-the forward pass reads ``x`` with its padded steps set to zero (the ``x`` its cache keeps).
+each call zeroes the padded steps of ``x`` once, before it runs the cell, and its cache keeps that ``x``.
 """
 
 from __future__ import annotations

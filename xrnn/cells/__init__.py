@@ -12,7 +12,7 @@ LSTM; the first is the hidden state the outputs read.
 
 from xrnn.cells._caches import SequenceCache, StepCaches, StepLoopCache
 from xrnn.cells._cell import BUILTIN, Cell, CellImportError, cell_names, cell_of, define, get_cell, resolve
-from xrnn.cells._spec import Block, CellSpec, ProjectedScan, State
+from xrnn.cells._spec import Block, CellContractError, CellSpec, ProjectedScan, State
 from xrnn.cells.gru import GRU
 from xrnn.cells.lstm import LSTM
 from xrnn.cells.rnn import RNN
@@ -24,6 +24,7 @@ __all__ = [
     "RNN",
     "Block",
     "Cell",
+    "CellContractError",
     "CellImportError",
     "CellSpec",
     "ProjectedScan",

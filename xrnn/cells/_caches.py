@@ -139,7 +139,7 @@ class StepLoopCache(SequenceCache):
     state_histories : tuple of arrays, shape (T_x, m, n_a)
         Every state of every step, time-major, in the cell's state order (the first is ``states``).
     inputs_spec : array, shape (n_x, m, T_x)
-        The caller's ``x``.
+        ``x`` as the forward pass read it: the caller's, with the padded steps zeroed under a mask.
     initial_states : tuple of arrays, shape (n_a, m)
         The initial states.
     parameters : mapping

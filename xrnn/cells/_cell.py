@@ -22,7 +22,7 @@ from xrnn.cells._door import check_initial, check_parameter_shapes, check_step, 
 from xrnn.cells._init import check_sizes, concrete, glorot_uniform
 from xrnn.cells._loop import check_step_forward
 from xrnn.cells._shapes import CELL_SIZES, Axis, describe, parse_shape
-from xrnn.cells._spec import CellSpec, Initializer, State, StepBackward, StepForward
+from xrnn.cells._spec import CellContractError, CellSpec, Initializer, State, StepBackward, StepForward
 
 #: The cells xrnn ships; their names cannot be defined again.
 BUILTIN = ("rnn", "lstm", "gru")
@@ -76,7 +76,7 @@ class Cell(CellSpec):
         sizes = check_sizes(n_x, n_a, n_y)
         returned = self.init_parameters(n_x, n_a, n_y, **options)
         if not isinstance(returned, Mapping):
-            raise TypeError(
+            raise CellContractError(
                 f"cell {self.name!r}: init returned {describe_value(returned)}; expected a dict of parameters"
             )
         parameters = dict(returned)
@@ -101,7 +101,7 @@ class Cell(CellSpec):
         missing = [key for key in shapes if key not in parameters]
         unexpected = [key for key in parameters if key not in shapes]
         if missing or unexpected:
-            raise ValueError(
+            raise CellContractError(
                 f"{where} parameters with keys {sorted(parameters)}; missing {missing}, unexpected {unexpected}"
             )
         adapter = get_backend(backend)
@@ -111,12 +111,16 @@ class Cell(CellSpec):
             is_array: bool = array_api_compat.is_array_api_obj(value)  # a bool: no narrowing of Any
             if not is_array or backend_of(value) is not adapter:
                 got = f"an array of {library_name(value)}" if is_array else type(value).__name__
-                raise TypeError(f"{where} parameters[{key!r}] as {got}; expected an array of backend {backend!r}")
+                raise CellContractError(
+                    f"{where} parameters[{key!r}] as {got}; expected an array of backend {backend!r}"
+                )
             if value.dtype != expected:
-                raise TypeError(f"{where} parameters[{key!r}] with dtype {value.dtype}; asked for dtype {dtype!r}")
+                raise CellContractError(
+                    f"{where} parameters[{key!r}] with dtype {value.dtype}; asked for dtype {dtype!r}"
+                )
             shape = concrete(extents, sizes)
             if tuple(value.shape) != shape:
-                raise ValueError(
+                raise CellContractError(
                     f"{where} parameters[{key!r}] with shape {tuple(value.shape)}; "
                     f"expected {describe(extents)} = {shape} for the sizes asked for"
                 )

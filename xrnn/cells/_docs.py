@@ -170,7 +170,8 @@ def _sequence_sections(cell: CellSpec, own: dict[str, str]) -> dict[str, str]:
                     "caches",
                     "%(cache)s",
                     f"For :func:`{cell.name}_backward`. It is also the spec's ``(caches, x)``: ``caches[0][t]`` is "
-                    "step ``t``'s cache (as :meth:`%(cache)s.step` gives it) and ``caches[1]`` is ``x``.",
+                    "step ``t``'s cache (as :meth:`%(cache)s.step` gives it) and ``caches[1]`` is ``x`` "
+                    "(under a ``mask``, with its padded steps zeroed).",
                 ),
             ],
         ),

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple, Protocol
 import array_api_compat
 
 from xrnn._layout import from_rows, to_rows
+from xrnn._masking import zero_padding
 from xrnn._typing import Array
 from xrnn._validation import common_namespace, expect_shape
 from xrnn.activations import softmax_unchecked
@@ -157,6 +158,7 @@ def loss_and_gradients(
     xp = checked.xp
     check_labels(xp, labels, x, checked.sizes)
     start = fill_zeros(xp, initial, checked, x)
+    x = zero_padding(xp, checked.keep, x)
     head = CrossEntropyHead(checked, x, labels, parameters, cell.output)
     if budget is not None and budget < checked.sizes["T_x"]:
         schedule = plan(checked.sizes["T_x"], budget)
@@ -207,7 +209,9 @@ def forward_cache(
     states: int = 0,
 ) -> tuple[SequenceCache, list[Array]]:
     """The cache of a checked call (checkpointed when ``checkpoints`` is below ``T_x``), and the values of its
-    first ``states`` states at every step, time-major ``(T_x, m, n_a)`` (views of the cache, or new arrays)."""
+    first ``states`` states at every step, time-major ``(T_x, m, n_a)`` (views of the cache, or new arrays).
+    The cache keeps ``x`` with its padded steps zeroed (see :func:`~xrnn._masking.zero_padding`)."""
+    x = zero_padding(checked.xp, checked.keep, x)
     if checkpoints is None or checkpoints >= checked.sizes["T_x"]:
         cache = run_forward(cell, checked, x, initial, parameters)
         return cache, [cache.history(index) for index in range(states)]

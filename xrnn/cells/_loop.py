@@ -23,7 +23,7 @@ from xrnn._typing import Array
 from xrnn._validation import library_name, namespace_of
 from xrnn.cells._caches import SequenceCache, StepLoopCache
 from xrnn.cells._door import Checked, describe_value
-from xrnn.cells._spec import CellSpec, State
+from xrnn.cells._spec import CellContractError, CellSpec, State
 
 #: Called with each step's index and what its backward saw and returned (for per-step statistics).
 StepObserver = Callable[[int, State, dict[str, Array]], None]
@@ -109,8 +109,13 @@ def _zero_padded(xp: ModuleType, columns: Array, values: Array) -> Array:
 def _flat(returned: tuple[Any, ...], keys: tuple[str, ...] = ()) -> tuple[Any, ...]:
     """The arrays of a step's results, in order: a state, or ``dxt``, ``dstate_prev`` and the ``d`` + keys."""
     if not keys:
-        return tuple(returned[0])
+        state = returned[0]
+        if not isinstance(state, tuple):
+            raise TypeError("not a tuple")
+        return state
     dxt, dprevious, dparams = returned
+    if not isinstance(dprevious, tuple) or len(dparams) != len(keys):
+        raise TypeError("not a tuple, or other keys")
     return (dxt, *dprevious, *(dparams[f"d{key}"] for key in keys))
 
 
@@ -142,7 +147,7 @@ def _function(name: str, first: bool) -> str:
 
 def _check_results(cell: CellSpec, function: str, returned: object, names: tuple[str, ...]) -> None:
     if not isinstance(returned, tuple) or len(returned) != len(names):
-        raise TypeError(
+        raise CellContractError(
             f"cell {cell.name!r}: {function} returned {describe_value(returned)}; expected a tuple of {len(names)} "
             f"({', '.join(names)})"
         )
@@ -153,7 +158,9 @@ def _check_state(cell: CellSpec, function: str, what: str, value: object, like: 
     where = f"cell {cell.name!r}: {function} returned {what}"
     if not isinstance(value, tuple) or len(value) != len(like):
         count = f"{len(like)} array{'s' if len(like) > 1 else ''}"
-        raise TypeError(f"{where} as {describe_value(value)}; expected a tuple of {count} ({', '.join(cell.state)})")
+        raise CellContractError(
+            f"{where} as {describe_value(value)}; expected a tuple of {count} ({', '.join(cell.state)})"
+        )
     for name, array, reference in zip(cell.state, value, like, strict=True):
         _check_array(f"{where}[{cell.state.index(name)}] ({name})", array, reference, tuple(reference.shape))
 
@@ -169,12 +176,14 @@ def _check_gradients(cell: CellSpec, cache: SequenceCache, returned: object, dst
     _check_array(f"{where} dxt", dxt, reference, (int(cache.x.shape[0]), m))
     _check_state(cell, function, "dstate_prev", dprevious, dstate)
     if not isinstance(dparams, dict):
-        raise TypeError(f"{where} dparameters as {type(dparams).__name__}; expected a dict of 'd' + key")
+        raise CellContractError(f"{where} dparameters as {type(dparams).__name__}; expected a dict of 'd' + key")
     expected = [f"d{key}" for key in cell.keys]
     if sorted(dparams) != sorted(expected):
         missing = [key for key in expected if key not in dparams]
         extra = [key for key in dparams if key not in expected]
-        raise ValueError(f"{where} dparameters with keys {sorted(dparams)}; missing {missing}, unexpected {extra}")
+        raise CellContractError(
+            f"{where} dparameters with keys {sorted(dparams)}; missing {missing}, unexpected {extra}"
+        )
     for key in cell.keys:
         shape = tuple(int(n) for n in cache.parameters[key].shape)
         _check_array(f"{where} dparameters['d{key}']", dparams[f"d{key}"], reference, shape)
@@ -182,11 +191,11 @@ def _check_gradients(cell: CellSpec, cache: SequenceCache, returned: object, dst
 
 def _check_array(where: str, value: Any, reference: Array, shape: tuple[int, ...]) -> None:
     if type(value) is not type(reference):
-        raise TypeError(f"{where} as {type(value).__name__}; expected a {library_name(reference)} array")
+        raise CellContractError(f"{where} as {type(value).__name__}; expected a {library_name(reference)} array")
     if tuple(value.shape) != shape:
-        raise ValueError(f"{where} with shape {tuple(value.shape)}; expected {shape}")
+        raise CellContractError(f"{where} with shape {tuple(value.shape)}; expected {shape}")
     if value.dtype != reference.dtype:
-        raise TypeError(f"{where} with dtype {value.dtype}; expected {reference.dtype}")
+        raise CellContractError(f"{where} with dtype {value.dtype}; expected {reference.dtype}")
     device, expected_device = array_api_compat.device(value), array_api_compat.device(reference)
     if device != expected_device:
-        raise ValueError(f"{where} on device {device}; expected {expected_device}")
+        raise CellContractError(f"{where} on device {device}; expected {expected_device}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from xrnn._masking import zero_padding
 from xrnn._typing import Array
 from xrnn._validation import namespace_of
 from xrnn.cells import _loop, _projected
@@ -17,7 +16,6 @@ def run_forward(
     cell: CellSpec, checked: Checked, x: Array, initial: Sequence[Array], parameters: Mapping[str, Array]
 ) -> SequenceCache:
     """The cache of ``cell`` over ``x``: the declared optimisation if the cell has one, else the step loop."""
-    x = zero_padding(checked.xp, checked.keep, x)
     if cell.scan is not None:
         cache: SequenceCache = _projected.forward(cell, checked, x, initial, parameters)
         return cache

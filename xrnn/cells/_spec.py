@@ -31,6 +31,12 @@ StepBackward = Callable[[State, Any], tuple[Array, State, dict[str, Array]]]
 Initializer = Callable[..., dict[str, Array]]
 
 
+class CellContractError(TypeError, ValueError):
+    """What a cell's own step or init returned breaks the cell contract: a value of the wrong kind, shape,
+    dtype, library or device, or the wrong keys. Both a TypeError and a ValueError (as NumPy's ``AxisError``
+    is both a ValueError and an IndexError), so it is caught as whichever the mistake is."""
+
+
 @dataclass(frozen=True)
 class Block:
     """One gate of a :class:`ProjectedScan`: a column block ``n_a`` wide of the stacked preactivation.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import sys
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,36 +100,44 @@ def check_backend(name: str) -> None:
 
 @contextlib.contextmanager
 def blame_cell(reference: str) -> Iterator[None]:
-    """What a researcher's cell (``MODULE:NAME``) raises in this block becomes one line of bad input.
-
-    The line names the cell, the error, and the line of the cell's module that raised it, where one did.
-    A built-in cell's errors are xrnn's own and keep their traceback.
+    """A researcher's cell (``MODULE:NAME``) that breaks the cell contract, or raises in its own code, within
+    this block is bad input: one line that names the cell, the error and the line of the cell's code that
+    raised it. Other errors (xrnn's own, a built-in cell's, memory) keep their traceback.
     """
-    from xrnn.cells import BUILTIN
+    from xrnn.cells import BUILTIN, CellContractError, get_cell
 
     if reference in BUILTIN:
         yield
         return
     try:
         yield
-    except UsageError:
-        raise
+    except CellContractError as error:
+        raise UsageError(f"cell {reference} breaks the cell contract: {_one_line(error)}") from None
     except Exception as error:
-        message = " ".join(str(error).split())
+        where = _raised_in(error, get_cell(reference))
+        if where is None:
+            raise
         raise UsageError(
-            f"cell {reference} failed: {type(error).__name__}: {message}{_raised_in(error, reference)}; "
+            f"cell {reference} raised {type(error).__name__}: {_one_line(error)} (at {where}); "
             f"xrnn.gradcheck.check_cell({reference!r}) runs it in Python"
         ) from None
 
 
-def _raised_in(error: BaseException, reference: str) -> str:
-    """`` (at FILE:LINE in FUNCTION)``: the deepest frame of the cell's module, or nothing."""
-    path = getattr(sys.modules.get(reference.partition(":")[0]), "__file__", None)
-    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if path and frame.filename == path]
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
+
+
+def _raised_in(error: BaseException, cell: Any) -> str | None:
+    """``FILE:LINE in FUNCTION``: the deepest frame in the files of the cell's own functions, if any."""
+    package = Path(__file__).resolve().parent.parent
+    functions = (cell.step_forward, cell.step_backward, cell.init_parameters)
+    files = {code.co_filename for code in (getattr(f, "__code__", None) for f in functions) if code is not None}
+    files = {name for name in files if package not in Path(name).resolve().parents}  # xrnn's default init
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if frame.filename in files]
     if not frames:
-        return ""
+        return None
     frame = frames[-1]
-    return f" (at {Path(frame.filename).name}:{frame.lineno} in {frame.name})"
+    return f"{Path(frame.filename).name}:{frame.lineno} in {frame.name}"
 
 
 def read_text(path: str) -> str:

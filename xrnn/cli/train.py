@@ -201,11 +201,11 @@ def run(args: argparse.Namespace) -> int:
     given = {name: value for name, value in given.items() if value is not None}
     _check_before_training(args, given)
     trainer = _resumed(args, given) if args.resume else _fresh(args, given)
-    _try_researchers_cell(trainer)
-    if args.resume and args.save:
-        _carry_best(trainer, args.resume, args.save)
     if args.sample and trainer.config.task != "char":
         raise UsageError(f"--sample needs the char task; this run is of the {trainer.config.task} task")
+    _try_first_step(trainer)
+    if args.resume and args.save:
+        _carry_best(trainer, args.resume, args.save)
     with contextlib.ExitStack() as cluster:
         if args.scheduler:
             trainer.parallel = _data_parallel(args, cluster)
@@ -249,15 +249,13 @@ def _check_before_training(args: argparse.Namespace, given: dict[str, Any]) -> N
                 raise UsageError(f"cannot write {what} {path!r}: {error.strerror or error}") from None
 
 
-def _try_researchers_cell(trainer: Any) -> None:
-    """A researcher's cell runs the next step's maths once before any output: a cell that breaks the cell
-    contract, or raises, is then one line of bad input rather than a traceback below the run's header."""
-    from xrnn.cells import BUILTIN
-
-    cell = trainer.config.cell
-    if cell not in BUILTIN:
-        with blame_cell(cell):
-            trainer.task.objective.loss_and_gradients(trainer.parameters, *trainer.task.batch(trainer.step + 1))
+def _try_first_step(trainer: Any) -> None:
+    """The next step's maths on one sequence of its batch, before any output: a researcher's cell that breaks
+    the cell contract, or raises, is one line of bad input rather than a traceback below the run's header."""
+    if trainer.step < trainer.config.steps:
+        one = tuple(array[:1, ...] for array in trainer.task.batch(trainer.step + 1))  # every array m first
+        with blame_cell(trainer.config.cell):
+            trainer.task.objective.loss_and_gradients(trainer.parameters, *one)
 
 
 def _fresh(args: argparse.Namespace, given: dict[str, Any]) -> Any:
