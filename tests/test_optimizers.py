@@ -107,6 +107,27 @@ def test_missing_or_misshapen_gradients_are_rejected() -> None:
         SGD().update({"w": np.ones(2)}, {"dw": np.ones(3)})
 
 
+def test_parameters_that_do_not_fit_the_optimizers_state_are_rejected() -> None:
+    """State from earlier updates is of those parameters' shapes and dtype: other parameters would be
+    broadcast against it, or come back in its dtype (float32 in, float64 out)."""
+    adam = Adam()
+    adam.update({"w": np.ones((3, 2))}, {"dw": np.ones((3, 2))})
+    with pytest.raises(
+        ValueError, match=r"the optimizer's 'm' state of 'w' must have the shape of .* \(2,\), got \(3, 2\)"
+    ):
+        adam.update({"w": np.ones(2)}, {"dw": np.ones(2)})
+    single = {"w": np.ones((3, 2), dtype=np.float32)}
+    with pytest.raises(TypeError, match=r"the optimizer's 'm' state of 'w' has dtype float64"):
+        adam.update(single, {"dw": single["w"]})
+    with pytest.raises(ValueError, match=r"parameter 'v' has no optimizer state"):
+        adam.update({"v": np.ones((3, 2))}, {"dv": np.ones((3, 2))})
+    with pytest.raises(TypeError, match="parameters and gradients must be mappings of names to arrays, got NoneType"):
+        adam.update(None, {})  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="parameters is empty"):
+        SGD().update({}, {})
+    assert adam.step == 1  # nothing was committed
+
+
 @pytest.mark.parametrize(
     ("make", "message"),
     [

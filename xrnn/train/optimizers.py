@@ -60,27 +60,35 @@ class Optimizer(ABC):
         Raises
         ------
         ValueError
-            A missing gradient, or a gradient whose shape differs from its parameter's.
+            A missing gradient, a gradient whose shape differs from its parameter's, or a parameter whose
+            optimizer state (from earlier updates) is missing or of another shape.
+        TypeError
+            Parameters, gradients and optimizer state of more than one library, dtype or device.
         """
+        if not isinstance(parameters, Mapping) or not isinstance(gradients, Mapping):
+            raise TypeError(
+                f"parameters and gradients must be mappings of names to arrays, got "
+                f"{type(parameters).__name__} and {type(gradients).__name__}"
+            )
+        if not parameters:
+            raise ValueError("parameters is empty: there is nothing to update")
         named = {}
         for key, value in parameters.items():
             gradient = gradients.get("d" + key)
             if gradient is None:
                 raise ValueError(f"gradients is missing 'd{key}' for parameter {key!r}")
-            if tuple(gradient.shape) != tuple(value.shape):
-                raise ValueError(
-                    f"gradients['d{key}'] must have the shape of parameters[{key!r}] = "
-                    f"{tuple(value.shape)}, got {tuple(gradient.shape)}"
-                )
+            _expect_shape_of(f"gradients['d{key}']", gradient, key, value)
             named[f"parameters[{key!r}]"] = value
             named[f"gradients['d{key}']"] = gradient
+            for slot, values in self.slots.items():  # the state of earlier updates, made for these parameters?
+                if key not in values:
+                    raise ValueError(f"parameter {key!r} has no optimizer state; the optimizer was made for other keys")
+                _expect_shape_of(f"the optimizer's {slot!r} state of {key!r}", values[key], key, value)
+                named[f"the optimizer's {slot!r} state of {key!r}"] = values[key]
         xp = common_namespace(named)
         slots = self.slots or {
             slot: {key: xp.zeros_like(v) for key, v in parameters.items()} for slot in self.slot_names
         }
-        missing = [key for key in parameters if any(key not in values for values in slots.values())]
-        if missing:
-            raise ValueError(f"parameters {missing} have no optimizer state; the optimizer was made for other keys")
         step = self.step + 1
         new_parameters, new_slots = {}, {slot: dict(values) for slot, values in slots.items()}
         for key, value in parameters.items():
@@ -121,6 +129,12 @@ class Optimizer(ABC):
             raise ValueError(f"state['slots'] must have {list(self.slot_names)}, got {sorted(slots)}")
         self.step = step
         self.slots = {slot: dict(slots[slot]) for slot in self.slot_names} if step > 0 else {}
+
+
+def _expect_shape_of(name: str, array: Any, key: str, parameter: Any) -> None:
+    if not hasattr(array, "shape") or tuple(array.shape) != tuple(parameter.shape):
+        got = tuple(array.shape) if hasattr(array, "shape") else type(array).__name__
+        raise ValueError(f"{name} must have the shape of parameters[{key!r}] = {tuple(parameter.shape)}, got {got}")
 
 
 class SGD(Optimizer):
