@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pytest
@@ -111,6 +112,27 @@ def test_last_valid_state_picks_each_examples_last_step(backend: TestBackend) ->
     a = np.arange(24.0).reshape(2, 3, 4)
     backend.assert_close(last_valid_state(backend.asarray(a), backend.asarray(MASK)), a[:, [0, 1, 2], [3, 1, 0]])
     backend.assert_close(last_valid_state(backend.asarray(a)), a[..., -1])
+    a[:, 1, 2:] = np.inf  # what the unpicked steps hold, inf or NaN, must not reach the result
+    a[:, 2, 1:] = np.nan
+    backend.assert_close(last_valid_state(backend.asarray(a), backend.asarray(MASK)), a[:, [0, 1, 2], [3, 1, 0]])
+    with pytest.raises(ValueError, match=r"a must be 3-D with shape \(n_a, m, T_x\), got shape \(2, 3\)"):
+        last_valid_state(backend.asarray(a[..., 0]))
+
+
+@pytest.mark.parametrize("head", [many_to_one_predict, many_to_many_logits])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"by": np.zeros((2, 3))}, r"parameters\['by'\] must have shape \(n_y, 1\) = \(2, 1\), got \(2, 3\)"),
+        ({"Wya": np.zeros((2, 4))}, r"parameters\['Wya'\] must have shape \(n_y, n_a\) = \(2, 5\), got \(2, 4\)"),
+        ({"Wya": None}, r"parameters is missing \['Wya'\]"),
+    ],
+)
+def test_the_output_layer_is_checked_by_every_head(head: Any, change: dict[str, Any], message: str) -> None:
+    """A bias per example was silently broadcast; a missing key was a bare KeyError."""
+    p = {**init_parameters(3, 5, 2, seed=0), **change}
+    with pytest.raises(ValueError, match=message):
+        head(np.ones((3, 3, 4)), {key: value for key, value in p.items() if value is not None}, cell="rnn")
 
 
 def test_one_hot(backend: TestBackend) -> None:

@@ -33,7 +33,7 @@ from xrnn._validation import common_namespace, expect_class_indices, expect_inte
 from xrnn.activations import softmax
 from xrnn.backends import namespace_backend
 from xrnn.cells import Cell, State, resolve
-from xrnn.cells._door import check_initial
+from xrnn.cells._door import check_initial, check_parameter_shapes
 from xrnn.cells._engine import loss_and_gradients
 from xrnn.losses import cross_entropy_rows, expect_loss_dtype, squared_error_unchecked
 
@@ -169,9 +169,10 @@ def last_valid_state(a: Array, mask: Array | None = None) -> Array:
     Raises
     ------
     ValueError
-        A mask of the wrong shape, or an example without any valid step.
+        ``a`` that is not 3-D or has an empty axis, a mask of the wrong shape, or an example without any
+        valid step.
     TypeError
-        A mask that is not a boolean array of ``a``'s library.
+        ``a`` that is not a floating array, or a mask that is not a boolean array of ``a``'s library.
 
     Examples
     --------
@@ -181,10 +182,15 @@ def last_valid_state(a: Array, mask: Array | None = None) -> Array:
     >>> last_valid_state(a, np.array([[True, True, False], [True, True, True]]))
     array([[1., 5.]])
     """
-    xp = array_api_compat.array_namespace(a)
-    if mask is None:
-        return a[..., -1]
-    return xp.sum(a * _selector(xp, mask, a)[None, ...], axis=2)
+    xp = common_namespace({"a": a})
+    expect_ndim("a", a, ("n_a", "m", "T_x"))
+    return a[..., -1] if mask is None else _at_last(xp, a, _selector(xp, mask, a))
+
+
+def _at_last(xp: ModuleType, a: Array, selector: Array) -> Array:
+    """``a (n_a, m, T_x)`` at each example's selected step; ``where``, not a product: inf or NaN at the other
+    steps must not reach the result."""
+    return xp.sum(xp.where(selector[None, ...] > 0, a, xp.zeros_like(a)), axis=2)
 
 
 def many_to_one_predict(
@@ -455,7 +461,9 @@ class _Head:
         self.cell = resolve(cell, parameters)
         self.weight, self.bias = self.cell.output_keys
         self.parameters = parameters
-        self.xp = common_namespace({"x": x, **arrays, f"parameters[{self.weight!r}]": parameters[self.weight]})
+        check_parameter_shapes(self.cell, parameters, output=True)  # the output layer's too: forward skips it
+        layer = {f"parameters[{key!r}]": parameters[key] for key in (self.weight, self.bias)}
+        self.xp = common_namespace({"x": x, **arrays, **layer})
         expect_ndim("x", x, ("n_x", "m", "T_x"))
 
     def last_states(
@@ -465,7 +473,7 @@ class _Head:
         xp = self.xp
         selector = _last_step_selector(xp, mask, x)
         a, cache = self.cell.forward(x, state, self.parameters, mask, checkpoints=checkpoints)
-        last = a[..., -1] if mask is None else xp.sum(a * selector[None, ...], axis=2)
+        last = a[..., -1] if mask is None else _at_last(xp, a, selector)
         return selector, last, cache
 
     def output(self, last: Array) -> Array:
