@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from tests import reference
 from tests.helpers import TestBackend
@@ -21,6 +22,15 @@ def test_numerical_gradient_of_known_functions(backend: TestBackend) -> None:
 def test_relative_error_scale(backend: TestBackend) -> None:
     assert relative_error(backend.asarray([1.0, 2.0]), backend.asarray([1.0, 2.0])) == 0.0
     assert abs(relative_error(backend.asarray([1.0, 2.0]), backend.asarray([1.0, 2.2])) - 0.2 / 2.2) < 1e-12
+    with pytest.raises(ValueError, match=r"the same shape, got \(3,\) and \(3, 1\)"):  # broadcasting gave 0.0
+        relative_error(backend.asarray(np.ones(3)), backend.asarray(np.ones((3, 1))))
+
+
+def test_numerical_gradient_refuses_what_it_cannot_step() -> None:
+    with pytest.raises(TypeError, match="x must have a real floating dtype"):  # +-eps truncated to integers
+        numerical_gradient(lambda v: (v**2).sum(), np.array([1, -2]))
+    with pytest.raises(ValueError, match="eps must be a positive finite number, got 0"):
+        numerical_gradient(lambda v: v.sum(), np.ones(2), eps=0)
 
 
 def test_rnn_gradients_pass_and_a_wrong_gradient_fails(backend: TestBackend) -> None:

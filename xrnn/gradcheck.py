@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from functools import partial
 
 import array_api_compat
 
 from xrnn._typing import Array
+from xrnn._validation import common_namespace
 from xrnn.backends import asarray, get_backend
 from xrnn.cells import RNN, Cell, get_cell
 from xrnn.cells.rnn import rnn_loss_and_gradients
@@ -45,7 +47,9 @@ def numerical_gradient(f: Callable[[Array], object], x: Array, eps: float = 1e-6
     >>> numerical_gradient(lambda v: (v**2).sum(), np.array([1.0, -2.0])).round(6)
     array([ 2., -4.])
     """
-    xp = array_api_compat.array_namespace(x)
+    xp = common_namespace({"x": x})  # a floating array: an integer one would truncate the steps
+    if not 0 < eps < math.inf:
+        raise ValueError(f"eps must be a positive finite number, got {eps!r}")
     flat = xp.reshape(xp.asarray(x, copy=True), (-1,))
     slopes = []
     for i in range(flat.shape[0]):
@@ -60,8 +64,17 @@ def numerical_gradient(f: Callable[[Array], object], x: Array, eps: float = 1e-6
 
 
 def relative_error(analytic: Array, numeric: Array) -> float:
-    """``max|analytic - numeric| / max(max|analytic|, max|numeric|, tiny)``: 0 is a perfect match."""
+    """``max|analytic - numeric| / max(max|analytic|, max|numeric|, tiny)``: 0 is a perfect match.
+
+    The two must have one shape (no broadcasting, which would compare other elements); empty ones match.
+    """
     xp = array_api_compat.array_namespace(analytic, numeric)
+    if tuple(analytic.shape) != tuple(numeric.shape):
+        raise ValueError(
+            f"analytic and numeric must have the same shape, got {tuple(analytic.shape)} and {tuple(numeric.shape)}"
+        )
+    if math.prod(analytic.shape) == 0:
+        return 0.0
     scale = max(float(xp.max(xp.abs(analytic))), float(xp.max(xp.abs(numeric))), 1e-300)
     return float(xp.max(xp.abs(analytic - numeric))) / scale
 
