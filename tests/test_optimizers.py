@@ -144,6 +144,15 @@ def test_bad_hyper_parameters_are_rejected(make: object, message: str) -> None:
         make()  # type: ignore[operator]
 
 
+def test_hyper_parameters_of_any_real_type_are_accepted() -> None:
+    """NumPy's scalars are numbers too: ``np.float32(0.1)`` was refused as not a positive number."""
+    sgd, adam = SGD(lr=np.float32(0.5), momentum=np.float64(0.5)), Adam(lr=np.float32(0.5), beta1=np.float32(0.5))
+    assert (sgd.lr, sgd.momentum, adam.lr, adam.beta1) == (0.5, 0.5, 0.5, 0.5)
+    assert type(adam.beta1) is float
+    with pytest.raises(ValueError, match=r"lr must be a positive finite number, got '0\.1'"):
+        SGD(lr="0.1")  # type: ignore[arg-type]
+
+
 def test_a_state_for_another_optimizer_is_rejected() -> None:
     with pytest.raises(ValueError, match="state is for optimizer 'sgd', not 'adam'"):
         Adam().load_state_dict(SGD().state_dict())

@@ -69,11 +69,33 @@ def test_gated_cells_sample_too(cell_name: str) -> None:
         ({"length": -1}, "length must be at least 0, got -1"),
         ({"length": 3, "temperature": 0.0}, "temperature must be a positive finite number"),
         ({"length": 3, "prime": [9]}, r"prime tokens must be in \[0, n_x\) = \[0, 4\)"),
+        ({"length": 3, "cell": "lstm"}, r"parameters is missing \['Wf'"),  # was a bare KeyError: 'Wy'
     ],
 )
 def test_bad_arguments_are_rejected(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         sample(init_parameters(4, 3, 4, seed=0), **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("prime", "message"),
+    [
+        ([1.7], r"prime tokens must be ints, got \[1.7\]"),  # was read as token 1
+        ([True], r"prime tokens must be ints, got \[True\]"),
+        ("12", "prime must be a sequence of int tokens, got str"),  # was read as tokens 1 and 2
+        (None, "prime must be a sequence of int tokens, got NoneType"),
+    ],
+)
+def test_prime_tokens_are_integers(prime: object, message: str) -> None:
+    with pytest.raises(TypeError, match=message):
+        sample(init_parameters(4, 3, 4, seed=0), 3, prime=prime)  # type: ignore[arg-type]
+
+
+def test_numbers_of_any_real_type_are_accepted() -> None:
+    """NumPy's scalars are numbers too: ``np.float32(0.5)`` was refused as not a positive number."""
+    p = init_parameters(4, 3, 4, seed=0)
+    tokens = sample(p, 5, prime=np.array([1, 2]), temperature=np.float32(0.5), seed=np.int64(3))
+    assert tokens == sample(p, 5, prime=[1, 2], temperature=0.5, seed=3)
 
 
 def test_a_model_whose_outputs_are_not_its_inputs_cannot_sample() -> None:

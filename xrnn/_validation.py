@@ -7,6 +7,7 @@ Shapes use the spec's symbols: ``n_x, n_a, n_y, m, T_x``.
 from __future__ import annotations
 
 import math
+import numbers
 import operator
 from collections.abc import Mapping, Sequence
 from types import ModuleType
@@ -148,6 +149,21 @@ def whole_number(value: object) -> int | None:
         return operator.index(value)  # type: ignore[arg-type]
     except TypeError:
         return None
+
+
+def expect_positive(name: str, value: object) -> float:
+    """``value`` as a ``float``: a positive finite number of any real type (``0.1``, ``np.float32(0.1)``, ``2``;
+    not ``True``), else ``ValueError`` naming it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < float(value) < math.inf:
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return float(value)
+
+
+def expect_fraction(name: str, value: object) -> float:
+    """``value`` as a ``float`` in ``[0, 1)``, of any real type (a momentum, a decay rate), else ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= float(value) < 1:
+        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+    return float(value)
 
 
 def expect_integer(name: str, value: object, *, low: int, kind: str, why: str = "") -> int:

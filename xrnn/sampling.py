@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import array_api_compat
 
 from xrnn._typing import Array
-from xrnn._validation import expect_integer
+from xrnn._validation import expect_integer, expect_positive, whole_number
 from xrnn.backends import to_numpy
 from xrnn.cells import Cell, resolve
 
@@ -59,7 +59,7 @@ def sample(
         ``n_x != n_y``, a negative length, a non-positive temperature, a prime token out of range, a
         negative seed.
     TypeError
-        A seed that is not an integer.
+        A seed or a prime token that is not an integer (of any integer type).
 
     Examples
     --------
@@ -71,20 +71,17 @@ def sample(
     (10, True, True)
     """
     spec = resolve(cell, parameters)
+    sizes = spec.sizes(parameters)  # the keys first: a model of another cell is named, not a KeyError
     w_key, b_key = spec.output_keys
     weight, bias = parameters[w_key], parameters[b_key]
-    sizes = spec.sizes(parameters)
     n_x, n_y = sizes["n_x"], sizes["n_y"]
     if n_x != n_y:
         raise ValueError(f"sampling feeds each output back as input, so n_x must equal n_y; got {n_x} and {n_y}")
     length = expect_integer("length", length, low=0, kind="a non-negative int")
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 < temperature < math.inf:
-        raise ValueError(f"temperature must be a positive finite number, got {temperature!r}")
+    temperature = expect_positive("temperature", temperature)
     kind = "a non-negative int or None"  # random.Random(-1) draws what random.Random(1) draws
     draws = random.Random(None if seed is None else expect_integer("seed", seed, low=0, kind=kind))
-    bad = [token for token in prime if not 0 <= int(token) < n_x]
-    if bad:
-        raise ValueError(f"prime tokens must be in [0, n_x) = [0, {n_x}), got {bad[:5]}")
+    primed = _tokens(prime, n_x)
     xp = array_api_compat.array_namespace(weight)
     device = array_api_compat.device(weight)
     classes = xp.reshape(xp.arange(n_x, device=device), (n_x, 1))
@@ -93,7 +90,7 @@ def sample(
         return xp.astype(classes == token, weight.dtype)
 
     state = spec.zero_state(parameters, 1)
-    for xt in [one_hot(int(t)) for t in prime] or [xp.zeros((n_x, 1), dtype=weight.dtype, device=device)]:
+    for xt in [one_hot(t) for t in primed] or [xp.zeros((n_x, 1), dtype=weight.dtype, device=device)]:
         state = spec.step(xt, state, parameters)
     tokens: list[int] = []
     population = range(n_y)
@@ -103,6 +100,21 @@ def sample(
         tokens.append(token)
         state = spec.step(one_hot(token), state, parameters)
     return tokens
+
+
+def _tokens(prime: object, n_x: int) -> list[int]:
+    """``prime`` as a list of ints in ``[0, n_x)``: integers of any integer type, not floats, strings or bools."""
+    if isinstance(prime, (str, bytes)) or not isinstance(prime, Iterable):
+        raise TypeError(f"prime must be a sequence of int tokens, got {type(prime).__name__}")
+    given = list(prime)
+    tokens = [whole_number(token) for token in given]
+    not_ints = [token for token, number in zip(given, tokens, strict=True) if number is None]
+    if not_ints:
+        raise TypeError(f"prime tokens must be ints, got {not_ints[:5]}")
+    bad = [token for token in tokens if not 0 <= token < n_x]  # type: ignore[operator]
+    if bad:
+        raise ValueError(f"prime tokens must be in [0, n_x) = [0, {n_x}), got {bad[:5]}")
+    return tokens  # type: ignore[return-value]
 
 
 def _tempered_weights(logits: list[float], temperature: float) -> list[float]:

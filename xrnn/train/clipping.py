@@ -15,7 +15,7 @@ from types import ModuleType
 import array_api_compat
 
 from xrnn._typing import Array
-from xrnn._validation import common_namespace
+from xrnn._validation import common_namespace, expect_positive
 
 
 def clip_by_value(gradients: Mapping[str, Array], limit: float) -> dict[str, Array]:
@@ -41,7 +41,7 @@ def clip_by_value(gradients: Mapping[str, Array], limit: float) -> dict[str, Arr
     >>> clip_by_value({"dW": np.array([[-7.0, 0.5, 9.0]])}, 5.0)["dW"]
     array([[-5. ,  0.5,  5. ]])
     """
-    bound = _positive("limit", limit)
+    bound = expect_positive("limit", limit)
     xp = _namespace(gradients)
     return {key: xp.clip(g, -bound, bound) for key, g in gradients.items()}
 
@@ -104,19 +104,13 @@ def clip_by_global_norm(gradients: Mapping[str, Array], max_norm: float) -> tupl
     >>> float(norm), clipped["da"], clipped["db"]
     (5.0, array([0.6]), array([[0.8]]))
     """
-    bound = _positive("max_norm", max_norm)
+    bound = expect_positive("max_norm", max_norm)
     xp = _namespace(gradients)
     norm = _norm(xp, gradients)
     # bound / max(norm, bound) is exactly 1 when nothing needs clipping, and never divides by zero
     limit = xp.asarray(bound, dtype=norm.dtype, device=array_api_compat.device(norm))
     scale = limit / xp.maximum(norm, limit)
     return {key: g * scale for key, g in gradients.items()}, norm
-
-
-def _positive(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return float(value)
 
 
 def _namespace(gradients: Mapping[str, Array]) -> ModuleType:

@@ -13,14 +13,13 @@ convention of :func:`xrnn.rnn_loss_and_gradients`; extra gradients (``dx``, ``da
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from types import ModuleType
 from typing import Any, ClassVar
 
 from xrnn._typing import Array
-from xrnn._validation import common_namespace
+from xrnn._validation import common_namespace, expect_fraction, expect_positive
 
 #: ``{"name": str, "config": {hyper-parameter: number}, "step": int, "slots": {slot: {key: array}}}``
 OptimizerState = dict[str, Any]
@@ -33,7 +32,7 @@ class Optimizer(ABC):
     slot_names: ClassVar[tuple[str, ...]]
 
     def __init__(self, lr: float) -> None:
-        self.lr = _positive("lr", lr)
+        self.lr = expect_positive("lr", lr)
         self.step = 0
         self.slots: dict[str, dict[str, Array]] = {}
 
@@ -166,9 +165,7 @@ class SGD(Optimizer):
 
     def __init__(self, lr: float = 0.1, momentum: float = 0.0) -> None:
         super().__init__(lr)
-        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0 <= momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
-        self.momentum = float(momentum)
+        self.momentum = expect_fraction("momentum", momentum)
 
     @property
     def slot_names(self) -> tuple[str, ...]:  # type: ignore[override]
@@ -220,11 +217,8 @@ class Adam(Optimizer):
 
     def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> None:
         super().__init__(lr)
-        for label, beta in (("beta1", beta1), ("beta2", beta2)):
-            if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0 <= beta < 1:
-                raise ValueError(f"{label} must be in [0, 1), got {beta!r}")
-        self.beta1, self.beta2 = float(beta1), float(beta2)
-        self.eps = _positive("eps", eps)
+        self.beta1, self.beta2 = expect_fraction("beta1", beta1), expect_fraction("beta2", beta2)
+        self.eps = expect_positive("eps", eps)
 
     @property
     def config(self) -> dict[str, float]:
@@ -275,9 +269,3 @@ def optimizer_from_state(state: Mapping[str, Any]) -> Optimizer:
     optimizer = make_optimizer(str(state.get("name")), **dict(state.get("config", {})))
     optimizer.load_state_dict(state)
     return optimizer
-
-
-def _positive(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return float(value)
