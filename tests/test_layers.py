@@ -275,6 +275,18 @@ def _bad(backend: TestBackend, cell: str = "rnn", kind: str = "stacked", **chang
     _run(kind, change.pop("as_cell", cell), {**data, **change}, mask)
 
 
+@pytest.mark.parametrize("kind", ["stacked", "bidirectional"])
+def test_no_initial_states_are_zeros(backend: TestBackend, kind: str) -> None:
+    """``a0s=None``, like ``a0=None`` for one layer (it was a TypeError from inside), and ``None`` entries."""
+    forward = KINDS[kind][0]
+    data = backend.tree(_host("lstm", kind, 2, (3, 4) if kind == "stacked" else (3, 3), 2, 3, seed=5))
+    zeros = [(backend.xp.zeros_like(a), backend.xp.zeros_like(a)) for a in data["a0s"]]
+    expected, _ = forward(data["x"], zeros, data["layers"], cell="lstm")
+    for a0s in (None, [None, None]):
+        a, _ = forward(data["x"], a0s, data["layers"], cell="lstm")
+        backend.assert_close(a, backend.to_numpy(expected), rtol=0)
+
+
 def test_bad_inputs_are_rejected(backend: TestBackend) -> None:
     data = backend.tree(_host("rnn", "stacked", 2, (3, 4), 2, 3, seed=7))
     wide = backend.tree(reference.problem(5, 4, 2, 1, 1)["parameters"])

@@ -84,7 +84,7 @@ class BidirectionalCache:
 
 def stacked_forward(
     x: Array,
-    a0s: Sequence[Array],
+    a0s: Sequence[Array | None] | None,
     layers: Sequence[Mapping[str, Array]],
     *,
     cell: str | Cell = "rnn",
@@ -98,9 +98,10 @@ def stacked_forward(
     ----------
     x : array, shape (n_x, m, T_x)
         Inputs of the bottom layer.
-    a0s : sequence, one entry per layer
+    a0s : sequence, one entry per layer, or None
         Initial state of each layer, bottom first: its hidden state ``(n_a[l], m)`` (the cell's other
         states start at zero, unless ``c0s`` gives the LSTM's), or a tuple of every state of the cell.
+        ``None``, as the whole or as an entry: zeros.
     layers : sequence of mappings
         Parameters of each layer, bottom first, with the keys of ``cell`` (see :func:`xrnn.rnn_forward`,
         :func:`xrnn.lstm_forward`, :func:`xrnn.gru_forward`). Layer ``l`` has its own ``n_a[l]``; its
@@ -198,7 +199,7 @@ def stacked_backward(da: Array, caches: StackedCache) -> dict[str, Any]:
 
 def bidirectional_forward(
     x: Array,
-    a0s: Sequence[Array],
+    a0s: Sequence[Array | None] | None,
     layers: Sequence[Mapping[str, Array]],
     *,
     cell: str | Cell = "rnn",
@@ -215,9 +216,9 @@ def bidirectional_forward(
     ----------
     x : array, shape (n_x, m, T_x)
         Inputs for every step.
-    a0s : sequence of two entries
+    a0s : sequence of two entries, or None
         Initial states of the forward and of the backward direction, as in :func:`stacked_forward`:
-        hidden states ``(n_a_f, m)`` and ``(n_a_b, m)``, or tuples of every state.
+        hidden states ``(n_a_f, m)`` and ``(n_a_b, m)``, or tuples of every state; ``None``: zeros.
     layers : sequence of two mappings
         Parameters of the forward and of the backward direction, each with the keys of ``cell`` and input
         size ``n_x`` (usually ``n_a_f = n_a_b = n_a``). Output-layer keys may be present; they are ignored.
@@ -357,7 +358,7 @@ def _reversal(xp: ModuleType, mask: Array) -> Array:
 
 def _check(
     x: Array,
-    a0s: Sequence[Any],
+    a0s: Sequence[Any] | None,
     layers: Sequence[Mapping[str, Array]],
     cell: str | Cell,
     c0s: Sequence[Array] | None,
@@ -387,7 +388,7 @@ def _check(
             raise TypeError(f"{name} must be a sequence of arrays, {what}, got {type(states).__name__}")
         if len(states) != count:
             raise ValueError(f"{name} must hold {count} initial states, {what}, got {len(states)}")
-    initial = [_initial_states(spec, index, a0s[index], c0s) for index in range(count)]
+    initial = [_initial_states(spec, index, None if a0s is None else a0s[index], c0s) for index in range(count)]
     arrays = {"x": x}
     for index, params in enumerate(layers):
         _prefixed(index, check_parameters, params, spec.keys)
