@@ -97,6 +97,14 @@ def test_bad_input_is_rejected() -> None:
         xrnn.gradient_flow(data["da"][..., :6], cache)
     with pytest.raises(TypeError, match="cache must be the cache of a sequence forward"):
         xrnn.gradient_flow(data["da"], (1, 2))
+    layers = [data["p"], data["p"]]
+    _, both = xrnn.bidirectional_forward(data["x"], None, layers)  # checked as bidirectional_backward checks
+    with pytest.raises(
+        ValueError, match=r"da must have shape \(n_a_f \+ n_a_b, m, T_x\) = \(8, 3, 7\), got \(4, 3, 7\)"
+    ):
+        xrnn.gradient_flow(data["da"], both)
+    with pytest.raises(TypeError, match="da must be an array, got NoneType"):
+        xrnn.gradient_flow(None, both)
 
 
 # -- against PyTorch autograd: retain_grad on every state, one copy of each weight per step ---------------

@@ -18,7 +18,7 @@ from xrnn._typing import Array
 from xrnn._validation import common_namespace, expect_shape, namespace_of
 from xrnn.cells import SequenceCache, _checkpointed, _loop
 from xrnn.cells._checkpointed import CheckpointedCache
-from xrnn.layers import BidirectionalCache, StackedCache, _reverse
+from xrnn.layers import BidirectionalCache, StackedCache, split_directions
 
 __all__ = ["GradientFlow", "gradient_flow"]
 
@@ -94,10 +94,8 @@ def gradient_flow(da: Array, cache: Any, *, per_step: bool = False) -> Any:
             da = flows[-1].gradients["dx"]
         return flows[::-1]
     if isinstance(cache, BidirectionalCache):
-        n_f = cache.forward.shape[2]
-        xp = namespace_of(da)
-        backward_da = _reverse(xp, da[n_f:, ...], cache.order)
-        return [_one(da[:n_f, ...], cache.forward, per_step), _one(backward_da, cache.backward, per_step)]
+        _, da_forward, da_backward = split_directions(da, cache)
+        return [_one(da_forward, cache.forward, per_step), _one(da_backward, cache.backward, per_step)]
     return _one(da, cache, per_step)
 
 

@@ -301,11 +301,9 @@ def bidirectional_backward(da: Array, caches: BidirectionalCache) -> dict[str, A
         raise TypeError(
             f"caches must be the BidirectionalCache returned by bidirectional_forward, got {type(caches).__name__}"
         )
-    n_f = caches.forward.shape[2]
-    n_a = n_f + caches.backward.shape[2]
-    xp = _check_gradient(da, caches.forward, ("n_a_f + n_a_b", "m", "T_x"), n_a, "caches.forward.states")
-    forward_grads = backward_cache(caches.forward, _time_major(xp, da[:n_f, ...]))
-    backward_grads = backward_cache(caches.backward, _time_major(xp, _reverse(xp, da[n_f:, ...], caches.order)))
+    xp, da_forward, da_backward = split_directions(da, caches)
+    forward_grads = backward_cache(caches.forward, _time_major(xp, da_forward))
+    backward_grads = backward_cache(caches.backward, _time_major(xp, da_backward))
     dx = forward_grads.pop("dx") + _reverse(xp, backward_grads.pop("dx"), caches.order)
     return {"dx": dx, "layers": [forward_grads, backward_grads]}
 
@@ -319,6 +317,14 @@ def _time_major(xp: ModuleType, da: Array) -> Array:
     """``da (n_a, m, T_x)`` as the engine's time-major ``(T_x, m, n_a)``."""
     n_a, m, t_x = da.shape
     return xp.reshape(to_rows(xp, da), (t_x, m, n_a))
+
+
+def split_directions(da: Array, caches: BidirectionalCache) -> tuple[ModuleType, Array, Array]:
+    """``da (n_a_f + n_a_b, m, T_x)``, checked, as each direction's gradient in its own time order."""
+    n_f = caches.forward.shape[2]
+    n_a = n_f + caches.backward.shape[2]
+    xp = _check_gradient(da, caches.forward, ("n_a_f + n_a_b", "m", "T_x"), n_a, "caches.forward.states")
+    return xp, da[:n_f, ...], _reverse(xp, da[n_f:, ...], caches.order)
 
 
 def _check_gradient(
