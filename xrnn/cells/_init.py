@@ -15,7 +15,7 @@ from typing import Any
 import array_api_compat
 
 from xrnn._typing import Array
-from xrnn._validation import whole_number
+from xrnn._validation import expect_integer, expect_positive, whole_number
 from xrnn.backends import get_backend
 from xrnn.cells._shapes import Extent
 
@@ -63,6 +63,7 @@ def small_normal(
     **options: Any,
 ) -> dict[str, Array]:
     """Standard-normal matrices times ``scale`` (the spec tutorial's ``randn * 0.01``) and zero biases."""
+    scale = expect_positive("scale", scale)
     _, parameters = normal_parameters(shapes, n_x, n_a, n_y, **options)
     return {key: value if is_bias(shapes[key]) else value * scale for key, value in parameters.items()}
 
@@ -95,6 +96,8 @@ def _draw(
     device: object = None,
 ) -> tuple[ModuleType, dict[str, Array]]:
     """One seeded stream (standard normal, or uniform on ``[-1, 1)``) cut into the matrices; zero biases."""
+    if seed is not None:
+        seed = expect_integer("seed", seed, low=0, kind="a non-negative int or None")
     adapter = get_backend(backend)
     xp = adapter.xp
     resolved = adapter.resolve_dtype(dtype)

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from xrnn._typing import Array
-from xrnn._validation import namespace_of
+from xrnn._validation import expect_positive, namespace_of
 from xrnn.cells import _engine
 from xrnn.cells._caches import ScanCache
 from xrnn.cells._cell import Cell, check_made_by, register_builtin
@@ -143,6 +143,7 @@ def init_parameters(
     """
     if scheme not in SCHEMES:
         raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
+    scale = expect_positive("scale", scale)
     shapes = RNN.shapes_with_output
     xp, parameters = normal_parameters(shapes, n_x, n_a, n_y, backend=backend, dtype=dtype, seed=seed, device=device)
     if scheme == "small":
