@@ -260,6 +260,10 @@ def test_schedules() -> None:
     steps = [learning_rate("step", 1.0, step, 100) for step in (1, 50, 51, 75, 76, 200)]
     assert steps == [1.0, 1.0, 0.1, 0.1, 0.01, 0.01]
     assert {learning_rate("constant", 0.3, step, 10) for step in (1, 10, 1000)} == {0.3}
+    with pytest.raises(ValueError, match="decay_steps must be at least 1, got 0"):  # was a ZeroDivisionError
+        learning_rate("cosine", 1.0, 1, 0)
+    with pytest.raises(ValueError, match=r"step must be at least 1 \(steps count from 1\), got 0"):  # was a rate
+        learning_rate("cosine", 1.0, 0, 10)
 
 
 def test_generated_tasks_take_no_text() -> None:

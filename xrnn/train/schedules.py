@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 
+from xrnn._validation import expect_integer, expect_positive
+
 SCHEDULES = ("constant", "cosine", "step")
 #: The fraction of ``lr`` the decaying schedules end at.
 FLOOR = 0.01
@@ -29,6 +31,9 @@ def learning_rate(schedule: str, lr: float, step: int, decay_steps: int) -> floa
     >>> [learning_rate("step", 1.0, s, 8) for s in (4, 5, 6, 7, 9)]
     [1.0, 0.1, 0.1, 0.01, 0.01]
     """
+    lr = expect_positive("lr", lr)
+    step = expect_integer("step", step, low=1, kind="an int", why=" (steps count from 1)")
+    decay_steps = expect_integer("decay_steps", decay_steps, low=1, kind="an int")
     if schedule == "constant":
         return lr
     if schedule == "cosine":
