@@ -37,6 +37,7 @@ def test_softmax_axis_and_dtype(backend: TestBackend) -> None:
         ((2, 2), (0, 1), TypeError, "axis must be an int, got tuple"),
         ((2, 2), 2, ValueError, r"axis must be in \[-2, 2\) for x of shape \(2, 2\), got 2"),
         ((), 0, ValueError, "x must have an axis to normalise over, got a 0-D array"),
+        ((0, 3), 0, ValueError, r"x has no entries along axis 0 to normalise over \(shape \(0, 3\)\)"),
     ],
 )
 def test_softmax_normalises_along_one_axis_of_x(

@@ -118,4 +118,6 @@ def _axis(x: Array, axis: object) -> int:
         raise ValueError("x must have an axis to normalise over, got a 0-D array")
     if not -x.ndim <= number < x.ndim:
         raise ValueError(f"axis must be in [-{x.ndim}, {x.ndim}) for x of shape {tuple(x.shape)}, got {number}")
+    if x.shape[number] == 0:
+        raise ValueError(f"x has no entries along axis {number} to normalise over (shape {tuple(x.shape)})")
     return number
