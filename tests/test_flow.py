@@ -107,6 +107,30 @@ def test_bad_input_is_rejected() -> None:
         xrnn.gradient_flow(None, both)
 
 
+@pytest.mark.numpy_only
+def test_without_per_step_the_flow_holds_what_the_backward_pass_holds() -> None:
+    """The per-step norms only: each step's parameter gradients were kept (T_x copies of the parameters)."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    p = xrnn.init_parameters(4, 48, 2, seed=0)
+    x, a0 = rng.standard_normal((4, 2, 600)), np.zeros((48, 2))
+    a, _, cache = xrnn.rnn_forward(x, a0, p)
+    da = np.ones_like(a)
+    xrnn.gradient_flow(da[..., :3], xrnn.rnn_forward(x[..., :3], a0, p)[2])  # compile the kernels untraced
+    peaks = []
+    for run in (lambda: xrnn.rnn_backward(da, cache), lambda: xrnn.gradient_flow(da, cache)):
+        tracemalloc.start()
+        try:
+            before, _ = tracemalloc.get_traced_memory()
+            run()
+            peaks.append(tracemalloc.get_traced_memory()[1] - before)
+        finally:
+            tracemalloc.stop()
+    copies = 600 * sum(value.nbytes for value in p.values())
+    assert peaks[1] < 2 * peaks[0] < copies / 4, (peaks, copies)
+
+
 # -- against PyTorch autograd: retain_grad on every state, one copy of each weight per step ---------------
 def _torch() -> Any:
     if importlib.util.find_spec("torch") is None:

@@ -132,19 +132,24 @@ class _Record:
     def __init__(self, state: tuple[str, ...], keys: tuple[str, ...], per_step: bool) -> None:
         self.state, self.keys, self.keep = state, keys, per_step
         self.states: dict[int, tuple[Array, ...]] = {}
-        self.parameters: dict[int, Mapping[str, Array]] = {}
+        self.norms: dict[int, dict[str, Array]] = {}  # each step's parameter-gradient norms, 0-D
+        self.parameters: dict[int, Mapping[str, Array]] = {}  # each step's contributions: only if kept
 
     def at(self, offset: int) -> Any:
         def observe(t: int, dstate: tuple[Array, ...], dparameters: Mapping[str, Array]) -> None:
             xp = namespace_of(dstate[0])
             self.states[offset + t] = tuple(xp.sqrt(xp.sum(g * g, axis=0)) for g in dstate)
-            self.parameters[offset + t] = dict(dparameters)
+            self.norms[offset + t] = {key: xp.sqrt(xp.sum(g * g)) for key, g in dparameters.items()}
+            if self.keep:  # T_x copies of every parameter: the rest keeps the backward pass's memory
+                self.parameters[offset + t] = dict(dparameters)
 
         return observe
 
     def result(self, xp: Any, gradients: dict[str, Array]) -> GradientFlow:
         steps = sorted(self.states)
         all_norms = {name: xp.stack([self.states[t][i] for t in steps]) for i, name in enumerate(self.state)}
-        contributions = {key: xp.stack([self.parameters[t][f"d{key}"] for t in steps]) for key in self.keys}
-        norms = {key: xp.sqrt(xp.sum(xp.reshape(c * c, (c.shape[0], -1)), axis=1)) for key, c in contributions.items()}
-        return GradientFlow(all_norms[self.state[0]], all_norms, norms, contributions if self.keep else None, gradients)
+        norms = {key: xp.stack([self.norms[t][f"d{key}"] for t in steps]) for key in self.keys}
+        contributions = (
+            {key: xp.stack([self.parameters[t][f"d{key}"] for t in steps]) for key in self.keys} if self.keep else None
+        )
+        return GradientFlow(all_norms[self.state[0]], all_norms, norms, contributions, gradients)
