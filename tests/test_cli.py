@@ -170,6 +170,16 @@ def test_plot_writes_a_png(capsys: pytest.CaptureFixture[str], tmp_path: Path) -
     assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.parametrize("flag", ["--plot", "--flow"])
+def test_a_figure_matplotlib_cannot_write_is_refused_before_training(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, flag: str
+) -> None:
+    pytest.importorskip("matplotlib", reason="--plot needs matplotlib; its absence is tested separately")
+    status, _, err = _run(capsys, "train", *FAST, "--steps", "3", flag, "loss.txt", "--save", "run.npz")
+    _assert_usage_error(status, err, f"{flag} 'loss.txt': matplotlib cannot write .txt files; use one of ", ".png")
+    assert not (tmp_path / "run.npz").exists()  # savefig raised after the whole run, with a traceback
+
+
 def test_plot_without_matplotlib_is_a_usage_error(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -219,9 +219,15 @@ def _check_before_training(args: argparse.Namespace, given: dict[str, Any]) -> N
     for flag, path in (("--plot", args.plot), ("--flow", args.flow)):
         if path:
             try:
-                import matplotlib  # noqa: F401
+                import matplotlib  # noqa: F401 - first: an imported matplotlib.figure hides its absence
+                from matplotlib.figure import Figure
             except ImportError:
                 raise UsageError(f"{flag} needs matplotlib: pip install 'xrnn[plot]' (or matplotlib)") from None
+            formats = Figure().canvas.get_supported_filetypes()
+            suffix = Path(path).suffix.lower()
+            if suffix and suffix[1:] not in formats:  # found before training, not by savefig after it
+                listed = ", ".join(f".{name}" for name in sorted(formats))
+                raise UsageError(f"{flag} {path!r}: matplotlib cannot write {suffix} files; use one of {listed}")
     if args.flow_every is not None and not args.flow:
         raise UsageError("--flow-every needs --flow")
     if "cell" in given:
