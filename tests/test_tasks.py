@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -207,7 +208,11 @@ def test_each_task_has_its_own_defaults() -> None:
     ("options", "message"),
     [
         ({"task": "copy", "delay": 10, "seq_len": 25}, r"delay \+ 20 = 30 steps, got seq_len 25"),
-        ({"task": "copy", "delay": 0}, "delay must be at least 1, got 0"),
+        (
+            {"task": "copy", "delay": 0},
+            r"delay must be at least 1 \(the copy task's seq_len is delay \+ 20: at least 21\), got 0",
+        ),
+        ({"task": "copy", "seq_len": 10}, "delay must be at least 1 .*, got -10"),  # seq_len names the delay's floor
         ({"task": "adding", "delay": 10}, "delay is the copy task's; the adding task has none"),
         ({"task": "adding", "seq_len": 1}, "the adding problem needs seq_len of at least 2"),
         ({"task": "adding", "val_fraction": 0.1}, "the adding task validates on a fixed-seed set of its own"),
@@ -227,6 +232,21 @@ def test_each_task_has_its_own_defaults() -> None:
 def test_configurations_no_run_can_use_are_rejected(options: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         TrainConfig(**options).check()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"steps": 2.5}, "steps must be an int, got float"),  # ran 3 steps
+        ({"hidden": None}, "hidden must be an int, got NoneType"),  # a TypeError from a comparison
+        ({"lr": "0.1"}, "lr must be a positive finite number, got '0.1'"),
+        ({"seed": 1.5}, "seed must be an int, got float"),
+    ],
+)
+def test_configurations_of_the_wrong_type_are_named(options: dict[str, Any], message: str) -> None:
+    with pytest.raises((TypeError, ValueError), match=re.escape(message)):
+        TrainConfig(**options).check()
+    assert TrainConfig(steps=np.int64(3), lr=np.float32(0.5)).steps == 3  # any integer or real type
 
 
 @pytest.mark.parametrize(

@@ -8,11 +8,11 @@ all go through it.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from xrnn._validation import expect_fraction, expect_integer, expect_positive
 from xrnn.cells import Cell, get_cell
 from xrnn.train.optimizers import OPTIMIZERS, Optimizer, make_optimizer
 from xrnn.train.schedules import SCHEDULES, learning_rate
@@ -134,41 +134,38 @@ class TrainConfig:
         return config
 
     def check(self) -> None:
-        """Raise ``ValueError`` for a value no run can use."""
+        """Raise ``ValueError`` for a value no run can use, ``TypeError`` for one of the wrong type (a
+        step count of 2.5: integers of any integer type, numbers of any real type)."""
         cell_named(self.cell)
         if self.task not in TASKS:
             raise ValueError(f"unknown task {self.task!r}; known: {', '.join(TASKS)}")
-        for name in ("hidden", "seq_len", "batch", "eval_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("steps", "patience", "seed"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}")
-        if not 0 < self.lr < math.inf:
-            raise ValueError(f"lr must be positive, got {self.lr}")
-        if not 0 <= self.clip < math.inf:
-            raise ValueError(f"clip must be 0 (off) or positive, got {self.clip}")
+        for name, low in (("hidden", 1), ("seq_len", 1), ("batch", 1), ("eval_every", 1), ("steps", 0)):
+            expect_integer(name, getattr(self, name), low=low, kind="an int")
+        for name in ("patience", "seed"):
+            expect_integer(name, getattr(self, name), low=0, kind="an int")
+        expect_positive("lr", self.lr)
+        if self.clip != 0:
+            expect_positive("clip (0: off)", self.clip)
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; known: {', '.join(OPTIMIZERS)}")
-        if not 0 <= self.momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+        expect_fraction("momentum", self.momentum)
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {self.schedule!r}; known: {', '.join(SCHEDULES)}")
         if self.schedule == "constant" and self.decay_steps is not None:
             raise ValueError(f"decay_steps is for the cosine and step schedules, not constant; got {self.decay_steps}")
-        if self.decay_steps is not None and self.decay_steps < 1:
-            raise ValueError(f"decay_steps must be at least 1, got {self.decay_steps}")
+        if self.decay_steps is not None:
+            expect_integer("decay_steps", self.decay_steps, low=1, kind="an int or None")
         self._check_task()
 
     def _check_task(self) -> None:
         if self.task == "copy":
-            if self.delay is None or self.delay < 1:
-                raise ValueError(f"delay must be at least 1, got {self.delay}")
-            if self.seq_len != self.delay + COPY_EXTRA_STEPS:
+            why = f" (the copy task's seq_len is delay + {COPY_EXTRA_STEPS}: at least {COPY_EXTRA_STEPS + 1})"
+            delay = expect_integer("delay", self.delay, low=1, kind="an int", why=why)
+            if self.seq_len != delay + COPY_EXTRA_STEPS:
                 raise ValueError(
-                    f"the copy task's sequences have delay + {COPY_EXTRA_STEPS} = {self.delay + COPY_EXTRA_STEPS} "
+                    f"the copy task's sequences have delay + {COPY_EXTRA_STEPS} = {delay + COPY_EXTRA_STEPS} "
                     f"steps, got seq_len {self.seq_len}"
                 )
         elif self.delay is not None:
@@ -177,8 +174,8 @@ class TrainConfig:
             raise ValueError(
                 f"the adding problem needs seq_len of at least 2 (a marker in each half), got {self.seq_len}"
             )
-        if self.task == "char" and not 0 <= self.val_fraction < 1:
-            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.task == "char":
+            expect_fraction("val_fraction", self.val_fraction)
         if self.task != "char" and self.val_fraction != 0:
             raise ValueError(
                 f"val_fraction is the char task's; the {self.task} task validates on a fixed-seed set of its own, "
