@@ -143,7 +143,8 @@ def add_parser(commands: Any) -> None:
         "--flow",
         metavar="PATH",
         help="draw the mean gradient reaching each time step's hidden state, over training, as a PNG heatmap "
-        "(numbers in PATH with a .csv suffix: step, t, norm; needs matplotlib)",
+        "(numbers in PATH with a .csv suffix: step, t, norm; needs matplotlib); a resumed run records its own "
+        "steps only",
     )
     train.add_argument(
         "--flow-every",
