@@ -84,8 +84,20 @@ def check_rnn_gradients(
 ) -> dict[str, float]:
     """Compare :func:`xrnn.rnn_loss_and_gradients` with finite differences, one entry per gradient.
 
-    Returns the :func:`relative_error` of ``dWax, dWaa, dWya, dba, dby, dx, da0``. Keep the shapes
-    small: each element costs two forward passes.
+    Keep the shapes small: each element costs two forward passes.
+
+    Parameters
+    ----------
+    x, a0, labels, parameters
+        As :func:`xrnn.rnn_loss_and_gradients` takes them, in float64: float32's rounding swamps a
+        difference of ``eps`` (the errors come out near 1).
+    eps : float
+        The finite-difference step.
+
+    Returns
+    -------
+    dict
+        The :func:`relative_error` of ``dWax, dWaa, dWya, dba, dby, dx, da0``.
 
     Examples
     --------
