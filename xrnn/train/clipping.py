@@ -52,6 +52,16 @@ def global_norm(gradients: Mapping[str, Array]) -> Array:
     Computed without overflow or underflow of the squares: the norm of float32 gradients of ``1e20`` or
     ``1e-30`` is theirs, not ``inf`` or ``0``.
 
+    Parameters
+    ----------
+    gradients : mapping of str to array
+        Any shapes; one library, floating dtype and device.
+
+    Returns
+    -------
+    array, shape ()
+        The norm, in the gradients' dtype, library and device.
+
     Examples
     --------
     >>> import numpy as np

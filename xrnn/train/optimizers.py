@@ -240,6 +240,19 @@ OPTIMIZERS: dict[str, type[SGD] | type[Adam]] = {"sgd": SGD, "adam": Adam}
 def make_optimizer(name: str, **config: float) -> Optimizer:
     """An optimizer by name (``"sgd"`` or ``"adam"``) with hyper-parameters as keywords.
 
+    Parameters
+    ----------
+    name : {"sgd", "adam"}
+        The optimizer.
+    **config
+        Its constructor's keywords: ``lr`` and ``momentum`` for :class:`SGD`; ``lr``, ``beta1``, ``beta2``
+        and ``eps`` for :class:`Adam`.
+
+    Returns
+    -------
+    Optimizer
+        A new optimizer, at step 0.
+
     Examples
     --------
     >>> from xrnn.train.optimizers import make_optimizer

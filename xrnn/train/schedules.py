@@ -23,6 +23,21 @@ FLOOR = 0.01
 def learning_rate(schedule: str, lr: float, step: int, decay_steps: int) -> float:
     """The learning rate of ``step`` (1-based) under ``schedule``.
 
+    Parameters
+    ----------
+    schedule : {"constant", "cosine", "step"}
+        The schedule (see the module's description).
+    lr : float
+        The rate at step 1 (positive).
+    step : int
+        The step, from 1.
+    decay_steps : int
+        The steps over which the decaying schedules fall to ``lr / 100`` (at least 1).
+
+    Returns
+    -------
+    float
+
     Examples
     --------
     >>> from xrnn.train.schedules import learning_rate
