@@ -216,8 +216,10 @@ def test_shard_sizes() -> None:
     assert shard_sizes(7, 3) == [3, 2, 2]
     assert shard_sizes(3, 5) == [1, 1, 1]
     assert shard_sizes(4, 1) == [4]
-    with pytest.raises(ValueError, match="m and shards must be at least 1"):
+    with pytest.raises(ValueError, match="m must be at least 1, got 0"):
         shard_sizes(0, 2)
+    with pytest.raises(TypeError, match="m must be an int, got float"):  # gave float sizes
+        shard_sizes(10.0, 3)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("address", ["local:0", "local:two", "local:"])

@@ -139,7 +139,7 @@ def _sequence_sections(cell: CellSpec, own: dict[str, str]) -> dict[str, str]:
             "Parameters",
             [
                 entry("x", "array, shape (n_x, m, T_x)", "Inputs for every step."),
-                entry("a0", "array, shape (n_a, m)", "Initial hidden state."),
+                entry("a0", "array, shape (n_a, m), or None", "Initial hidden state (``None``: zeros)."),
                 entry("parameters", "mapping", f"{own['parameters']}."),
                 *(
                     entry(f"{s}0", "array, shape (n_a, m), optional", f"Initial ``{s}``; zeros when omitted.")

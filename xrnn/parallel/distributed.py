@@ -39,6 +39,7 @@ from typing import Any, Protocol
 import array_api_compat
 
 from xrnn._typing import Array
+from xrnn._validation import expect_integer
 from xrnn.patterns import many_to_many_loss_and_gradients
 
 __all__ = ["ClusterError", "DataParallel", "Objective", "PendingStep", "connect", "shard_sizes"]
@@ -87,8 +88,8 @@ def shard_sizes(m: int, shards: int) -> list[int]:
     >>> shard_sizes(10, 3), shard_sizes(2, 4)
     ([4, 3, 3], [1, 1])
     """
-    if m < 1 or shards < 1:
-        raise ValueError(f"m and shards must be at least 1, got m={m}, shards={shards}")
+    m = expect_integer("m", m, low=1, kind="an int")
+    shards = expect_integer("shards", shards, low=1, kind="an int")
     count = min(shards, m)
     return [m // count + (1 if i < m % count else 0) for i in range(count)]
 
