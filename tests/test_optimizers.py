@@ -149,7 +149,7 @@ def test_hyper_parameters_of_any_real_type_are_accepted() -> None:
     sgd, adam = SGD(lr=np.float32(0.5), momentum=np.float64(0.5)), Adam(lr=np.float32(0.5), beta1=np.float32(0.5))
     assert (sgd.lr, sgd.momentum, adam.lr, adam.beta1) == (0.5, 0.5, 0.5, 0.5)
     assert type(adam.beta1) is float
-    with pytest.raises(ValueError, match=r"lr must be a positive finite number, got '0\.1'"):
+    with pytest.raises(TypeError, match=r"lr must be a positive finite number, got str '0\.1'"):
         SGD(lr="0.1")  # type: ignore[arg-type]
 
 

@@ -20,6 +20,7 @@ from xrnn.train.config import TrainConfig
 from xrnn.train.objectives import BLANK, DELIMITER, Adding, Copy, adding_inputs
 from xrnn.train.schedules import learning_rate
 from xrnn.train.tasks import VALIDATION_SIZE, AddingTask, CharTask, CopyTask, default_corpus, make_task
+from xrnn.train.trainer import make_trainer
 
 TEXT = default_corpus()
 
@@ -208,11 +209,11 @@ def test_each_task_has_its_own_defaults() -> None:
     ("options", "message"),
     [
         ({"task": "copy", "delay": 10, "seq_len": 25}, r"delay \+ 20 = 30 steps, got seq_len 25"),
-        (
-            {"task": "copy", "delay": 0},
-            r"delay must be at least 1 \(the copy task's seq_len is delay \+ 20: at least 21\), got 0",
+        ({"task": "copy", "delay": 0}, r"the copy task needs a delay of at least 1, .*; got delay 0 and seq_len 20"),
+        (  # the delay is seq_len - 20 here: the message names both
+            {"task": "copy", "seq_len": 10},
+            r"delay of at least 1, so a seq_len \(delay \+ 20\) of at least 21; got delay -10 and seq_len 10",
         ),
-        ({"task": "copy", "seq_len": 10}, "delay must be at least 1 .*, got -10"),  # seq_len names the delay's floor
         ({"task": "adding", "delay": 10}, "delay is the copy task's; the adding task has none"),
         ({"task": "adding", "seq_len": 1}, "the adding problem needs seq_len of at least 2"),
         ({"task": "adding", "val_fraction": 0.1}, "the adding task validates on a fixed-seed set of its own"),
@@ -237,16 +238,19 @@ def test_configurations_no_run_can_use_are_rejected(options: dict[str, Any], mes
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"steps": 2.5}, "steps must be an int, got float"),  # ran 3 steps
-        ({"hidden": None}, "hidden must be an int, got NoneType"),  # a TypeError from a comparison
-        ({"lr": "0.1"}, "lr must be a positive finite number, got '0.1'"),
-        ({"seed": 1.5}, "seed must be an int, got float"),
+        ({"steps": 2.5}, "steps must be an int, got float 2.5"),  # ran 3 steps
+        ({"hidden": None}, "hidden must be an int, got NoneType None"),  # a TypeError from a comparison
+        ({"lr": "0.1"}, "lr must be a positive finite number, got str '0.1'"),
+        ({"seed": 1.5}, "seed must be an int, got float 1.5"),
     ],
 )
 def test_configurations_of_the_wrong_type_are_named(options: dict[str, Any], message: str) -> None:
-    with pytest.raises((TypeError, ValueError), match=re.escape(message)):
+    with pytest.raises(TypeError, match=re.escape(message)):
         TrainConfig(**options).check()
-    assert TrainConfig(steps=np.int64(3), lr=np.float32(0.5)).steps == 3  # any integer or real type
+
+
+def test_configurations_take_integers_and_numbers_of_any_type() -> None:
+    TrainConfig(steps=np.int64(3), hidden=np.int32(8), lr=np.float32(0.5), momentum=np.float64(0.5)).check()
 
 
 @pytest.mark.parametrize(
@@ -282,6 +286,9 @@ def test_schedules() -> None:
     assert {learning_rate("constant", 0.3, step, 10) for step in (1, 10, 1000)} == {0.3}
     with pytest.raises(ValueError, match="decay_steps must be at least 1, got 0"):  # was a ZeroDivisionError
         learning_rate("cosine", 1.0, 1, 0)
+    assert learning_rate("constant", 0.3, 1, 0) == 0.3  # no horizon to check
+    trainer = make_trainer(TrainConfig(task="adding", hidden=8, seq_len=6, batch=4, steps=0))
+    assert [record.step for record in trainer.run(2)] == [1, 2]  # steps=0 with run(N): the rate has no horizon
     with pytest.raises(ValueError, match=r"step must be at least 1 \(steps count from 1\), got 0"):  # was a rate
         learning_rate("cosine", 1.0, 0, 10)
 

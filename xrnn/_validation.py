@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import numbers
 import operator
+import reprlib
 from collections.abc import Mapping, Sequence
 from types import ModuleType
 
@@ -152,17 +153,27 @@ def whole_number(value: object) -> int | None:
 
 
 def expect_positive(name: str, value: object) -> float:
-    """``value`` as a ``float``: a positive finite number of any real type (``0.1``, ``np.float32(0.1)``, ``2``;
-    not ``True``), else ``ValueError`` naming it."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < float(value) < math.inf:
+    """``value`` as a ``float``: a positive finite number of any real type (``0.1``, ``np.float32(0.1)``, ``2``),
+    else ``ValueError`` naming it (``TypeError`` for what is no number: a string, ``None``, ``True``)."""
+    number = _real(name, value, "a positive finite number")
+    if not 0 < number < math.inf:
         raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return float(value)
+    return number
 
 
 def expect_fraction(name: str, value: object) -> float:
-    """``value`` as a ``float`` in ``[0, 1)``, of any real type (a momentum, a decay rate), else ``ValueError``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= float(value) < 1:
+    """``value`` as a ``float`` in ``[0, 1)``, of any real type (a momentum, a decay rate), else ``ValueError``
+    (``TypeError`` for what is no number)."""
+    number = _real(name, value, "a number in [0, 1)")
+    if not 0 <= number < 1:
         raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+    return number
+
+
+def _real(name: str, value: object, kind: str) -> float:
+    """``value`` as a float if it is a number of any real type (not a bool), else ``TypeError``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be {kind}, got {type(value).__name__} {reprlib.repr(value)}")
     return float(value)
 
 
@@ -171,7 +182,7 @@ def expect_integer(name: str, value: object, *, low: int, kind: str, why: str = 
     for a value that is no integer, ``ValueError`` (``name must be at least low why``) for a smaller one."""
     number = whole_number(value)
     if number is None:
-        raise TypeError(f"{name} must be {kind}, got {type(value).__name__}")
+        raise TypeError(f"{name} must be {kind}, got {type(value).__name__} {reprlib.repr(value)}")
     if number < low:
         raise ValueError(f"{name} must be at least {low}{why}, got {number}")
     return number

@@ -9,7 +9,7 @@ from functools import partial
 import array_api_compat
 
 from xrnn._typing import Array
-from xrnn._validation import common_namespace
+from xrnn._validation import common_namespace, expect_positive
 from xrnn.backends import asarray, get_backend
 from xrnn.cells import RNN, Cell, get_cell
 from xrnn.cells.rnn import rnn_loss_and_gradients
@@ -48,8 +48,7 @@ def numerical_gradient(f: Callable[[Array], object], x: Array, eps: float = 1e-6
     array([ 2., -4.])
     """
     xp = common_namespace({"x": x})  # a floating array: an integer one would truncate the steps
-    if not 0 < eps < math.inf:
-        raise ValueError(f"eps must be a positive finite number, got {eps!r}")
+    eps = expect_positive("eps", eps)
     flat = xp.reshape(xp.asarray(x, copy=True), (-1,))
     slopes = []
     for i in range(flat.shape[0]):

@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from xrnn._validation import expect_fraction, expect_integer, expect_positive
+from xrnn._validation import expect_fraction, expect_integer, expect_positive, whole_number
 from xrnn.cells import Cell, get_cell
 from xrnn.train.optimizers import OPTIMIZERS, Optimizer, make_optimizer
-from xrnn.train.schedules import SCHEDULES, learning_rate
+from xrnn.train.schedules import SCHEDULES, rate
 
 TASKS = ("char", "adding", "copy")
 #: Steps per sequence when ``seq_len`` is not given: the window of the char task, the adding problem's T.
@@ -139,10 +139,9 @@ class TrainConfig:
         cell_named(self.cell)
         if self.task not in TASKS:
             raise ValueError(f"unknown task {self.task!r}; known: {', '.join(TASKS)}")
-        for name, low in (("hidden", 1), ("seq_len", 1), ("batch", 1), ("eval_every", 1), ("steps", 0)):
+        for name in ("hidden", "seq_len", "batch", "eval_every", "steps", "patience", "seed"):
+            low = 0 if name in ("steps", "patience", "seed") else 1
             expect_integer(name, getattr(self, name), low=low, kind="an int")
-        for name in ("patience", "seed"):
-            expect_integer(name, getattr(self, name), low=0, kind="an int")
         expect_positive("lr", self.lr)
         if self.clip != 0:
             expect_positive("clip (0: off)", self.clip)
@@ -161,8 +160,12 @@ class TrainConfig:
 
     def _check_task(self) -> None:
         if self.task == "copy":
-            why = f" (the copy task's seq_len is delay + {COPY_EXTRA_STEPS}: at least {COPY_EXTRA_STEPS + 1})"
-            delay = expect_integer("delay", self.delay, low=1, kind="an int", why=why)
+            delay = whole_number(self.delay)
+            if delay is None or delay < 1:
+                raise ValueError(
+                    f"the copy task needs a delay of at least 1, so a seq_len (delay + {COPY_EXTRA_STEPS}) of at least "
+                    f"{COPY_EXTRA_STEPS + 1}; got delay {self.delay!r} and seq_len {self.seq_len!r}"
+                )
             if self.seq_len != delay + COPY_EXTRA_STEPS:
                 raise ValueError(
                     f"the copy task's sequences have delay + {COPY_EXTRA_STEPS} = {delay + COPY_EXTRA_STEPS} "
@@ -191,7 +194,7 @@ class TrainConfig:
 
     def learning_rate(self, step: int) -> float:
         """The learning rate of ``step`` (1-based) under this run's schedule."""
-        return learning_rate(self.schedule, self.lr, step, self.decay_steps or self.steps)
+        return rate(self.schedule, self.lr, step, self.decay_steps or self.steps)  # checked by check()
 
     def make_optimizer(self) -> Optimizer:
         """A fresh optimizer of this configuration."""

@@ -131,9 +131,12 @@ class Optimizer(ABC):
 
 
 def _expect_shape_of(name: str, array: Any, key: str, parameter: Any) -> None:
-    if not hasattr(array, "shape") or tuple(array.shape) != tuple(parameter.shape):
-        got = tuple(array.shape) if hasattr(array, "shape") else type(array).__name__
-        raise ValueError(f"{name} must have the shape of parameters[{key!r}] = {tuple(parameter.shape)}, got {got}")
+    if not hasattr(array, "shape"):
+        raise TypeError(f"{name} must be an array, got {type(array).__name__}")
+    if tuple(array.shape) != tuple(parameter.shape):
+        raise ValueError(
+            f"{name} must have the shape of parameters[{key!r}] = {tuple(parameter.shape)}, got {tuple(array.shape)}"
+        )
 
 
 class SGD(Optimizer):

@@ -48,7 +48,13 @@ def learning_rate(schedule: str, lr: float, step: int, decay_steps: int) -> floa
     """
     lr = expect_positive("lr", lr)
     step = expect_integer("step", step, low=1, kind="an int", why=" (steps count from 1)")
-    decay_steps = expect_integer("decay_steps", decay_steps, low=1, kind="an int")
+    if schedule in SCHEDULES and schedule != "constant":  # the constant rate has no horizon to check
+        decay_steps = expect_integer("decay_steps", decay_steps, low=1, kind="an int")
+    return rate(schedule, lr, step, decay_steps)
+
+
+def rate(schedule: str, lr: float, step: int, decay_steps: int) -> float:
+    """:func:`learning_rate` for arguments checked already (a configuration's, at every training step)."""
     if schedule == "constant":
         return lr
     if schedule == "cosine":
