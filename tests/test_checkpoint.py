@@ -116,8 +116,9 @@ def _adam_checkpoint(path: Path, **changes: Any) -> Path:
         ({"optimizer": "adam"}, "without a name, a config object and a step"),
         ({"optim/m/Waa": np.zeros((2, 2))}, r"optimizer slot m\['Waa'\] of shape \(2, 2\); .* shape \(3, 3\)"),
         ({"optim/v/extra": np.zeros(1)}, "has optimizer slot 'v' for parameters"),
+        ({"optim/m": np.zeros(1)}, "has an optimizer member 'optim/m'; expected optim/SLOT/PARAMETER"),
     ],
-    ids=["metadata-list", "optimizer-name", "option", "negative-step", "no-object", "slot-shape", "slot-keys"],
+    ids=["metadata-list", "optimizer-name", "option", "negative-step", "no-object", "slot-shape", "slot-keys", "key"],
 )
 def test_a_checkpoint_whose_contents_do_not_fit_is_rejected_naming_the_file(
     tmp_path: Path, changes: dict[str, Any], message: str
@@ -143,7 +144,39 @@ def test_metadata_json_cannot_write_is_rejected_naming_its_key(tmp_path: Path) -
         save_checkpoint(tmp_path / "c.npz", {"w": np.zeros(2)}, metadata={1: 2, "a": 3})  # type: ignore[dict-item]
     with pytest.raises(TypeError, match="metadata must be a mapping of str to JSON values, got list"):
         save_checkpoint(tmp_path / "c.npz", {"w": np.zeros(2)}, metadata=["a"])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"metadata\['k'\]\[0\] keys must be strings \(JSON's\), got 1"):
+        save_checkpoint(tmp_path / "c.npz", {"w": np.zeros(2)}, metadata={"k": [{1: "x"}]})  # came back as "1"
     assert not (tmp_path / "c.npz").exists()
+
+
+def test_what_cannot_be_saved_is_refused_before_the_file_is_written(tmp_path: Path) -> None:
+    path = tmp_path / "c.npz"
+    with pytest.raises(TypeError, match="optimizer must be an Optimizer or its state_dict, got int"):
+        save_checkpoint(path, {"w": np.zeros(2)}, optimizer=5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown optimizer 'None'"):  # was a KeyError: 'name'
+        save_checkpoint(path, {"w": np.zeros(2)}, optimizer={"config": {}})
+    with pytest.raises(TypeError, match=r"\['param/a'\] hold strings or objects"):  # they were read back as text
+        save_checkpoint(path, {"a": np.asarray("hi"), "b": np.ones(1)})
+    assert not path.exists()
+
+
+def test_arrays_of_any_shape_and_dask_arrays_come_back_exactly(tmp_path: Path) -> None:
+    da = pytest.importorskip("dask.array")
+    saved = {"scalar": np.array(2.5), "strided": np.arange(6.0).reshape(2, 3)[:, ::2], "lazy": da.ones(3)}
+    back = load_checkpoint(save_checkpoint(tmp_path / "c.npz", saved)).parameters
+    assert back["scalar"].shape == ()  # was (1,)
+    np.testing.assert_array_equal(back["strided"], saved["strided"])
+    np.testing.assert_array_equal(back["lazy"], np.ones(3))  # computed (was an AttributeError)
+
+
+def test_a_member_that_is_not_an_array_is_named(tmp_path: Path) -> None:
+    import zipfile
+
+    path = tmp_path / "c.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("__json__.npy", b"garbage")
+    with pytest.raises(ValueError, match=r"is not a readable .npz archive \(members \['__json__'\] are not .npy"):
+        load_checkpoint(path)
 
 
 def test_saving_into_a_missing_folder_names_the_path_asked_for(tmp_path: Path) -> None:

@@ -456,6 +456,40 @@ def test_sample_rejects_a_checkpoint_not_written_by_train(capsys: pytest.Capture
     _assert_usage_error(status, err, "'c.npz' is not a model of xrnn train: its metadata has no known 'kind'")
 
 
+def _edited_run(change: str) -> None:
+    """A saved char run, then edited in the way ``change`` names."""
+    from xrnn.train.checkpoint import load_checkpoint, save_checkpoint
+
+    assert cli.main(["train", *FAST, "--steps", "2", "--save", "c.npz"]) == 0
+    saved = load_checkpoint("c.npz")
+    parameters, metadata = dict(saved.parameters), dict(saved.metadata)
+    if change == "kind":
+        metadata["kind"] = ["char-lm"]
+    if change == "int-parameter":
+        parameters["Waa"] = parameters["Waa"].astype(np.int64)
+    if change == "nan-parameters":  # a diverged run's
+        parameters["Waa"] = parameters["Waa"] * np.nan
+    if change == "vocabulary":
+        metadata["vocabulary"] = "a" * len(metadata["vocabulary"])
+    save_checkpoint("c.npz", parameters, optimizer=saved.optimizer, metadata=metadata)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("kind", "its metadata has no known 'kind' (xrnn train writes one), got ['char-lm']"),  # a TypeError
+        ("int-parameter", "its parameter 'Waa' has dtype int64; a run's are float32 or float64"),  # a cell's error
+        ("nan-parameters", "the model's logits for token 0 are not finite (NaN or inf)"),  # random.choices' error
+        ("vocabulary", "a vocabulary holds each character once, got ['a'] more than once"),  # sampled 'aaaa'
+    ],
+)
+def test_a_damaged_run_is_one_line_for_sample(capsys: pytest.CaptureFixture[str], change: str, message: str) -> None:
+    _edited_run(change)
+    capsys.readouterr()
+    status, _, err = _run(capsys, "sample", "--load", "c.npz", "--length", "5")
+    _assert_usage_error(status, err, message)
+
+
 # -- info, bench ----------------------------------------------------------------------------------
 def test_info_lists_versions_backends_and_devices(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = _run(capsys, "info")

@@ -57,7 +57,7 @@ def sample(
     ------
     ValueError
         ``n_x != n_y``, a negative length, a non-positive temperature, a prime token out of range, a
-        negative seed.
+        negative seed; logits that are not finite (the parameters of a diverged run).
     TypeError
         A seed or a prime token that is not an integer (of any integer type).
 
@@ -94,8 +94,13 @@ def sample(
         state = spec.step(xt, state, parameters)
     tokens: list[int] = []
     population = range(n_y)
-    for _ in range(length):
+    for index in range(length):
         logits = to_numpy(xp.matmul(weight, state[0]) + bias)[:, 0].tolist()
+        if not all(math.isfinite(value) for value in logits):
+            raise ValueError(
+                f"the model's logits for token {index} are not finite (NaN or inf): do its parameters hold "
+                "NaN or inf, as a diverged run's do?"
+            )
         token = draws.choices(population, weights=_tempered_weights(logits, temperature))[0]
         tokens.append(token)
         state = spec.step(one_hot(token), state, parameters)

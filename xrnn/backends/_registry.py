@@ -51,8 +51,8 @@ def unavailable_reason(name: str) -> str | None:
         return f"{library} is not installed"
     try:
         module = import_module(adapter)
-    except ImportError as error:
-        return f"{library} is installed but failed to import ({error})"
+    except Exception as error:  # a broken install raises more than ImportError (an OSError of a driver library)
+        return f"{library} is installed but failed to import ({type(error).__name__}: {error})"
     backend: ArrayBackend = module.BACKEND
     return backend.unavailable_reason()
 
@@ -101,9 +101,12 @@ def backend_of(x: Array) -> ArrayBackend | None:
 
 
 def to_numpy(x: Array) -> np.ndarray:
-    """Copy (or view, for NumPy input) any supported array as a NumPy array on the host."""
+    """Copy (or view, for NumPy input) any supported array as a NumPy array on the host; a Dask array is
+    computed first."""
     if not array_api_compat.is_array_api_obj(x):
         raise TypeError(f"to_numpy expects an array, got {type(x).__name__}")
+    if array_api_compat.is_dask_array(x):
+        return to_numpy(x.compute())  # type: ignore[no-untyped-call]
     backend = backend_of(x)
     return backend.to_numpy(x) if backend is not None else np.from_dlpack(x)
 
@@ -217,6 +220,8 @@ def register_fast_path(backend: str, kernel: str, function: Callable[..., Any] |
 
 
 def _known(name: str) -> tuple[str, str]:
+    if not isinstance(name, str):
+        raise TypeError(f"a backend is named by a string such as 'numpy', got {type(name).__name__}")
     try:
         return _KNOWN[name]
     except KeyError:

@@ -25,7 +25,10 @@ from xrnn.backends._registry import to_numpy
 
 def save_npz(stream: IO[bytes], arrays: Mapping[str, Array], *, texts: Mapping[str, str]) -> None:
     """Write ``arrays`` (of any backend, copied to the host) and the strings ``texts`` as one ``.npz`` archive."""
-    host = {key: np.ascontiguousarray(to_numpy(value)) for key, value in arrays.items()}
+    host = {key: np.asarray(to_numpy(value), order="C") for key, value in arrays.items()}  # 0-D stays 0-D
+    strings = [key for key, value in host.items() if value.dtype.kind in "USO"]
+    if strings:  # reading back takes string members for texts
+        raise TypeError(f"arrays {strings} hold strings or objects; only numbers are saved as arrays")
     host.update({key: np.asarray(text) for key, text in texts.items()})
     np.savez(stream, **host)  # type: ignore[arg-type]  # numpy's stubs type **kwds as allow_pickle
 
@@ -40,6 +43,9 @@ def load_npz(path: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
             contents = {key: archive[key] for key in archive.files}
     except (zipfile.BadZipFile, ValueError, EOFError, OSError) as error:
         raise ValueError(f"{path!r} is not a readable .npz archive ({error})") from None
+    odd = [key for key, value in contents.items() if not isinstance(value, np.ndarray)]
+    if odd:  # np.load gives the bytes of a member that is no .npy
+        raise ValueError(f"{path!r} is not a readable .npz archive (members {odd} are not .npy arrays)")
     texts = {key: str(value) for key, value in contents.items() if value.dtype.kind == "U"}
     return {key: value for key, value in contents.items() if key not in texts}, texts
 

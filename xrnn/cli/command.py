@@ -109,10 +109,18 @@ def _sample(args: argparse.Namespace) -> int:
         prime = vocabulary.encode(args.prime)
     except ValueError as error:
         raise UsageError(f"--prime: {error}") from None
-    with blame_cell(model.cell):
-        tokens = sample(
-            model.parameters, args.length, prime=prime, temperature=args.temperature, seed=args.seed, cell=model.cell
-        )
+    try:
+        with blame_cell(model.cell):
+            tokens = sample(
+                model.parameters,
+                args.length,
+                prime=prime,
+                temperature=args.temperature,
+                seed=args.seed,
+                cell=model.cell,
+            )
+    except ValueError as error:  # what the model cannot do (the logits of a diverged run)
+        raise UsageError(f"{args.load!r}: {error}") from None
     print(args.prime + vocabulary.decode(tokens))
     return 0
 

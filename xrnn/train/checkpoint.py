@@ -81,10 +81,15 @@ def save_checkpoint(
     >>> back.metadata, type(waa).__module__, waa.shape, repr(waa.dtype)
     ({'note': 'demo'}, 'array_api_strict._array_object', (5, 5), 'array_api_strict.float32')
     """
+    if not isinstance(parameters, Mapping):
+        raise TypeError(f"parameters must be a mapping of names to arrays, got {type(parameters).__name__}")
     arrays = {f"param/{key}": value for key, value in parameters.items()}
     document: dict[str, Any] = {"format": FORMAT, "version": VERSION, "metadata": _json_object(metadata)}
     if optimizer is not None:
-        state = optimizer.state_dict() if isinstance(optimizer, Optimizer) else dict(optimizer)
+        if not isinstance(optimizer, (Optimizer, Mapping)):
+            raise TypeError(f"optimizer must be an Optimizer or its state_dict, got {type(optimizer).__name__}")
+        # a state_dict is rebuilt first: what could not be loaded is refused before the file is written
+        state = (optimizer if isinstance(optimizer, Optimizer) else optimizer_from_state(optimizer)).state_dict()
         for slot, values in state.get("slots", {}).items():
             arrays.update({f"optim/{slot}/{key}": value for key, value in values.items()})
         document["optimizer"] = {"name": state["name"], "config": state["config"], "step": state["step"]}
@@ -161,6 +166,8 @@ def _problem(host: Mapping[str, Any], document: Mapping[str, Any]) -> str | None
     slots: dict[str, dict[str, Any]] = {}
     for key, value in host.items():
         if key.startswith("optim/"):
+            if key.count("/") < 2:
+                return f"has an optimizer member {key!r}; expected optim/SLOT/PARAMETER"
             _, slot, name = key.split("/", 2)
             slots.setdefault(slot, {})[name] = value
     try:
@@ -187,11 +194,22 @@ def _json_object(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
         return {}
     if not isinstance(metadata, Mapping):
         raise TypeError(f"metadata must be a mapping of str to JSON values, got {type(metadata).__name__}")
+    _string_keys(metadata, "metadata")
     for key, value in metadata.items():
-        if not isinstance(key, str):
-            raise TypeError(f"metadata keys must be strings (JSON's), got {key!r}")
         try:
             json.dumps(value, sort_keys=True)  # as the file is written
         except (TypeError, ValueError) as error:
             raise TypeError(f"metadata[{key!r}] cannot be written as JSON: {error}") from None
     return dict(metadata)
+
+
+def _string_keys(value: object, where: str) -> None:
+    """Every mapping's keys, at any depth, must be strings: JSON would write ``1`` as ``"1"`` (not a round trip)."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"{where} keys must be strings (JSON's), got {key!r}")
+            _string_keys(item, f"{where}[{key!r}]")
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _string_keys(item, f"{where}[{index}]")

@@ -282,6 +282,8 @@ def optimizer_from_state(state: Mapping[str, Any]) -> Optimizer:
     >>> again.step, again.config == adam.config
     (1, True)
     """
+    if not isinstance(state, Mapping) or not isinstance(state.get("config", {}), Mapping):
+        raise TypeError(f"state must be a state_dict (a mapping with a 'config' mapping), got {state!r:.80}")
     optimizer = make_optimizer(str(state.get("name")), **dict(state.get("config", {})))
     optimizer.load_state_dict(state)
     return optimizer

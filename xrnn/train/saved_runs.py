@@ -62,8 +62,9 @@ def run_metadata(
 def read_run(checkpoint: Checkpoint, **overrides: Any) -> SavedRun:
     """The run in ``checkpoint``, its configuration changed by ``overrides`` (``steps``, ``backend``, ``dtype``)."""
     metadata = checkpoint.metadata
-    if metadata.get("kind") not in KINDS:
-        raise ValueError("its metadata has no known 'kind' (xrnn train writes one)")
+    kind = metadata.get("kind")
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise ValueError(f"its metadata has no known 'kind' (xrnn train writes one), got {kind!r}")
     if "config" not in metadata:
         raise ValueError("its metadata has no 'config'")
     config = TrainConfig.from_saved(metadata["config"])
@@ -109,6 +110,8 @@ def saved_parameters(
                 f"its parameter {key!r} has shape {tuple(saved[key].shape)}; the run's configuration with "
                 f"{sizes} needs {tuple(value.shape)}"
             )
+        if str(saved[key].dtype) not in ("float32", "float64"):  # as read from the file: NumPy's dtype names
+            raise ValueError(f"its parameter {key!r} has dtype {saved[key].dtype}; a run's are float32 or float64")
     return {key: asarray(saved[key], backend=backend, dtype=dtype) for key in expected}
 
 

@@ -67,6 +67,13 @@ class Vocabulary:
 
     chars: str
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.chars, str) or not self.chars:
+            raise ValueError(f"a vocabulary is a non-empty string of characters, got {self.chars!r}")
+        if len(set(self.chars)) != len(self.chars):  # a token would stand for two characters
+            twice = sorted({char for char in self.chars if self.chars.count(char) > 1})
+            raise ValueError(f"a vocabulary holds each character once, got {twice[:5]} more than once")
+
     @classmethod
     def from_text(cls, text: str) -> Vocabulary:
         """Every distinct character of ``text``."""
