@@ -399,6 +399,22 @@ def test_unknown_chunk_sizes_are_rejected() -> None:
     x = x[:, da.from_array(np.ones(M, dtype=bool), chunks=5), :]  # boolean indexing: unknown sizes along m
     with pytest.raises(ValueError, match=r"x has chunks of unknown size .*compute_chunk_sizes"):
         dask_arrays.rnn_forward(x, problem["a0"], problem["parameters"])
+    waa = da.from_array(problem["parameters"]["Waa"], chunks=5)
+    unknown = {**problem["parameters"], "Waa": waa[waa[:, 0] > -100]}  # was: cannot convert float NaN to integer
+    with pytest.raises(ValueError, match=r"parameters\['Waa'\] has chunks of unknown size"):
+        dask_arrays.rnn_forward(da.from_array(problem["x"], chunks=(N_X, 5, T_X)), problem["a0"], unknown)
+
+
+def test_a_float16_loss_and_a_split_of_one_are_refused_before_any_work() -> None:
+    """As the NumPy engine's door refuses them: not when a shard runs (float16), not silently (split_every)."""
+    problem = _problem("rnn")
+    half = {key: value.astype(np.float16) for key, value in problem["parameters"].items()}
+    x = da.from_array(problem["x"], chunks=(N_X, 5, T_X))
+    labels = np.zeros((M, T_X), dtype=np.int64)
+    with pytest.raises(TypeError, match="x must be float32 or float64 for a loss, got float16"):
+        xrnn.rnn_loss_and_gradients(x.astype(np.float16), problem["a0"].astype(np.float16), labels, half)
+    with pytest.raises(ValueError, match=r"split_every must be at least 2 \(shards summed per task\), got 0"):
+        dask_arrays.rnn_loss_and_gradients(x, problem["a0"], labels, problem["parameters"], split_every=0)
 
 
 def test_mixed_dtypes_are_rejected() -> None:

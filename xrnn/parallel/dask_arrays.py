@@ -39,7 +39,7 @@ from typing import Any, NamedTuple
 import array_api_compat
 
 from xrnn._typing import Array
-from xrnn._validation import check_parameters, expect_shape, library_name
+from xrnn._validation import check_parameters, expect_integer, expect_shape, library_name
 from xrnn.cells import GRU, LSTM, RNN, CellSpec
 from xrnn.cells._cell import check_made_by
 from xrnn.cells._docs import described, entry, fill_doc, fragments, sections
@@ -48,6 +48,7 @@ from xrnn.cells._engine import Forward, SequenceCall, register_handler
 from xrnn.cells._engine import backward as engine_backward
 from xrnn.cells._engine import forward as engine_forward
 from xrnn.cells._engine import loss_and_gradients as engine_loss
+from xrnn.losses import expect_loss_dtype
 from xrnn.parallel._shards import flatten, split_flat
 
 __all__ = [
@@ -435,6 +436,7 @@ def _backward_of(cell: CellSpec, da: Array, caches: DaskCache, split_every: int 
 
 def forward(call: SequenceCall, *, output: bool = False, states: int = 1, split_every: int | None = None) -> Forward:
     """Any cell's forward pass on Dask arrays: the states asked for and the outputs (lazy), and the cache."""
+    _check_split_every(split_every)
     cell = call.cell
     sharded = _shard_call(call, output=output)
     data = sharded.data
@@ -452,6 +454,7 @@ def forward(call: SequenceCall, *, output: bool = False, states: int = 1, split_
 
 def backward(da: Array, caches: DaskCache, *, split_every: int | None = None) -> dict[str, Array]:
     """BPTT on Dask arrays: each shard recomputes its forward pass, then runs its backward pass."""
+    _check_split_every(split_every)
     cell, x_s = caches.cell, caches.x
     n_a, m, t_x = (int(n) for n in caches.a.shape)
     _check_known_chunks({"da": da})
@@ -473,6 +476,7 @@ def loss_and_gradients(
     call: SequenceCall, labels: Array, *, split_every: int | None = None
 ) -> tuple[Array, dict[str, Array]]:
     """Any cell's loss helper on Dask arrays, as :func:`rnn_loss_and_gradients` describes it."""
+    _check_split_every(split_every)
     cell = call.cell
     sharded = _shard_call(call, output=True, labels=labels)
     label_name = "labels" if labels.ndim == 2 else "targets"
@@ -514,11 +518,13 @@ def _check(
     data = {"x": (call.x, SEQUENCE), **initial_data(cell, call.initial)}
     arrays = {name: array for name, (array, _) in data.items()}
     extra = {**({} if mask is None else {"mask": mask}), **({} if labels is None else {"labels": labels})}
-    _check_known_chunks({**arrays, **extra})
-    sizes, _ = check_shapes(shapes, params, data)
     named = {f"parameters['{key}']": params[key] for key in shapes}
+    _check_known_chunks({**arrays, **extra, **named})
+    sizes, _ = check_shapes(shapes, params, data)
     _check_libraries({**arrays, **extra, **named})
     _check_dtypes({**arrays, **named})
+    if labels is not None:  # before any work, as the engine's door does: not when a shard runs
+        expect_loss_dtype(array_api_compat.array_namespace(call.x), "x", call.x)
     if mask is not None:
         if not _is_array(mask):
             raise TypeError(f"mask must be a boolean array of shape (m, T_x), got {type(mask).__name__}")
@@ -787,6 +793,11 @@ def _flat_row(result: Mapping[str, Array]) -> Array:
 
 
 # ------------------------------------------------------------------------------------------------- checks
+
+
+def _check_split_every(split_every: object) -> None:
+    if split_every is not None:
+        expect_integer("split_every", split_every, low=2, kind="an int or None", why=" (shards summed per task)")
 
 
 def _check_known_chunks(arrays: Mapping[str, Array]) -> None:
