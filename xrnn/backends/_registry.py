@@ -106,7 +106,7 @@ def to_numpy(x: Array) -> np.ndarray:
     if not array_api_compat.is_array_api_obj(x):
         raise TypeError(f"to_numpy expects an array, got {type(x).__name__}")
     if array_api_compat.is_dask_array(x):
-        return to_numpy(x.compute())  # type: ignore[no-untyped-call]
+        return to_numpy(x.compute())  # type: ignore[no-untyped-call, unused-ignore]  # typed only with dask
     backend = backend_of(x)
     return backend.to_numpy(x) if backend is not None else np.from_dlpack(x)
 
