@@ -456,6 +456,15 @@ def test_sample_rejects_a_checkpoint_not_written_by_train(capsys: pytest.Capture
     _assert_usage_error(status, err, "'c.npz' is not a model of xrnn train: its metadata has no known 'kind'")
 
 
+def test_a_run_samples_and_resumes_on_another_backend(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("array_api_strict")
+    assert cli.main(["train", *FAST, "--steps", "2", "--save", "c.npz"]) == 0
+    capsys.readouterr()
+    status, out, err = _run(capsys, "sample", "--load", "c.npz", "--length", "5", "--backend", "array_api_strict")
+    assert (status, len(out.strip())) == (0, 5), err  # the parameters' dtype check took strict's dtypes for others
+    assert cli.main(["train", "--resume", "c.npz", "--steps", "3", "--backend", "array_api_strict", "--quiet"]) == 0
+
+
 def _edited_run(change: str) -> None:
     """A saved char run, then edited in the way ``change`` names."""
     from xrnn.train.checkpoint import load_checkpoint, save_checkpoint

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from xrnn._typing import Array
+from xrnn._validation import namespace_of
 from xrnn.backends import asarray
 from xrnn.train.checkpoint import Checkpoint
 from xrnn.train.config import TrainConfig
@@ -110,7 +111,8 @@ def saved_parameters(
                 f"its parameter {key!r} has shape {tuple(saved[key].shape)}; the run's configuration with "
                 f"{sizes} needs {tuple(value.shape)}"
             )
-        if str(saved[key].dtype) not in ("float32", "float64"):  # as read from the file: NumPy's dtype names
+        xp = namespace_of(saved[key])  # the checkpoint's, loaded onto any backend
+        if saved[key].dtype not in (xp.float32, xp.float64):
             raise ValueError(f"its parameter {key!r} has dtype {saved[key].dtype}; a run's are float32 or float64")
     return {key: asarray(saved[key], backend=backend, dtype=dtype) for key in expected}
 
