@@ -500,6 +500,28 @@ def test_a_damaged_run_is_one_line_for_sample(capsys: pytest.CaptureFixture[str]
 
 
 # -- info, bench ----------------------------------------------------------------------------------
+def test_a_reader_that_leaves_early_ends_the_command_quietly() -> None:
+    """``xrnn sample ... | head -c 10``: the closed pipe was a BrokenPipeError traceback."""
+    assert cli.main(["train", *FAST, "--steps", "2", "--save", "c.npz"]) == 0
+    command = [
+        sys.executable,
+        "-m",
+        "xrnn",
+        "sample",
+        "--load",
+        "c.npz",
+        "--length",
+        "300000",
+    ]  # more than a pipe holds
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_environment()) as process:
+        assert process.stdout is not None
+        process.stdout.read(10)
+        process.stdout.close()  # before xrnn has written everything
+        _, err = process.communicate(timeout=120)
+    assert b"Traceback" not in err, err
+    assert process.returncode == 1
+
+
 def test_info_lists_versions_backends_and_devices(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = _run(capsys, "info")
     assert status == 0

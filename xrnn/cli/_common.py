@@ -123,6 +123,18 @@ def blame_cell(reference: str) -> Iterator[None]:
         ) from None
 
 
+def sample_tokens(source: str, parameters: Any, length: int, *, cell: str, **options: Any) -> list[int]:
+    """:func:`xrnn.sampling.sample`, with what the model cannot do (the logits of a diverged run's parameters)
+    and a researcher's cell failing as one line; ``source`` says whose parameters they are."""
+    from xrnn.sampling import sample
+
+    try:
+        with blame_cell(cell):
+            return sample(parameters, length, cell=cell, **options)
+    except ValueError as error:
+        raise UsageError(f"{source}: {error}") from None
+
+
 def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split())
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import platform
 import sys
 from collections.abc import Sequence
@@ -26,10 +27,10 @@ from xrnn.cli._common import (
     EXIT_USAGE,
     Parser,
     UsageError,
-    blame_cell,
     check_backend,
     non_negative_int,
     positive_float,
+    sample_tokens,
     usage_line,
 )
 
@@ -83,7 +84,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     handlers = {"train": train.run, "sample": _sample, "info": _info, "demo": _demo, "bench": _bench}
     try:
-        return handlers[args.command](args)
+        status = handlers[args.command](args)
+        sys.stdout.flush()  # here, not at exit: a closed pipe must raise where it is caught
+        return status
+    except BrokenPipeError:  # the reader of the output left (``| head``): stop quietly, as shell tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's flush would raise again
+        return 1
     except UsageError as error:
         print(f"xrnn {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -94,7 +100,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # -- sample ---------------------------------------------------------------------------------------
 def _sample(args: argparse.Namespace) -> int:
-    from xrnn.sampling import sample
     from xrnn.train.trainer import load_char_model
 
     check_backend(args.backend)
@@ -109,18 +114,8 @@ def _sample(args: argparse.Namespace) -> int:
         prime = vocabulary.encode(args.prime)
     except ValueError as error:
         raise UsageError(f"--prime: {error}") from None
-    try:
-        with blame_cell(model.cell):
-            tokens = sample(
-                model.parameters,
-                args.length,
-                prime=prime,
-                temperature=args.temperature,
-                seed=args.seed,
-                cell=model.cell,
-            )
-    except ValueError as error:  # what the model cannot do (the logits of a diverged run)
-        raise UsageError(f"{args.load!r}: {error}") from None
+    options = {"prime": prime, "temperature": args.temperature, "seed": args.seed, "cell": model.cell}
+    tokens = sample_tokens(repr(args.load), model.parameters, args.length, **options)
     print(args.prime + vocabulary.decode(tokens))
     return 0
 

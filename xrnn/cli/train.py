@@ -29,6 +29,7 @@ from xrnn.cli._common import (
     positive_float,
     positive_int,
     read_text,
+    sample_tokens,
 )
 
 DEFAULT_CHECKPOINT = "xrnn-checkpoint.npz"
@@ -425,9 +426,7 @@ def _train(trainer: Any, args: argparse.Namespace) -> int:
                 )
         _write_outputs(trainer, args, flow)
     if args.sample:
-        from xrnn.sampling import sample
-
-        tokens = sample(trainer.parameters, args.sample, seed=config.seed, cell=config.cell)
+        tokens = sample_tokens("--sample", trainer.parameters, args.sample, seed=config.seed, cell=config.cell)
         print(trainer.vocabulary.decode(tokens))
     return 0
 
