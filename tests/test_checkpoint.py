@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +169,18 @@ def test_arrays_of_any_shape_and_dask_arrays_come_back_exactly(tmp_path: Path) -
     assert back["scalar"].shape == ()  # was (1,)
     np.testing.assert_array_equal(back["strided"], saved["strided"])
     np.testing.assert_array_equal(back["lazy"], np.ones(3))  # computed (was an AttributeError)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs a named pipe (POSIX)")
+def test_a_path_that_is_not_a_regular_file_is_not_replaced(tmp_path: Path) -> None:
+    """The checkpoint is renamed over its path: as root, --save /dev/null replaced the device with a file."""
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    with pytest.raises(OSError, match="not a regular file, which a checkpoint would replace"):
+        save_checkpoint(pipe, {"w": np.zeros(2)})
+    with pytest.raises(OSError, match="not a regular file"):
+        check_writable(pipe, replaced=True)
+    assert stat.S_ISFIFO(pipe.stat().st_mode)
 
 
 def test_a_member_that_is_not_an_array_is_named(tmp_path: Path) -> None:

@@ -170,6 +170,23 @@ def test_plot_writes_a_png(capsys: pytest.CaptureFixture[str], tmp_path: Path) -
     assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_outputs_that_would_overwrite_each_other_are_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    status, _, err = _run(capsys, "train", *FAST, "--steps", "2", "--save", "run.npz", "--metrics", "./run.npz")
+    _assert_usage_error(status, err, "the checkpoint and the metrics would both be written to './run.npz'")
+    assert not (tmp_path / "run.npz").exists()  # the metrics overwrote the checkpoint
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs a named pipe (POSIX)")
+def test_a_checkpoint_path_that_is_not_a_regular_file_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    os.mkfifo(tmp_path / "pipe")  # as root, --save /dev/null replaced the device with a file
+    status, _, err = _run(capsys, "train", *FAST, "--steps", "2", "--save", "pipe")
+    _assert_usage_error(status, err, "cannot write checkpoint 'pipe': not a regular file")
+
+
 @pytest.mark.parametrize("flag", ["--plot", "--flow"])
 def test_a_figure_matplotlib_cannot_write_is_refused_before_training(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, flag: str
@@ -336,6 +353,10 @@ def _parser_error(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, 
         (["sample", "--load", "c.npz", "--seed", "-1"], ("argument --seed: must be at least 0, got -1",)),
         (["sample", "--load", "c.npz", "--no-such-option"], ("unrecognized arguments: --no-such-option",)),
         (["info", "--verbose"], ("unrecognized arguments: --verbose",)),
+        (["train", "--resume", ""], ("argument --resume: must be a path, got ''",)),  # started a fresh run
+        (["train", "--save", ""], ("argument --save: must be a path, got ''",)),  # saved nothing, silently
+        (["train", "--text", ""], ("argument --text: must be a path, got ''",)),  # trained on the sonnets
+        (["sample", "--load", ""], ("argument --load: must be a path, got ''",)),
     ],
     ids=lambda value: " ".join(value) if isinstance(value, list) else "",
 )

@@ -91,6 +91,13 @@ def fraction(text: str) -> float:
     return value
 
 
+def non_empty_path(text: str) -> str:
+    """A path option's value: an empty one (``--resume ""``) was taken for no option at all."""
+    if not text:
+        raise argparse.ArgumentTypeError("must be a path, got ''")
+    return text
+
+
 def check_backend(name: str) -> None:
     try:
         get_backend(name)

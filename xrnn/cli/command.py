@@ -28,6 +28,7 @@ from xrnn.cli._common import (
     Parser,
     UsageError,
     check_backend,
+    non_empty_path,
     non_negative_int,
     positive_float,
     sample_tokens,
@@ -48,7 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_parser(commands)
 
     sample = commands.add_parser("sample", help="generate text from a checkpoint of xrnn train")
-    sample.add_argument("--load", required=True, metavar="PATH", help="checkpoint written by xrnn train")
+    sample.add_argument(
+        "--load", required=True, type=non_empty_path, metavar="PATH", help="checkpoint written by xrnn train"
+    )
     sample.add_argument("--length", type=non_negative_int, default=200, help="characters to generate (default 200)")
     sample.add_argument(
         "--temperature",

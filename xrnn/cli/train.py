@@ -24,6 +24,7 @@ from xrnn.cli._common import (
     blame_cell,
     check_backend,
     fraction,
+    non_empty_path,
     non_negative_float,
     non_negative_int,
     positive_float,
@@ -72,7 +73,12 @@ def add_parser(commands: Any) -> None:
         "2015), scored by mean squared error; copy: the copy task (Arjovsky, Shah and Bengio 2016) "
         f"(default {defaults.task})",
     )
-    train.add_argument("--text", metavar="PATH", help="char task: UTF-8 text (default: ten of Shakespeare's sonnets)")
+    train.add_argument(
+        "--text",
+        type=non_empty_path,
+        metavar="PATH",
+        help="char task: UTF-8 text (default: nine of Shakespeare's sonnets)",
+    )
     train.add_argument(
         "--cell",
         metavar="CELL",
@@ -134,14 +140,19 @@ def add_parser(commands: Any) -> None:
     )
     train.add_argument(
         "--metrics",
+        type=non_empty_path,
         metavar="PATH",
         help="write every step's loss (and each evaluation's scores) as CSV, settings first",
     )
     train.add_argument(
-        "--plot", metavar="PATH", help="draw the training and validation curves as a PNG (needs matplotlib)"
+        "--plot",
+        type=non_empty_path,
+        metavar="PATH",
+        help="draw the training and validation curves as a PNG (needs matplotlib)",
     )
     train.add_argument(
         "--flow",
+        type=non_empty_path,
         metavar="PATH",
         help="draw the mean gradient reaching each time step's hidden state, over training, as a PNG heatmap "
         "(numbers in PATH with a .csv suffix: step, t, norm; needs matplotlib); a resumed run records its own "
@@ -155,11 +166,14 @@ def add_parser(commands: Any) -> None:
     )
     train.add_argument(
         "--save",
+        type=non_empty_path,
         metavar="PATH",
         help="write the last checkpoint here (at the end and on Ctrl-C) and the best by validation loss beside it "
         "(run.npz: run.best.npz)",
     )
-    train.add_argument("--resume", metavar="PATH", help="continue the run saved in this checkpoint")
+    train.add_argument(
+        "--resume", type=non_empty_path, metavar="PATH", help="continue the run saved in this checkpoint"
+    )
     train.add_argument(
         "--sample",
         type=non_negative_int,
@@ -249,10 +263,16 @@ def _check_before_training(args: argparse.Namespace, given: dict[str, Any]) -> N
         from xrnn.cli.flow import FlowRecorder
 
         outputs.append(("flow numbers", str(FlowRecorder.csv_path(args.flow))))
+    written: dict[Path, str] = {}
+    for what, output in outputs:
+        if output:
+            other = written.setdefault(Path(output).resolve(), what)
+            if other is not what:  # the later file would overwrite the earlier
+                raise UsageError(f"the {other} and the {what} would both be written to {output!r}")
     for what, path in outputs:
         if path:
             try:
-                check_writable(path)
+                check_writable(path, replaced=what == "checkpoint")
             except OSError as error:
                 raise UsageError(f"cannot write {what} {path!r}: {error.strerror or error}") from None
 

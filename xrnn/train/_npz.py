@@ -31,6 +31,7 @@ def write_npz(path: str | os.PathLike[str], arrays: Mapping[str, Array], documen
     (no ``.npz`` is appended).
     """
     target = Path(path)
+    _expect_replaceable(target)
     temporary = _temporary_next_to(target)
     try:
         with _create(temporary, target) as stream:
@@ -42,16 +43,26 @@ def write_npz(path: str | os.PathLike[str], arrays: Mapping[str, Array], documen
     return target
 
 
-def check_writable(path: str | os.PathLike[str]) -> None:
+def check_writable(path: str | os.PathLike[str], *, replaced: bool = False) -> None:
     """Raise the ``OSError`` that writing ``path`` would raise (a missing folder, no permission), naming
-    ``path``; write nothing. What a long run checks before it starts, rather than fail at its end."""
+    ``path``; write nothing. What a long run checks before it starts, rather than fail at its end.
+    ``replaced``: the file will be replaced, as :func:`write_npz` does, so it must be a regular file."""
     target = Path(path)
     if target.is_dir():
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), os.fspath(path))
+    if replaced:
+        _expect_replaceable(target)
     temporary = _temporary_next_to(target)
     with _create(temporary, target):
         pass
     temporary.unlink()
+
+
+def _expect_replaceable(target: Path) -> None:
+    """A file written by renaming a new one over it must be a regular file or nothing: the rename would
+    replace a device (``/dev/null``), a pipe or a socket with a file."""
+    if target.exists() and not target.is_file():
+        raise OSError(errno.EINVAL, "not a regular file, which a checkpoint would replace", os.fspath(target))
 
 
 def _temporary_next_to(target: Path) -> Path:

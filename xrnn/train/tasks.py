@@ -1,6 +1,6 @@
 """The training tasks: their data, their validation sets and the baselines a model has to beat.
 
-* ``char``: next-character prediction on a text (by default ten of Shakespeare's sonnets, in the package),
+* ``char``: next-character prediction on a text (by default nine of Shakespeare's sonnets, in the package),
   validated on the held-out end of the text and scored in bits per character;
 * ``adding``: the adding problem (Hochreiter and Schmidhuber 1997) in the form of Le, Jaitly and Hinton
   (2015): two channels of ``seq_len`` steps, values uniform in ``[0, 1)`` and a marker on one step of each

@@ -6,7 +6,7 @@ happen at fixed steps (every ``eval_every``), so a run is a pure function of its
 seed gives the same losses on the CPU, and a run resumed from a checkpoint continues exactly as if it
 had never stopped, its validation scores, best step and early stopping included.
 
-The default corpus, ``xrnn/data/sonnets.txt``, is ten of Shakespeare's sonnets (public domain).
+The default corpus, ``xrnn/data/sonnets.txt``, is nine of Shakespeare's sonnets (public domain).
 """
 
 from __future__ import annotations
