@@ -170,6 +170,24 @@ def test_plot_writes_a_png(capsys: pytest.CaptureFixture[str], tmp_path: Path) -
     assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--optimizer", "adam", "--momentum", "0.5"],
+            "--momentum is for --optimizer sgd; this run's optimizer is adam",
+        ),
+        (["--shards", "64", "--scheduler", "local:1"], "--shards 64 is more than the batch of 4 sequences"),
+    ],
+)
+def test_options_the_run_would_ignore_are_refused(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    """Both were accepted without a word: Adam has no momentum, and no shard can be empty."""
+    status, _, err = _run(capsys, "train", *FAST, "--steps", "1", *argv)
+    _assert_usage_error(status, err, message)
+
+
 def test_outputs_that_would_overwrite_each_other_are_refused(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

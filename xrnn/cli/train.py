@@ -217,8 +217,13 @@ def run(args: argparse.Namespace) -> int:
     given = {name: value for name, value in given.items() if value is not None}
     _check_before_training(args, given)
     trainer = _resumed(args, given) if args.resume else _fresh(args, given)
-    if args.sample and trainer.config.task != "char":
-        raise UsageError(f"--sample needs the char task; this run is of the {trainer.config.task} task")
+    config = trainer.config
+    if args.sample and config.task != "char":
+        raise UsageError(f"--sample needs the char task; this run is of the {config.task} task")
+    if "momentum" in given and config.optimizer != "sgd":  # it would be ignored
+        raise UsageError(f"--momentum is for --optimizer sgd; this run's optimizer is {config.optimizer}")
+    if args.shards is not None and args.shards > config.batch:
+        raise UsageError(f"--shards {args.shards} is more than the batch of {config.batch} sequences")
     _try_first_step(trainer)
     if args.resume and args.save:
         _carry_best(trainer, args.resume, args.save)
