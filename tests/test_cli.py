@@ -375,6 +375,7 @@ def _parser_error(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, 
         (["train", "--save", ""], ("argument --save: must be a path, got ''",)),  # saved nothing, silently
         (["train", "--text", ""], ("argument --text: must be a path, got ''",)),  # trained on the sonnets
         (["sample", "--load", ""], ("argument --load: must be a path, got ''",)),
+        (["bench", ".cpu"], ("a benchmark suite is a module name such as 'cpu', got '.cpu'",)),
     ],
     ids=lambda value: " ".join(value) if isinstance(value, list) else "",
 )

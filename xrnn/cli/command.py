@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Recurrent networks with explicit BPTT on any Array API library.",
         listing="the commands",
     )
+    from xrnn import __version__
+
+    parser.add_argument("--version", action="version", version=f"xrnn {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train.add_parser(commands)
@@ -71,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser(
         "bench", help="run a benchmark suite of a source checkout", description="Run benchmarks.<suite>.main(ARGS)."
     )
-    bench.add_argument("suite", nargs="?", default="cpu", help="cpu, gpu, docs, profile_cpu (default cpu)")
+    bench.add_argument(
+        "suite", nargs="?", default="cpu", help="a module of benchmarks/ with a main(): cpu (default), gpu, docs, ..."
+    )
     bench.add_argument("args", nargs=argparse.REMAINDER, help="passed on to the suite")
     return parser
 
@@ -169,10 +174,14 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _bench(args: argparse.Namespace) -> int:
     """Run ``benchmarks.<suite>.main(args)`` from a source checkout; exit 2 where there is none."""
-    if "benchmarks" not in sys.modules:
-        checkout = Path(__file__).resolve().parent.parent
-        if (checkout / "benchmarks" / "__init__.py").is_file() and str(checkout) not in sys.path:
-            sys.path.append(str(checkout))
+    if not all(part.isidentifier() for part in args.suite.split(".")):
+        raise UsageError(f"a benchmark suite is a module name such as 'cpu', got {args.suite!r}")
+    if "benchmarks" not in sys.modules:  # the checkout xrnn runs from (an editable install), or the one here
+        for checkout in (Path(__file__).resolve().parent.parent.parent, Path.cwd()):
+            if (checkout / "benchmarks" / "__init__.py").is_file() and (checkout / "xrnn").is_dir():
+                if str(checkout) not in sys.path:
+                    sys.path.append(str(checkout))
+                break
     try:
         module = importlib.import_module(f"benchmarks.{args.suite}")
     except ModuleNotFoundError as error:
