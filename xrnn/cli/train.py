@@ -271,9 +271,10 @@ def _check_before_training(args: argparse.Namespace, given: dict[str, Any]) -> N
     written: dict[Path, str] = {}
     for what, output in outputs:
         if output:
-            other = written.setdefault(Path(output).resolve(), what)
-            if other is not what:  # the later file would overwrite the earlier
-                raise UsageError(f"the {other} and the {what} would both be written to {output!r}")
+            resolved = Path(output).resolve()
+            if resolved in written:  # the later file would overwrite the earlier
+                raise UsageError(f"the {written[resolved]} and the {what} would both be written to {output!r}")
+            written[resolved] = what
     for what, path in outputs:
         if path:
             try:
