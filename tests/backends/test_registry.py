@@ -31,6 +31,31 @@ def test_missing_library_gives_a_reason(monkeypatch: pytest.MonkeyPatch) -> None
         backends.get_backend("cupy")
 
 
+def test_a_broken_install_gives_a_reason_whatever_it_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A driver library's OSError on import crashed available_backends and xrnn info."""
+
+    def broken(name: str) -> object:
+        raise OSError("libcuda.so: cannot open shared object file")
+
+    monkeypatch.setattr(_registry, "find_spec", lambda name: object())
+    monkeypatch.setattr(_registry, "import_module", broken)
+    reason = backends.unavailable_reason("cupy")
+    assert reason == "cupy is installed but failed to import (OSError: libcuda.so: cannot open shared object file)"
+
+
+def test_what_is_no_backend_name_or_no_array_data_is_refused() -> None:
+    with pytest.raises(TypeError, match="a backend is named by a string such as 'numpy', got list"):
+        backends.get_backend(["numpy"])  # type: ignore[arg-type]  # was "unhashable type"
+    for data in (None, "abc", {"a": 1}):  # they became object or string arrays
+        with pytest.raises(TypeError, match="asarray takes an array or numbers, got"):
+            backends.asarray(data)
+
+
+def test_to_numpy_computes_a_dask_array() -> None:
+    da = pytest.importorskip("dask.array")
+    np.testing.assert_array_equal(backends.to_numpy(da.ones(3)), np.ones(3))  # was an AttributeError
+
+
 def test_round_trip_through_every_backend(backend: TestBackend) -> None:
     host = np.arange(6.0).reshape(2, 3)
     on_backend = backends.asarray(host, backend=backend.name, dtype="float32", device=backend.device)

@@ -5,7 +5,7 @@ Detection works from an array's namespace, so it never imports a library the use
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from importlib import import_module
@@ -132,6 +132,8 @@ def asarray(obj: Any, *, backend: str = "numpy", dtype: Any = None, device: Any 
     >>> asarray(np.ones((2, 1)), backend="numpy", dtype="float32").dtype
     dtype('float32')
     """
+    if obj is None or isinstance(obj, (str, bytes, Mapping)):  # they would become object or string arrays
+        raise TypeError(f"asarray takes an array or numbers, got {type(obj).__name__}")
     target = get_backend(backend)
     if array_api_compat.is_array_api_obj(obj) and backend_of(obj) is not target:
         obj = to_numpy(obj)
