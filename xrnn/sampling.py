@@ -112,14 +112,15 @@ def _tokens(prime: object, n_x: int) -> list[int]:
     if isinstance(prime, (str, bytes)) or not isinstance(prime, Iterable):
         raise TypeError(f"prime must be a sequence of int tokens, got {type(prime).__name__}")
     given = list(prime)
-    tokens = [whole_number(token) for token in given]
-    not_ints = [token for token, number in zip(given, tokens, strict=True) if number is None]
-    if not_ints:
+    numbers = [whole_number(token) for token in given]
+    tokens = [number for number in numbers if number is not None]
+    if len(tokens) < len(given):
+        not_ints = [token for token, number in zip(given, numbers, strict=True) if number is None]
         raise TypeError(f"prime tokens must be ints, got {not_ints[:5]}")
-    bad = [token for token in tokens if not 0 <= token < n_x]  # type: ignore[operator]
+    bad = [token for token in tokens if not 0 <= token < n_x]
     if bad:
         raise ValueError(f"prime tokens must be in [0, n_x) = [0, {n_x}), got {bad[:5]}")
-    return tokens  # type: ignore[return-value]
+    return tokens
 
 
 def _tempered_weights(logits: list[float], temperature: float) -> list[float]:

@@ -269,14 +269,12 @@ def _check_before_training(args: argparse.Namespace, given: dict[str, Any]) -> N
 
         outputs.append(("flow numbers", str(FlowRecorder.csv_path(args.flow))))
     written: dict[Path, str] = {}
-    for what, output in outputs:
-        if output:
-            resolved = Path(output).resolve()
-            if resolved in written:  # the later file would overwrite the earlier
-                raise UsageError(f"the {written[resolved]} and the {what} would both be written to {output!r}")
-            written[resolved] = what
     for what, path in outputs:
         if path:
+            resolved = Path(path).resolve()
+            if resolved in written:  # the later file would overwrite the earlier
+                raise UsageError(f"the {written[resolved]} and the {what} would both be written to {path!r}")
+            written[resolved] = what
             try:
                 check_writable(path, replaced=what == "checkpoint")
             except OSError as error:

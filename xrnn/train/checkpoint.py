@@ -144,11 +144,7 @@ def load_checkpoint(
     parameters = {key.removeprefix("param/"): move(v) for key, v in host.items() if key.startswith("param/")}
     optimizer: OptimizerState | None = None
     if "optimizer" in document:
-        slots: dict[str, dict[str, Array]] = {}
-        for key, value in host.items():
-            if key.startswith("optim/"):
-                _, slot, name = key.split("/", 2)
-                slots.setdefault(slot, {})[name] = move(value)
+        slots = {slot: {name: move(v) for name, v in values.items()} for slot, values in _slots(host).items()}
         optimizer = {**document["optimizer"], "slots": slots}
     return Checkpoint(parameters, optimizer, dict(document.get("metadata", {})))
 
@@ -163,13 +159,10 @@ def _problem(host: Mapping[str, Any], document: Mapping[str, Any]) -> str | None
     saved = document["optimizer"]
     if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict):
         return "has an optimizer entry without a name, a config object and a step"
-    slots: dict[str, dict[str, Any]] = {}
-    for key, value in host.items():
-        if key.startswith("optim/"):
-            if key.count("/") < 2:
-                return f"has an optimizer member {key!r}; expected optim/SLOT/PARAMETER"
-            _, slot, name = key.split("/", 2)
-            slots.setdefault(slot, {})[name] = value
+    malformed = [key for key in host if key.startswith("optim/") and key.count("/") < 2]
+    if malformed:
+        return f"has an optimizer member {malformed[0]!r}; expected optim/SLOT/PARAMETER"
+    slots = _slots(host)
     try:
         optimizer_from_state({**saved, "slots": slots})
     except (TypeError, ValueError) as error:
@@ -186,6 +179,16 @@ def _problem(host: Mapping[str, Any], document: Mapping[str, Any]) -> str | None
                     f"its parameter has shape {tuple(parameter.shape)}"
                 )
     return None
+
+
+def _slots(host: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The optimizer's members ``optim/SLOT/PARAMETER`` as ``{slot: {parameter: array}}``."""
+    slots: dict[str, dict[str, Any]] = {}
+    for key, value in host.items():
+        if key.startswith("optim/"):
+            _, slot, name = key.split("/", 2)
+            slots.setdefault(slot, {})[name] = value
+    return slots
 
 
 def _json_object(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
