@@ -31,10 +31,14 @@ _FIRST_GATE = "const ptrdiff_t row = static_cast<ptrdiff_t>(i) / n_a, first = i 
 
 
 class StepKernel:
-    """One step's fused elementwise kernel, in two variants: without a mask, and with the step's mask
-    ``keep`` (m, 1) as its last input. The body reads ``kept`` (``true`` without a mask)."""
+    """One step's fused elementwise kernel over ``gates`` gates, in two variants: without a mask, and with the
+    step's mask ``keep`` (m, 1) as its last input. The body reads ``kept`` (``true`` without a mask) and
+    ``row`` and ``first``, where its element's first gate is."""
 
-    def __init__(self, name: str, in_params: str, out_params: str, body: str, *, masked: bool = True) -> None:
+    def __init__(
+        self, name: str, in_params: str, out_params: str, body: str, *, gates: int, masked: bool = True
+    ) -> None:
+        body = _FIRST_GATE.format(g=gates) + body
         self.plain = cp.ElementwiseKernel(
             in_params, out_params, "const bool kept = true;\n" + body, f"xrnn_{name}", preamble=_PREAMBLE
         )
@@ -63,8 +67,7 @@ _LSTM_FORWARD = StepKernel(
     "lstm_forward",
     "raw T recurrent, T a_prev, T c_prev, int32 n_a",
     "raw T z, T a, T c",
-    _FIRST_GATE.format(g=4)
-    + """
+    """
     const ptrdiff_t o_at = first, f_at = first + n_a, i_at = first + 2 * n_a, cc_at = first + 3 * n_a;
     const T o = xrnn_sigmoid(z[o_at] + recurrent[o_at]);
     const T f = xrnn_sigmoid(z[f_at] + recurrent[f_at]);
@@ -83,6 +86,7 @@ _LSTM_FORWARD = StepKernel(
         a = a_prev;
     }
     """,
+    gates=4,
 )
 # The gradient reaching a<t> is dstates + da_mat + extra: da_mat the later step's product dz @ W_a, extra
 # what padded rows passed on (0 elsewhere); a padded row ignores dstates and adds da_mat to extra.
@@ -90,8 +94,7 @@ _LSTM_BACKWARD = StepKernel(
     "lstm_backward",
     "T dstates, T da_mat, T cell, T c_prev, raw T gates, int32 n_a",
     "raw T dz, T extra, T dc_next",
-    _FIRST_GATE.format(g=4)
-    + """
+    """
     const ptrdiff_t o_at = first, f_at = first + n_a, i_at = first + 2 * n_a, cc_at = first + 3 * n_a;
     if (kept) {
         const T g = dstates + (da_mat + extra);
@@ -112,13 +115,13 @@ _LSTM_BACKWARD = StepKernel(
         dz[cc_at] = 0;
     }
     """,
+    gates=4,
 )
 _GRU_FORWARD_GATES = StepKernel(
     "gru_forward_gates",
     "raw T recurrent, T a_prev, int32 n_a",
     "raw T z, T reset_state",
-    _FIRST_GATE.format(g=3)
-    + """
+    """
     const ptrdiff_t u_at = first, r_at = first + n_a;
     const ptrdiff_t ru_at = i + n_a * row, rr_at = ru_at + n_a;  // in recurrent, (m, 2 n_a)
     const T u = xrnn_sigmoid(z[u_at] + recurrent[ru_at]);
@@ -127,19 +130,20 @@ _GRU_FORWARD_GATES = StepKernel(
     z[r_at] = r;
     reset_state = r * a_prev;
     """,
+    gates=3,
     masked=False,
 )
 _GRU_FORWARD_STATE = StepKernel(
     "gru_forward_state",
     "T candidate, T a_prev, int32 n_a",
     "raw T z, T a",
-    _FIRST_GATE.format(g=3)
-    + """
+    """
     const ptrdiff_t cc_at = first + 2 * n_a;
     const T cc = tanh(z[cc_at] + candidate);
     z[cc_at] = cc;
     a = kept ? a_prev + z[first] * (cc - a_prev) : a_prev;
     """,
+    gates=3,
 )
 # The gradient reaching a<t> is g = dstates + da_mat + partial: da_mat the later step's product through
 # the gates, partial the rest (through 1 - u and the reset gate; g itself where that step was padded).
@@ -147,8 +151,7 @@ _GRU_BACKWARD_CANDIDATE = StepKernel(
     "gru_backward_candidate",
     "T dstates, T da_mat, T partial, raw T gates, int32 n_a",
     "raw T dz, T g",
-    _FIRST_GATE.format(g=3)
-    + """
+    """
     const ptrdiff_t cc_at = first + 2 * n_a;
     if (kept) {
         const T total = dstates + (da_mat + partial);
@@ -160,13 +163,13 @@ _GRU_BACKWARD_CANDIDATE = StepKernel(
         dz[cc_at] = 0;
     }
     """,
+    gates=3,
 )
 _GRU_BACKWARD_GATES = StepKernel(
     "gru_backward_gates",
     "T dreset_state, T g, T a_prev, raw T gates, int32 n_a",
     "raw T dz, T partial",
-    _FIRST_GATE.format(g=3)
-    + """
+    """
     const ptrdiff_t u_at = first, r_at = first + n_a, cc_at = first + 2 * n_a;
     if (kept) {
         const T u = gates[u_at], r = gates[r_at], cc = gates[cc_at];
@@ -179,6 +182,7 @@ _GRU_BACKWARD_GATES = StepKernel(
         partial = g;
     }
     """,
+    gates=3,
 )
 
 
