@@ -21,7 +21,7 @@ from typing import Any
 
 import cupy as cp
 
-from xrnn.backends._cupy_graphs import MATMUL, Products, run_steps, start_gradient
+from xrnn.backends._cupy_graphs import MATMUL, Products, run_steps, scan_key, start_gradient
 
 _PREAMBLE = """
 template <typename T> __device__ __forceinline__ T xrnn_sigmoid(const T x) { return 1 / (1 + exp(-x)); }
@@ -201,11 +201,6 @@ def _owned(array: cp.ndarray) -> cp.ndarray:
     return array if array.flags.c_contiguous else cp.ascontiguousarray(array)
 
 
-def _key(name: str, gates: cp.ndarray, n_a: int, keep: Any, after: Any = None) -> tuple[Any, ...]:
-    t_x, m, _ = gates.shape
-    return (name, t_x, m, n_a, gates.dtype.char, keep is not None, after is not None)
-
-
 def _lstm_forward_steps(
     gates: cp.ndarray,
     w_a: cp.ndarray,
@@ -238,7 +233,7 @@ def lstm_forward_scan(
     gates = _owned(projection)
     t_x, m, width = gates.shape
     n_a = width // 4
-    key = _key("lstm-forward", gates, n_a, keep)
+    key = scan_key("lstm-forward", gates, n_a, keep)
     arrays = (gates, w_a, a0_rows, c0_rows, as_keep(keep))
     work = ((t_x, m, n_a), (t_x, m, n_a), (m, width))
     gates, states, cells = run_steps(key, _lstm_forward_steps, arrays, work, (0, 5, 6))
@@ -291,7 +286,7 @@ def lstm_backward_scan(
     t_x, m, width = gates.shape
     n_a = width // 4
     after_a, after_c = (None, None) if after is None else after
-    key = _key("lstm-backward", gates, n_a, keep, after)
+    key = scan_key("lstm-backward", gates, n_a, keep, after)
     arrays = (dstates, gates, cells, c0_rows, w_a, as_keep(keep), after_a, after_c)
     work = ((t_x, m, width), (m, n_a), (m, n_a), (m, n_a))
     dz, da0, dc0 = run_steps(key, _lstm_backward_steps, arrays, work, (8, 9, 10))
@@ -332,7 +327,7 @@ def gru_forward_scan(
     gates = _owned(projection)
     t_x, m, width = gates.shape
     n_a = width // 3
-    key = _key("gru-forward", gates, n_a, keep)
+    key = scan_key("gru-forward", gates, n_a, keep)
     arrays = (gates, w_a, a0_rows, as_keep(keep))
     work = ((t_x, m, n_a), (m, 2 * n_a), (m, n_a), (m, n_a))
     gates, states = run_steps(key, _gru_forward_steps, arrays, work, (0, 4))
@@ -385,7 +380,7 @@ def gru_backward_scan(
     gates = _owned(gates)
     t_x, m, width = gates.shape
     n_a = width // 3
-    key = _key("gru-backward", gates, n_a, keep, after)
+    key = scan_key("gru-backward", gates, n_a, keep, after)
     arrays = (dstates, gates, states, a0_rows, w_a, as_keep(keep), None if after is None else after[0])
     work = ((t_x, m, width), (m, n_a), (m, n_a), (m, n_a), (m, n_a))
     dz, da0 = run_steps(key, _gru_backward_steps, arrays, work, (7, 8))

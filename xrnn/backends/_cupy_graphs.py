@@ -51,10 +51,17 @@ def start_gradient(buffer: cp.ndarray, after: cp.ndarray | None) -> None:
         buffer[...] = after
 
 
+def scan_key(name: str, rows: cp.ndarray, n_a: int, keep: Any, after: Any = None) -> tuple[Any, ...]:
+    """The key of a scan's graph (see :class:`ScanGraphs`): ``name`` (cell and direction), ``T_x`` and ``m``
+    from ``rows`` (T_x, m, ...), ``n_a``, ``rows``' dtype, and whether ``keep`` and ``after`` are given."""
+    t_x, m = rows.shape[:2]
+    return (name, t_x, m, n_a, rows.dtype.char, keep is not None, after is not None)
+
+
 class ScanGraphs:
     """CUDA graphs of the scans, captured once per key and device and replayed.
 
-    A key names the scan (cell and direction), its shape and dtype, and whether it has a mask and the
+    A key (:func:`scan_key`) names the scan (cell and direction), its shape and dtype, and whether it has a mask and the
     gradients ``after`` its last step (the captured launches differ). A scan is a few small launches per
     step whose Python and launch overhead dominates at small sizes; a graph replays them in one launch.
     Graphs read and write fixed buffers, so each call copies its arrays in and its results out (cheap next

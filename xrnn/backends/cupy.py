@@ -19,7 +19,7 @@ import numpy as np
 from xrnn.backends import _cupy_gated
 from xrnn.backends._adapter import ArrayBackend
 from xrnn.backends._cupy_gated import as_keep, step_keep
-from xrnn.backends._cupy_graphs import MATMUL, Products, run_steps, start_gradient
+from xrnn.backends._cupy_graphs import MATMUL, Products, run_steps, scan_key, start_gradient
 
 # One pass each instead of three (add, tanh) and four (square, subtract, add, multiply).
 _add_tanh = cp.ElementwiseKernel("T recurrent", "T z", "z = tanh(z + recurrent)", "xrnn_add_tanh")
@@ -91,8 +91,8 @@ def rnn_forward_scan(preactivation: cp.ndarray, waa: cp.ndarray, a0_rows: cp.nda
     ``a0_rows`` are only read; where the time-major mask ``keep`` (T_x, m, 1) is false, the state is
     carried over.
     """
-    t_x, m, n_a = preactivation.shape
-    key = ("rnn-forward", t_x, m, n_a, preactivation.dtype.char, keep is not None, False)
+    _, m, n_a = preactivation.shape
+    key = scan_key("rnn-forward", preactivation, n_a, keep)
     arrays = (preactivation, waa, a0_rows, as_keep(keep))
     (states,) = run_steps(key, _forward_steps, arrays, ((m, n_a),), (0,))
     return states
@@ -111,7 +111,7 @@ def rnn_backward_scan(
     unchanged. ``after``: the gradient ``(m, n_a)`` reaching the last state from beyond the sequence.
     """
     t_x, m, n_a = states.shape
-    key = ("rnn-backward", t_x, m, n_a, states.dtype.char, keep is not None, after is not None)
+    key = scan_key("rnn-backward", states, n_a, keep, after)
     arrays = (dstates, states, waa, as_keep(keep), None if after is None else after[0])
     dz, da0 = run_steps(key, _backward_steps, arrays, ((t_x, m, n_a), (m, n_a), (m, n_a)), (5, 6))
     return dz, da0
