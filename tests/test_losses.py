@@ -33,6 +33,18 @@ def test_integer_and_one_hot_labels_agree(backend: TestBackend) -> None:
         backend.assert_close(a, backend.to_numpy(b))
 
 
+@pytest.mark.parametrize("dtype", ["uint8", "int8"])
+def test_narrow_integer_labels_select_one_class_beyond_their_range(backend: TestBackend, dtype: str) -> None:
+    """300 classes, labels in uint8 or int8: the classes were an arange in the labels' dtype, which wraps
+    round, so labels 0 and 5 matched two classes each and the loss was twice the true one."""
+    logits = backend.asarray(np.zeros((300, 1, 2)))
+    loss, dlogits = xrnn.softmax_cross_entropy(logits, backend.asarray(np.array([[0, 5]], dtype=dtype)))
+    backend.assert_close(loss, np.log(300.0))
+    expected = np.full((300, 1, 2), 1 / 600)
+    expected[0, 0, 0] = expected[5, 0, 1] = 1 / 600 - 1 / 2
+    backend.assert_close(dlogits, expected)
+
+
 def test_gradient_matches_finite_differences_for_soft_targets(backend: TestBackend) -> None:
     """Soft targets that do not sum to one: the gradient is softmax * mass - target, not softmax - target."""
     logits, _ = _logits_and_labels(2)

@@ -142,6 +142,18 @@ def test_one_hot(backend: TestBackend) -> None:
     backend.assert_close(one_hot(tokens, 3, dtype="float32"), expected, dtype="float32")  # a dtype's name
 
 
+def test_one_hot_and_many_to_one_take_labels_of_a_dtype_narrower_than_the_classes(backend: TestBackend) -> None:
+    """uint8 indices with 300 classes: the classes were an arange in uint8, which wraps round after 255,
+    so index 0 got two ones (0 and 256) and the many-to-one loss was twice the true one."""
+    indices = backend.asarray(np.array([0, 44], dtype=np.uint8))
+    expected = np.zeros((300, 2))
+    expected[0, 0] = expected[44, 1] = 1
+    backend.assert_close(one_hot(indices, 300, dtype="float64"), expected)
+    parameters = backend.tree({key: np.zeros_like(value) for key, value in init_parameters(2, 3, 300).items()})
+    loss, _ = many_to_one_loss_and_gradients(backend.asarray(np.ones((2, 2, 3))), indices, parameters)
+    backend.assert_close(loss, np.log(300.0))
+
+
 @pytest.mark.parametrize(
     ("indices", "n", "dtype", "error", "message"),
     [

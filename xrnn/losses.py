@@ -141,10 +141,19 @@ def _bad_targets(xp: ModuleType, labels: Array) -> tuple[tuple[str, Array], ...]
 def labels_to_rows(xp: ModuleType, labels: Array, like: Array, n_y: int) -> Array:
     """Checked ``labels`` (of any number of steps) as target rows ``(T * m, n_y)`` in ``like``'s dtype."""
     if is_kind(xp, labels.dtype, "integral"):
-        indices = xp.reshape(xp.permute_dims(labels, (1, 0)), (-1,))
-        classes = xp.arange(n_y, dtype=labels.dtype, device=array_api_compat.device(labels))
+        indices, classes = class_range(xp, xp.reshape(xp.permute_dims(labels, (1, 0)), (-1,)), n_y)
         return xp.astype(indices[:, None] == classes[None, :], like.dtype)
     return to_rows(xp, labels)
+
+
+def class_range(xp: ModuleType, indices: Array, n: int) -> tuple[Array, Array]:
+    """``indices`` (in ``[0, n)``) and the classes ``arange(n)``, in one integer dtype that holds ``n``.
+
+    Not the indices' own dtype: ``arange(300)`` in uint8 wraps round to 0 after 255, and every label below
+    44 then matched two classes (a loss twice too large, one-hot vectors with two ones).
+    """
+    classes = xp.arange(n, device=array_api_compat.device(indices))
+    return xp.astype(indices, classes.dtype, copy=False), classes
 
 
 def cross_entropy_rows(

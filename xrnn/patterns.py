@@ -35,7 +35,7 @@ from xrnn.backends import namespace_backend
 from xrnn.cells import Cell, State, resolve
 from xrnn.cells._door import check_initial, check_parameter_shapes
 from xrnn.cells._engine import loss_and_gradients
-from xrnn.losses import cross_entropy_rows, expect_loss_dtype, squared_error_unchecked
+from xrnn.losses import class_range, cross_entropy_rows, expect_loss_dtype, squared_error_unchecked
 
 
 def one_hot(indices: Array, n: int, *, dtype: object) -> Array:
@@ -79,7 +79,7 @@ def one_hot(indices: Array, n: int, *, dtype: object) -> Array:
 
 def one_hot_unchecked(xp: ModuleType, indices: Array, n: int, dtype: object) -> Array:
     """:func:`one_hot` for callers whose indices are in range by construction (the tasks' generators)."""
-    classes = xp.arange(n, dtype=indices.dtype, device=array_api_compat.device(indices))
+    indices, classes = class_range(xp, indices, n)
     classes = xp.reshape(classes, (n,) + (1,) * indices.ndim)
     return xp.astype(indices[None, ...] == classes, dtype)
 
@@ -283,8 +283,8 @@ def many_to_one_loss_and_gradients(
     _check_labels(head.xp, labels, x, int(x.shape[1]), n_y)
 
     def cross_entropy(outputs: Array) -> tuple[Array, Array]:
-        classes = head.xp.arange(n_y, dtype=labels.dtype, device=array_api_compat.device(labels))
-        targets = head.xp.astype(labels[:, None] == classes[None, :], x.dtype)
+        indices, classes = class_range(head.xp, labels, n_y)
+        targets = head.xp.astype(indices[:, None] == classes[None, :], x.dtype)
         loss, dlogits = cross_entropy_rows(head.xp, outputs.T, targets)
         return loss, dlogits.T
 
