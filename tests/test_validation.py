@@ -3,6 +3,7 @@ argument and gives the expected and the actual value."""
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
 import array_api_compat
@@ -113,6 +114,30 @@ def test_non_floating_dtypes_raise_type_error(backend: TestBackend, dtype: str) 
             TypeError, match=rf"xt? must have a real floating dtype \(float32 or float64\), got .*{dtype}"
         ):
             call()
+
+
+@pytest.mark.parametrize("dtype", ["float16", "longdouble"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_floating_dtypes_other_than_float32_and_float64_are_refused_at_the_door(cell: str, dtype: str) -> None:
+    """NumPy's float16 and long double are real floating dtypes: the RNN ran them, the LSTM and GRU died in
+    Numba's type inference (TypingError, or NotImplementedError from the kernels' stubs)."""
+    spec = xrnn.cells.get_cell(cell)
+    parameters = {key: value.astype(dtype) for key, value in spec.init(3, 4, 2, seed=0).items()}
+    x = np.ones((3, 2, 5), dtype=dtype)
+    message = rf"^x must be float32 or float64, got {np.dtype(dtype)} \(the cells compute in these two"
+    calls = [
+        lambda: spec.forward(x, None, parameters),
+        lambda: xrnn.layers.stacked_forward(x, None, [parameters], cell=cell),
+    ]
+    if importlib.util.find_spec("dask") is not None:  # the Dask handler checks its calls itself
+        import dask.array
+
+        calls.append(lambda: spec.forward(dask.array.from_array(x, chunks=(3, 1, 5)), None, parameters))
+    for call in calls:
+        with pytest.raises(TypeError, match=message):
+            call()
+    with pytest.raises(TypeError, match=message.replace("x", "xt", 1)):
+        spec.step(x[..., 0], spec.zero_state(parameters, 2), parameters)
 
 
 def test_mixed_floating_dtypes_raise_type_error(backend: TestBackend) -> None:

@@ -36,7 +36,7 @@ def library_name(x: object) -> str:
 # What the checks below learn once per array type and dtype: every public call asks again, and
 # array_namespace and isdtype cost more than the rest of a toy-sized call's checks together.
 _known_namespaces: dict[type, ModuleType] = {}
-_dtype_kinds: dict[tuple[ModuleType, object, str], bool] = {}
+_dtype_kinds: dict[tuple[ModuleType, object, object], bool] = {}
 
 
 def namespace_of(x: Array) -> ModuleType:
@@ -47,7 +47,7 @@ def namespace_of(x: Array) -> ModuleType:
     return _known_namespaces[kind]
 
 
-def is_kind(xp: ModuleType, dtype: object, kind: str) -> bool:
+def is_kind(xp: ModuleType, dtype: object, kind: str | tuple[object, ...]) -> bool:
     """``xp.isdtype(dtype, kind)``, remembered per namespace, dtype and kind (NumPy's isdtype is Python code)."""
     key = (xp, dtype, kind)
     known = _dtype_kinds.get(key)
@@ -103,6 +103,13 @@ def common_namespace(arrays: Mapping[str, Array]) -> ModuleType:
                 "all arrays must be on one device"
             )
     return xp
+
+
+def expect_float32_or_float64(xp: ModuleType, name: str, array: Array, *, purpose: str = "", reason: str = "") -> None:
+    """``array`` must be float32 or float64, the dtypes xrnn computes in: ``TypeError`` naming it, what it is
+    for (``purpose``, `` for a loss``) and why the others are refused (``reason``) otherwise."""
+    if not is_kind(xp, array.dtype, (xp.float32, xp.float64)):
+        raise TypeError(f"{name} must be float32 or float64{purpose}, got {array.dtype}{reason}")
 
 
 def _same_device(xp: ModuleType, first: Array, values: list[Array]) -> bool:

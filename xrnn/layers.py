@@ -29,7 +29,7 @@ from xrnn._typing import Array
 from xrnn._validation import check_parameters, common_namespace, expect_ndim, expect_shape
 from xrnn.cells import BUILTIN, Cell, SequenceCache, get_cell
 from xrnn.cells._checkpoint import check_budget
-from xrnn.cells._door import SEQUENCE, STATE, Checked, check_parameter_shapes, fill_zeros
+from xrnn.cells._door import SEQUENCE, STATE, Checked, check_parameter_shapes, expect_cell_dtype, fill_zeros
 from xrnn.cells._engine import backward_cache, forward_cache
 from xrnn.cells._shapes import describe
 
@@ -401,6 +401,7 @@ def _check(
         arrays.update({name: state for name, state in initial[index] if state is not None})
         arrays.update({f"layers[{index}]['{key}']": params[key] for key in spec.keys})
     xp = common_namespace(arrays)
+    expect_cell_dtype(xp, "x", x)
     expect_ndim("x", x, SEQUENCE)
     n_x, m, t_x = (int(n) for n in x.shape)
     keep = mask_rows(xp, mask, x, {"m": m, "T_x": t_x})

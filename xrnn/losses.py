@@ -21,6 +21,7 @@ from xrnn._typing import Array
 from xrnn._validation import (
     common_namespace,
     expect_class_indices,
+    expect_float32_or_float64,
     expect_ndim,
     expect_shape,
     is_kind,
@@ -82,11 +83,8 @@ def softmax_cross_entropy(logits: Array, labels: Array) -> tuple[Array, Array]:
 
 def expect_loss_dtype(xp: ModuleType, name: str, array: Array) -> None:
     """``array`` must be float32 or float64 (a loss in float16 overflows)."""
-    if array.dtype not in (xp.float32, xp.float64):
-        raise TypeError(
-            f"{name} must be float32 or float64 for a loss, got {array.dtype} "
-            "(float16's largest value, 65504, overflows in the loss)"
-        )
+    reason = " (float16's largest value, 65504, overflows in the loss)"
+    expect_float32_or_float64(xp, name, array, purpose=" for a loss", reason=reason)
 
 
 def target_rows(xp: ModuleType, labels: Array, like: Array, dims: dict[str, int]) -> Array:

@@ -15,7 +15,13 @@ import array_api_compat
 
 from xrnn._masking import mask_rows
 from xrnn._typing import Array
-from xrnn._validation import check_data_shapes, check_parameters, common_namespace, expect_shape
+from xrnn._validation import (
+    check_data_shapes,
+    check_parameters,
+    common_namespace,
+    expect_float32_or_float64,
+    expect_shape,
+)
 from xrnn.cells._memo import remembered
 from xrnn.cells._shapes import Extent, blame, solve_sizes
 from xrnn.cells._spec import CellSpec
@@ -82,10 +88,18 @@ def check_call(
     named = {name: array for name, (array, _) in data.items()}
     named.update({name: params[key] for key, name in _argument_names(shapes).items()})
     xp = common_namespace(named)
-    sizes, sources = check_shapes(shapes, params, data)
     first_name, (first, _) = next(iter(data.items()))
+    expect_cell_dtype(xp, first_name, first)
+    sizes, sources = check_shapes(shapes, params, data)
     keep = mask_rows(xp, mask, first, sizes) if first_name == "x" else None
     return Checked(xp, sizes, keep, sources)
+
+
+def expect_cell_dtype(xp: ModuleType, name: str, array: Array) -> None:
+    """``array`` (of one call's common dtype) must be float32 or float64: NumPy's float16 and long double are
+    real floating dtypes too, but the compiled kernels take neither, and float16 overflows in a loss."""
+    reason = f' (the cells compute in these two: cast with xrnn.backends.asarray({name}, backend=..., dtype="float32"))'
+    expect_float32_or_float64(xp, name, array, reason=reason)
 
 
 _names: dict[int, tuple[object, object]] = {}

@@ -43,7 +43,7 @@ from xrnn._validation import check_parameters, expect_integer, expect_shape, lib
 from xrnn.cells import GRU, LSTM, RNN, CellSpec
 from xrnn.cells._cell import check_made_by
 from xrnn.cells._docs import described, entry, fill_doc, fragments, sections
-from xrnn.cells._door import SEQUENCE, STATE, check_shapes, initial_data, parameter_shapes
+from xrnn.cells._door import SEQUENCE, STATE, check_shapes, expect_cell_dtype, initial_data, parameter_shapes
 from xrnn.cells._engine import Forward, SequenceCall, register_handler
 from xrnn.cells._engine import backward as engine_backward
 from xrnn.cells._engine import forward as engine_forward
@@ -523,8 +523,10 @@ def _check(
     sizes, _ = check_shapes(shapes, params, data)
     _check_libraries({**arrays, **extra, **named})
     _check_dtypes({**arrays, **named})
+    xp = array_api_compat.array_namespace(call.x)
     if labels is not None:  # before any work, as the engine's door does: not when a shard runs
-        expect_loss_dtype(array_api_compat.array_namespace(call.x), "x", call.x)
+        expect_loss_dtype(xp, "x", call.x)
+    expect_cell_dtype(xp, "x", call.x)
     if mask is not None:
         if not _is_array(mask):
             raise TypeError(f"mask must be a boolean array of shape (m, T_x), got {type(mask).__name__}")
