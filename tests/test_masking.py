@@ -11,6 +11,7 @@ import pytest
 
 from tests import reference, reference_gated
 from tests.helpers import TestBackend
+from xrnn.backends import fast_paths
 from xrnn.cells.gru import gru_backward, gru_forward
 from xrnn.cells.lstm import lstm_backward, lstm_forward
 from xrnn.cells.rnn import rnn_backward, rnn_forward
@@ -59,6 +60,9 @@ LAYOUTS = [
     ((1, 0), (2, 4)),
     ((3,), (1,)),
 ]
+
+
+MIDDLE_HOLE = np.array([[True, False, True]])  # m = 1, T_x = 3: step 1 is padding between two real steps
 
 
 def _mask(starts: tuple[int, ...], lengths: tuple[int, ...], t_x: int) -> np.ndarray:
@@ -184,6 +188,24 @@ def test_fully_padded_example_keeps_its_state_and_gets_no_gradient(backend: Test
     backend.assert_close(grads["dx"][:, 1, :], np.zeros((2, 3)), rtol=0)
     for key in cell.initial:
         backend.assert_close(grads["d" + key][:, 1], np.zeros(3), rtol=0)
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast paths", "generic twins"])
+@pytest.mark.parametrize("name", sorted(CELLS))
+def test_a_nan_gradient_carried_through_a_padded_step_leaves_its_dx_zero(
+    backend: TestBackend, name: str, fast: bool
+) -> None:
+    """The padded step 1 passes on the NaN that step 2's gradient brings, and gets a zero dz: selected, not a
+    zero factor times the NaN (which gave NaN in dx at step 1 in the NumPy RNN scan and in every twin)."""
+    cell = CELLS[name]
+    problem = cell.problem(2, 3, 2, 1, 3, seed=10)
+    problem["da"][:, :, 2] = np.nan
+    data = backend.tree(problem)
+    with fast_paths(fast):
+        _, _, cache = cell.run(data["x"], cell.states_of(data), data["parameters"], backend.asarray(MIDDLE_HOLE))
+        grads = cell.backward(data["da"], cache)
+    backend.assert_close(grads["dx"][:, :, 1], np.zeros((2, 1)), rtol=0)
+    assert np.isnan(backend.to_numpy(grads["dx"][:, :, 2])).all()
 
 
 @pytest.mark.parametrize("name", sorted(CELLS))

@@ -207,6 +207,20 @@ def test_saturated_gates_are_exact_and_silent(implementation: str, cell: str, dt
     _assert_all_close(backward, _backward(cell, p, generic, "generic"), dtype)
 
 
+@pytest.mark.parametrize("implementation", [*IMPLEMENTATIONS, "generic"])
+@pytest.mark.parametrize("cell", GATE_COUNT)
+def test_padded_rows_get_a_zero_dz_when_a_nan_gradient_passes_through_them(implementation: str, cell: str) -> None:
+    """A NaN reaching the last step's states is carried through the padded rows before it: their dz is 0 all
+    the same (the NumPy passes and the twins multiplied a zero factor by the NaN; the kernels select 0)."""
+    p = _problem(cell, (4, 3, 2), "float64", seed=3, masked=True)
+    p["after"] = tuple(np.full((3, 2), np.nan) for _ in range(2 if cell == "lstm" else 1))
+    backward = _backward(cell, p, _forward(cell, p, "generic"), implementation)
+    padded = ~np.broadcast_to(p["keep"], backward[0].shape)
+    assert padded.any()
+    assert (np.asarray(backward[0])[padded] == 0).all()
+    assert np.isnan(np.asarray(backward[0])[~padded]).any()
+
+
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
 @pytest.mark.parametrize("cell", GATE_COUNT)
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -19,7 +19,7 @@ import numpy as np
 from xrnn._blocks import gate_blocks
 from xrnn.backends import _gated_driver as driver
 from xrnn.backends._gated_driver import Backward, Forward
-from xrnn.backends._numpy_operands import dropped_rows, incoming_gradient
+from xrnn.backends._numpy_operands import dropped_rows, incoming_gradient, zero_dropped
 
 
 def _sigmoid_in_place(z: np.ndarray) -> None:
@@ -102,8 +102,6 @@ def _lstm_backward(scan: Backward) -> tuple[np.ndarray, ...]:
     np.multiply(factor_i, cc, out=factor_i)
     _scaled_tanh_slope(cc, i, factor_cc)
     drop = dropped_rows(scan.keep)
-    if drop is not None:
-        np.copyto(dz, 0, where=drop)
     cell_gates = dz.reshape(t_x, m, 4, n_a)[:, :, 1:, :]  # f, i, cc: the gates the cell gradient reaches
     g_a = np.empty((m, n_a), dtype=gates.dtype)
     dc = np.empty_like(g_a)
@@ -121,6 +119,7 @@ def _lstm_backward(scan: Backward) -> tuple[np.ndarray, ...]:
             np.copyto(da_next, g_a, where=drop_t)
             np.copyto(dc, dc_next, where=drop_t)
         dc, dc_next = dc_next, dc  # dc_next takes the gradient reaching c<t-1>; the other buffer is free
+    zero_dropped(dz, drop)
     return da_next, dc_next
 
 
@@ -173,8 +172,6 @@ def _gru_backward(scan: Backward) -> tuple[np.ndarray, ...]:
     _times_previous(factor_r, a0_rows, states)
     _scaled_tanh_slope(cc, u, factor_cc)
     drop = dropped_rows(scan.keep)
-    if drop is not None:
-        np.copyto(dz, 0, where=drop)
     g = np.empty((m, n_a), dtype=gates.dtype)
     dreset_state = np.empty_like(g)
     (da_next,) = scan.carried
@@ -193,6 +190,7 @@ def _gru_backward(scan: Backward) -> tuple[np.ndarray, ...]:
         np.add(da_next, dreset_state, out=da_next)
         if drop_t is not None:
             np.copyto(da_next, g, where=drop_t)
+    zero_dropped(dz, drop)
     return (da_next,)
 
 

@@ -80,6 +80,13 @@ def dropped_rows(keep: np.ndarray | None) -> np.ndarray | None:
     return None if keep is None else np.logical_not(keep)
 
 
+def zero_dropped(dz: np.ndarray, drop: np.ndarray | None) -> None:
+    """``dz (T_x, m, n) <- 0`` on the padded rows, once the backward loop is done: selected, not multiplied
+    by a zero factor, which gives NaN where an inf or NaN gradient passes through a padded step."""
+    if drop is not None:
+        np.copyto(dz, 0, where=drop)
+
+
 def incoming_gradient(dstates_t: np.ndarray, carried: np.ndarray, drop_t: np.ndarray | None, out: np.ndarray) -> None:
     """``out <- dstates_t + carried``, the gradient reaching a step's state, but only ``carried`` on the
     padded rows ``drop_t`` (a masked step ignores its ``dstates``)."""

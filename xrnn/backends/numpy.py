@@ -19,7 +19,7 @@ import numpy as np
 from xrnn._typing import Array
 from xrnn.backends import _numpy_gated
 from xrnn.backends._adapter import ArrayBackend
-from xrnn.backends._numpy_operands import dropped_rows, incoming_gradient, start_gradients, step_weight
+from xrnn.backends._numpy_operands import dropped_rows, incoming_gradient, start_gradients, step_weight, zero_dropped
 from xrnn.backends._registry import to_numpy
 
 
@@ -92,8 +92,6 @@ def rnn_backward_scan(
     dz = np.multiply(states, states)
     np.subtract(1, dz, out=dz)  # tanh' for every step at once, out of the loop
     drop = dropped_rows(keep)
-    if drop is not None:
-        np.copyto(dz, 0, where=drop)
     # reaches states[t] through the recurrence
     (carry,) = start_gradients(after, states.shape[1:], states.dtype, 1)
     incoming = np.empty_like(carry)
@@ -103,6 +101,7 @@ def rnn_backward_scan(
         np.dot(dz[t], waa, out=carry)
         if drop is not None:
             np.copyto(carry, incoming, where=drop[t])
+    zero_dropped(dz, drop)
     return dz, carry
 
 

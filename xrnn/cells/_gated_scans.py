@@ -73,7 +73,6 @@ def generic_lstm_backward_scan(
     c_prev = previous_rows(xp, c0_rows, cells)
     # d(preactivation)/d(a<t>) for o, d(preactivation)/d(c<t>) for f, i, cc.
     factors = xp.concat([tanh_c * o * (1 - o), c_prev * f * (1 - f), cc * i * (1 - i), i * (1 - cc * cc)], axis=2)
-    factors = zero_masked(xp, keep, factors)
     dstates = zero_masked(xp, keep, dstates)
     da_next, dc_next = (xp.zeros_like(dstates[0, ...]),) * 2 if after is None else after
     reversed_dz = []
@@ -85,7 +84,7 @@ def generic_lstm_backward_scan(
         step_keep = None if keep is None else keep[t, ...]
         da_next = carry(xp, step_keep, xp.matmul(dz, w_a), g_a)
         dc_next = carry(xp, step_keep, dc * f[t, ...], dc_next)
-    return xp.stack(reversed_dz[::-1]), da_next, dc_next
+    return zero_masked(xp, keep, xp.stack(reversed_dz[::-1])), da_next, dc_next
 
 
 def generic_gru_forward_scan(
@@ -132,8 +131,8 @@ def generic_gru_backward_scan(
     u, r, cc = gate_blocks(gates, 3)
     a_prev = previous_rows(xp, a0_rows, states)
     # d(preactivation)/d(a<t>) of the update gate and the candidate, d(reset preactivation)/d(r * a_prev).
-    to_update = zero_masked(xp, keep, (cc - a_prev) * u * (1 - u))
-    to_candidate = zero_masked(xp, keep, u * (1 - cc * cc))
+    to_update = (cc - a_prev) * u * (1 - u)
+    to_candidate = u * (1 - cc * cc)
     to_reset = a_prev * r * (1 - r)
     direct = 1 - u
     dstates = zero_masked(xp, keep, dstates)
@@ -148,4 +147,4 @@ def generic_gru_backward_scan(
         da_prev = g * direct[t, ...] + dreset_state * r[t, ...] + xp.matmul(dz_gates, gates_a)
         da_next = carry(xp, None if keep is None else keep[t, ...], da_prev, g)
         reversed_dz.append(xp.concat([dz_gates, dzc], axis=1))
-    return xp.stack(reversed_dz[::-1]), da_next
+    return zero_masked(xp, keep, xp.stack(reversed_dz[::-1])), da_next

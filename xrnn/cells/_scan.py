@@ -50,7 +50,7 @@ def generic_backward_scan(
     ``after``: the gradient reaching the last state from beyond the sequence, ``(rows,)`` (a later
     segment's, in checkpointed BPTT); none by default.
     """
-    tanh_derivative = zero_masked(xp, keep, 1 - states * states)  # for every step at once, out of the loop
+    tanh_derivative = 1 - states * states  # for every step at once, out of the loop
     dstates = zero_masked(xp, keep, dstates)
     through = None if after is None else after[0]
     reversed_dz = []
@@ -61,4 +61,4 @@ def generic_backward_scan(
         if keep is not None:
             through = carry(xp, keep[t, ...], through, incoming)
         reversed_dz.append(dz)
-    return xp.stack(reversed_dz[::-1]), through
+    return zero_masked(xp, keep, xp.stack(reversed_dz[::-1])), through
