@@ -143,6 +143,25 @@ def test_parameters_changed_between_the_passes_are_detected() -> None:
         cache[0][4]
 
 
+@pytest.mark.parametrize("name", CELLS)
+def test_parameters_holding_a_nan_are_not_taken_for_changed_ones(backend: TestBackend, name: str) -> None:
+    """A diverged run's parameters: the backward pass gives the NaN gradients full BPTT gives. The check of
+    the parameters compared their sums, and a NaN sum is unequal to itself: 'changed between the passes'."""
+    data = _problem(backend, name)
+    cell = data["cell"]
+    key = cell.keys[0]
+    host = {k: backend.to_numpy(v).copy() for k, v in data["p"].items()}
+    host[key][0, 0] = np.nan
+    p = backend.tree(host)
+    _, cache = cell.forward(data["x"], data["initial"], p, data["mask"])
+    full = cell.backward(data["da"], cache)
+    _, cache_ck = cell.forward(data["x"], data["initial"], p, data["mask"], checkpoints=5)
+    grads = cell.backward(data["da"], cache_ck)
+    for k, value in full.items():
+        np.testing.assert_array_equal(np.isnan(backend.to_numpy(grads[k])), np.isnan(backend.to_numpy(value)))
+    assert np.isnan(backend.to_numpy(grads["d" + key])).any()
+
+
 @pytest.mark.numpy_only
 @pytest.mark.parametrize(
     ("checkpoints", "error", "message"),

@@ -26,10 +26,14 @@ from xrnn.cells._spec import CellSpec
 State = tuple[Array, ...]
 
 
-def fingerprint(xp: ModuleType, parameters: Mapping[str, Array]) -> dict[str, tuple[int, float, float]]:
+def fingerprint(xp: ModuleType, parameters: Mapping[str, Array]) -> dict[str, tuple[int, str, str]]:
     """Per key: the array's identity, its sum and its sum of squares. A recompute with parameters that
-    changed since the forward pass would give wrong gradients; this is how it is noticed."""
-    return {key: (id(value), float(xp.sum(value)), float(xp.sum(value * value))) for key, value in parameters.items()}
+    changed since the forward pass would give wrong gradients; this is how it is noticed. The sums are
+    kept as text, so that a NaN (parameters of a diverged run) equals itself."""
+    return {
+        key: (id(value), repr(float(xp.sum(value))), repr(float(xp.sum(value * value))))
+        for key, value in parameters.items()
+    }
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,7 @@ class CheckpointedCache(SequenceCache):
     initial_states: tuple[Array, ...]
     snapshots: Mapping[int, State]
     dimensions: tuple[int, int, int]
-    fingerprint_at_forward: Mapping[str, tuple[int, float, float]] = field(repr=False)
+    fingerprint_at_forward: Mapping[str, tuple[int, str, str]] = field(repr=False)
     tail: dict[int, SequenceCache] = field(default_factory=dict, repr=False)
 
     @property
