@@ -157,6 +157,28 @@ def test_read_only_inputs_are_never_written(name: str) -> None:
         np.testing.assert_array_equal(array, copy)
 
 
+@pytest.mark.numpy_only
+@pytest.mark.parametrize("name", CELLS)
+@pytest.mark.parametrize("checkpoints", [None, 2])
+def test_writing_the_initial_states_and_the_mask_between_the_passes_changes_no_gradient(
+    name: str, checkpoints: int | None
+) -> None:
+    """Truncated BPTT carries the state with ``a0[...] = a[..., -1]``, and a loader refills its mask buffer:
+    the caches kept the caller's a0 and a view of its mask, so the backward pass read the new values."""
+    data = _problem(TestBackend(xrnn.backends.get_backend("numpy")), name, seed=5)
+    cell, x, p, da = data["cell"], data["x"], data["parameters"], data["da"]
+    mask = np.ones((M, T_X), dtype=bool)
+    mask[1, 3:] = False
+    _, cache = cell.forward(x, data["initial"], p, mask.copy(), checkpoints=checkpoints)
+    expected = cell.backward(da, cache)
+    initial, buffer = tuple(state.copy() for state in data["initial"]), mask.copy()
+    a, cache = cell.forward(x, initial, p, buffer, checkpoints=checkpoints)
+    initial[0][...] = a[..., -1]
+    buffer[...] = True
+    for key, value in cell.backward(da, cache).items():
+        np.testing.assert_array_equal(value, expected[key], err_msg=key)
+
+
 @pytest.mark.parametrize("name", CELLS)
 def test_float32_in_float32_out_on_the_device(backend: TestBackend, name: str) -> None:
     data = _problem(backend, name, dtype="float32", seed=4)

@@ -41,7 +41,8 @@ def _checked_mask_rows(xp: ModuleType, mask: Array, like: Array, dims: dict[str,
             f"mask is on device {array_api_compat.device(mask)} but the data are on {array_api_compat.device(like)}"
         )
     expect_shape("mask", mask, ("m", "T_x"), dims)
-    return xp.permute_dims(mask, (1, 0))[..., None]
+    # A copy: the caches keep it for the backward pass, which must not see the caller reuse its mask buffer.
+    return xp.asarray(xp.permute_dims(mask, (1, 0))[..., None], copy=True)
 
 
 def carry(xp: ModuleType, keep: Array | None, new: Array, old: Array) -> Array:

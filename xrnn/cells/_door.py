@@ -180,12 +180,15 @@ def check_initial(cell: CellSpec, initial: object, argument: str = "state") -> S
 
 
 def fill_zeros(xp: ModuleType, initial: Sequence[Array | None], checked: Checked, like: Array) -> tuple[Array, ...]:
-    """The initial states with every ``None`` replaced by zeros ``(n_a, m)`` in ``like``'s dtype, on its device."""
-    if all(state is not None for state in initial):
-        return tuple(initial)  # no None: every state was given
+    """The initial states, copied, with every ``None`` replaced by zeros ``(n_a, m)`` in ``like``'s dtype, on
+    its device. Copies: the caches keep them for the backward pass, and truncated BPTT's ``a0[...] = a[..., -1]``
+    between the passes must not change its gradients."""
     shape = (checked.sizes["n_a"], checked.sizes["m"])
     device = array_api_compat.device(like)
-    return tuple(xp.zeros(shape, dtype=like.dtype, device=device) if state is None else state for state in initial)
+    return tuple(
+        xp.zeros(shape, dtype=like.dtype, device=device) if state is None else xp.asarray(state, copy=True)
+        for state in initial
+    )
 
 
 _used: dict[int, tuple[object, object]] = {}
