@@ -164,7 +164,7 @@ def test_mixed_libraries_raise_type_error() -> None:
     array_api_strict = pytest.importorskip("array_api_strict", reason="needs a second library to mix with numpy")
     problem = reference.problem(3, 5, 2, 10, 4)
     a0 = array_api_strict.asarray(problem["a0"])
-    with pytest.raises(TypeError, match="a0 is a array_api_strict array but x is a numpy array; all arrays must come"):
+    with pytest.raises(TypeError, match="a0 is an array_api_strict array but x is a numpy array; all arrays must come"):
         xrnn.rnn_forward(problem["x"], a0, problem["parameters"])
 
 

@@ -16,7 +16,7 @@ from types import ModuleType
 import array_api_compat
 
 from xrnn._typing import Array
-from xrnn._validation import expect_shape, library_name, namespace_of
+from xrnn._validation import a_library_array, expect_shape, library_name, namespace_of
 
 
 def mask_rows(xp: ModuleType, mask: object, like: Array, dims: dict[str, int]) -> Array | None:
@@ -33,7 +33,7 @@ def mask_rows(xp: ModuleType, mask: object, like: Array, dims: dict[str, int]) -
 
 def _checked_mask_rows(xp: ModuleType, mask: Array, like: Array, dims: dict[str, int]) -> Array:
     if namespace_of(mask) is not xp:
-        raise TypeError(f"mask is a {library_name(mask)} array but the data are {library_name(like)} arrays")
+        raise TypeError(f"mask is {a_library_array(mask)} but the data are {library_name(like)} arrays")
     if mask.dtype != xp.bool:
         raise TypeError(f"mask must have dtype bool, got {mask.dtype}")
     if array_api_compat.device(mask) != array_api_compat.device(like):

@@ -33,6 +33,12 @@ def library_name(x: object) -> str:
     return type(x).__module__.split(".")[0]
 
 
+def a_library_array(x: object) -> str:
+    """``"a numpy array"``, ``"an array_api_strict array"``: ``x``'s library for an error message."""
+    name = library_name(x)
+    return f"{'an' if name[:1] in ('a', 'e', 'i', 'o', 'u') else 'a'} {name} array"
+
+
 # What the checks below learn once per array type and dtype: every public call asks again, and
 # array_namespace and isdtype cost more than the rest of a toy-sized call's checks together.
 _known_namespaces: dict[type, ModuleType] = {}
@@ -87,7 +93,7 @@ def common_namespace(arrays: Mapping[str, Array]) -> ModuleType:
         array = arrays[name]
         if name != first_name and array_api_compat.array_namespace(array) is not xp:
             raise TypeError(
-                f"{name} is a {library_name(array)} array but {first_name} is a {library_name(first)} array; "
+                f"{name} is {a_library_array(array)} but {first_name} is {a_library_array(first)}; "
                 "all arrays must come from one library (convert with xrnn.backends.asarray)"
             )
         if not xp.isdtype(array.dtype, "real floating"):

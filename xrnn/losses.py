@@ -19,6 +19,7 @@ import array_api_compat
 from xrnn._layout import from_rows, to_rows
 from xrnn._typing import Array
 from xrnn._validation import (
+    a_library_array,
     common_namespace,
     expect_class_indices,
     expect_float32_or_float64,
@@ -100,7 +101,7 @@ def check_labels(xp: ModuleType, labels: Array, like: Array, dims: Mapping[str, 
     if not array_api_compat.is_array_api_obj(labels):
         raise TypeError(f"labels must be an array, got {type(labels).__name__}")
     if namespace_of(labels) is not xp:
-        raise TypeError(f"labels is a {library_name(labels)} array but the data are {library_name(like)} arrays")
+        raise TypeError(f"labels is {a_library_array(labels)} but the data are {library_name(like)} arrays")
     if array_api_compat.device(labels) != array_api_compat.device(like):
         raise ValueError(
             f"labels is on device {array_api_compat.device(labels)} but the data are on {array_api_compat.device(like)}"

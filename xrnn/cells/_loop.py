@@ -20,7 +20,7 @@ import array_api_compat
 
 from xrnn._masking import carry
 from xrnn._typing import Array
-from xrnn._validation import library_name, namespace_of
+from xrnn._validation import a_library_array, namespace_of
 from xrnn.cells._caches import SequenceCache, StepLoopCache
 from xrnn.cells._door import Checked, describe_value
 from xrnn.cells._spec import CellContractError, CellSpec, State
@@ -191,7 +191,7 @@ def _check_gradients(cell: CellSpec, cache: SequenceCache, returned: object, dst
 
 def _check_array(where: str, value: Any, reference: Array, shape: tuple[int, ...]) -> None:
     if type(value) is not type(reference):
-        raise CellContractError(f"{where} as {type(value).__name__}; expected a {library_name(reference)} array")
+        raise CellContractError(f"{where} as {type(value).__name__}; expected {a_library_array(reference)}")
     if tuple(value.shape) != shape:
         raise CellContractError(f"{where} with shape {tuple(value.shape)}; expected {shape}")
     if value.dtype != reference.dtype:
