@@ -61,3 +61,16 @@ def test_bad_arguments() -> None:
             init(3, 5, 2, seed=-1)
     with pytest.raises(ValueError, match="unknown backend 'torch'; known backends: numpy, array_api_strict, cupy"):
         xrnn.init_parameters(3, 5, 2, backend="torch")
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.longdouble, np.int32, None])
+def test_dtype_objects_other_than_float32_or_float64_are_refused(dtype: object) -> None:
+    """A dtype object is checked like a string: np.float16 gave float16 parameters that no call takes, and
+    np.int32 silently gave float64 ones."""
+    message = r"dtype must be 'float32' or 'float64' \(or either as a dtype of numpy\), got"
+    for init in (xrnn.init_parameters, xrnn.init_lstm_parameters, xrnn.init_gru_parameters):
+        with pytest.raises(TypeError, match=message):
+            init(3, 5, 2, dtype=dtype)
+    with pytest.raises(TypeError, match=message):  # before a cell's own initialiser sees it
+        xrnn.cells.get_cell("gru").init(3, 5, 2, dtype=dtype)
+    assert xrnn.init_parameters(3, 5, 2, dtype=np.float32)["Waa"].dtype == np.float32

@@ -19,7 +19,7 @@ from xrnn.backends import backend_of, get_backend
 from xrnn.cells import _engine
 from xrnn.cells._caches import SequenceCache
 from xrnn.cells._door import check_initial, check_parameter_shapes, check_step, describe_value, parameter_shapes
-from xrnn.cells._init import check_sizes, concrete, glorot_uniform
+from xrnn.cells._init import check_sizes, compute_dtype, concrete, glorot_uniform
 from xrnn.cells._loop import check_step_forward
 from xrnn.cells._shapes import CELL_SIZES, Axis, describe, parse_shape
 from xrnn.cells._spec import CellContractError, CellSpec, Initializer, State, StepBackward, StepForward
@@ -74,6 +74,7 @@ class Cell(CellSpec):
         """
         options = {**INIT_OPTIONS, **options}
         sizes = check_sizes(n_x, n_a, n_y)
+        compute_dtype(options["backend"], options["dtype"])  # before a researcher's init sees it
         returned = self.init_parameters(n_x, n_a, n_y, **options)
         if not isinstance(returned, Mapping):
             raise CellContractError(

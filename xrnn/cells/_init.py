@@ -31,6 +31,21 @@ def check_sizes(n_x: object, n_a: object, n_y: object) -> dict[str, int]:
     return sizes
 
 
+def compute_dtype(backend: str, dtype: object) -> Any:
+    """``dtype`` resolved on ``backend``: ``"float32"``, ``"float64"``, or either as a dtype of its library,
+    the two dtypes the cells compute in (``np.float16`` or ``np.int32`` would give parameters no call takes)."""
+    adapter = get_backend(backend)
+    resolved = adapter.resolve_dtype(dtype)
+    xp = adapter.xp
+    try:
+        computable = bool(xp.isdtype(resolved, (xp.float32, xp.float64)))
+    except (TypeError, ValueError):  # not a dtype of this library
+        computable = False
+    if not computable:
+        raise TypeError(f"dtype must be 'float32' or 'float64' (or either as a dtype of {backend}), got {dtype!r}")
+    return resolved
+
+
 def is_bias(shape: tuple[Extent, ...]) -> bool:
     """Whether a parameter of this shape starts at zero: its last axis is ``1``."""
     return shape[-1].text == "1"
@@ -98,9 +113,9 @@ def _draw(
     """One seeded stream (standard normal, or uniform on ``[-1, 1)``) cut into the matrices; zero biases."""
     if seed is not None:
         seed = expect_integer("seed", seed, low=0, kind="a non-negative int or None")
+    resolved = compute_dtype(backend, dtype)
     adapter = get_backend(backend)
     xp = adapter.xp
-    resolved = adapter.resolve_dtype(dtype)
     lengths = {key: concrete(shape, sizes) for key, shape in shapes.items()}
     matrices = [key for key in shapes if not is_bias(shapes[key])]
     total = sum(math.prod(lengths[key]) for key in matrices)
