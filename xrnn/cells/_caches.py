@@ -26,6 +26,10 @@ class SequenceCache:
 
     Subclasses hold ``states (T_x, m, n_a)`` (the hidden states, time-major: ``states[t]`` is ``a<t+1>``
     transposed), ``parameters`` and ``mask`` (time-major ``(T_x, m, 1)`` or ``None``).
+
+    A cache holds the caller's ``x`` and parameters themselves, not copies (a copy of ``x`` would double a
+    long sequence's memory), so writing into them between the forward and the backward pass changes the
+    gradients; the initial states and the mask are copies. Checkpointed caches notice changed parameters.
     """
 
     states: Array
