@@ -183,6 +183,8 @@ def fill_zeros(xp: ModuleType, initial: Sequence[Array | None], checked: Checked
     """The initial states, copied, with every ``None`` replaced by zeros ``(n_a, m)`` in ``like``'s dtype, on
     its device. Copies: the caches keep them for the backward pass, and truncated BPTT's ``a0[...] = a[..., -1]``
     between the passes must not change its gradients."""
+    if all(state is not None for state in initial):  # every state given: no zeros to place
+        return tuple(xp.asarray(state, copy=True) for state in initial)
     shape = (checked.sizes["n_a"], checked.sizes["m"])
     device = array_api_compat.device(like)
     return tuple(
