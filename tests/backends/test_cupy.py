@@ -405,6 +405,30 @@ def test_cuda_graph_replay_of_every_scan_equals_step_by_step(cell: str, monkeypa
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_the_call_that_captures_gives_the_bits_of_its_replays(cell: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Graphs on, the same inputs give the same bits on the first call of a shape (which captures) as on
+    the later ones (which replay): the layer and caller-array tests compare such calls with rtol=0, and
+    cuBLAS may pick another algorithm under capture than CuPy's own products."""
+    from xrnn.backends import _cupy_graphs
+
+    graphs = _cupy_graphs.ScanGraphs()
+    monkeypatch.setattr(_cupy_graphs, "graphs", graphs)
+    fast_forward, fast_backward = _cupy_scans(cell)
+    for dtype in ("float32", "float64"):
+        host = _scan_problem(cell, (20, 32, 64), dtype, masked=True, after=True, saturated=False)
+        gpu = {k: _device(v) for k, v in host.items()}
+        args = _forward_args(cell, gpu)
+        calls = []
+        for _ in range(2):
+            outputs = _as_tuple(fast_forward(args[0].copy(), *args[1:], gpu["keep"]))
+            grads = _as_tuple(fast_backward(*_backward_args(cell, gpu, outputs), gpu["keep"], gpu["after"]))
+            calls.append([backends.to_numpy(value) for value in outputs + grads])
+        for first, replayed in zip(*calls, strict=True):
+            np.testing.assert_array_equal(first, replayed)
+    assert len(graphs._captured) == 4, "one forward and one backward graph per dtype"
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_masked_and_after_calls_take_the_cupy_fast_paths(cell: str) -> None:
     """No masked call falls back to the twins: the registry hands CuPy's own scans to masked calls and to
     backward calls with ``after``."""

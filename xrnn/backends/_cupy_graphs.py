@@ -88,7 +88,8 @@ class ScanGraphs:
         """Run ``steps(*arrays, *work)`` on copies of ``arrays`` and return all the buffers, arrays first
         (``None`` stays ``None``; work buffers are of ``dtype``).
 
-        The first call for a key runs the steps one by one and captures them; later calls replay.
+        The first call for a key runs the steps one by one, captures them and replays the capture; later
+        calls replay.
         """
         key = (*key, cp.cuda.Device().id)
         entry = self._captured.get(key)
@@ -101,13 +102,18 @@ class ScanGraphs:
         inputs = tuple(None if a is None else cp.empty_like(a, order="C") for a in arrays)
         buffers = inputs + tuple(cp.empty(shape, dtype=dtype) for shape in work_shapes)
         self._copy_in(buffers, arrays)
-        # Run once step by step: this call's result, and kernels compiled and cuBLAS set up outside the capture.
+        # Run once step by step: kernels compiled and cuBLAS set up outside the capture (and the result if
+        # capture fails).
         steps(*buffers)
         captured = self._capture(steps, buffers, dtype)
         if captured is not None:
             self._captured[key] = (captured[0], buffers, captured[1])
             if len(self._captured) > self.capacity:
                 self._captured.popitem(last=False)
+            # This call's result from the graph too: cuBLAS may pick another algorithm under capture than
+            # CuPy's products did, and a call must not give other bits for being the first of its shape.
+            self._copy_in(buffers, arrays)
+            captured[0].launch(cp.cuda.get_current_stream())
         return buffers
 
     @staticmethod
