@@ -6,7 +6,9 @@ both libraries at once. They skip, saying why, where CuPy or a CUDA device is mi
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -426,6 +428,49 @@ def test_the_call_that_captures_gives_the_bits_of_its_replays(cell: str, monkeyp
         for first, replayed in zip(*calls, strict=True):
             np.testing.assert_array_equal(first, replayed)
     assert len(graphs._captured) == 4, "one forward and one backward graph per dtype"
+
+
+def test_threads_replaying_one_graph_get_their_own_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dask's threaded scheduler runs shards of one shape at once on CuPy chunks: each call gets the
+    results of its own inputs, not those of another thread's call through the same graph's buffers."""
+    from xrnn.backends import _cupy_graphs
+
+    graphs = _cupy_graphs.ScanGraphs()
+    monkeypatch.setattr(_cupy_graphs, "graphs", graphs)
+    fast_forward, fast_backward = _cupy_scans("lstm")
+    problems = [
+        {
+            k: _device(v)
+            for k, v in _scan_problem(
+                "lstm", (6, 5, 7), "float64", masked=True, after=False, saturated=False, seed=seed
+            ).items()
+        }
+        for seed in range(2)
+    ]
+
+    def scan(p: dict[str, Any]) -> list[np.ndarray]:
+        args = _forward_args("lstm", p)
+        outputs = _as_tuple(fast_forward(args[0].copy(), *args[1:], p["keep"]))
+        grads = _as_tuple(fast_backward(*_backward_args("lstm", p, outputs), p["keep"], p["after"]))
+        return [backends.to_numpy(value) for value in outputs + grads]
+
+    expected = [scan(p) for p in problems]  # one at a time (the first captures)
+
+    def calls(k: int) -> int:
+        wrong = 0
+        for _ in range(200):
+            got = scan(problems[k])
+            wrong += not all(np.array_equal(a, b) for a, b in zip(got, expected[k], strict=True))
+        return wrong
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often, as a busy scheduler may
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            wrong = list(pool.map(calls, range(2)))
+    finally:
+        sys.setswitchinterval(interval)
+    assert wrong == [0, 0], f"calls that got another thread's results: {wrong}"
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])

@@ -8,6 +8,7 @@ runs them once, step by step, or replays them as one CUDA graph (:class:`ScanGra
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -67,13 +68,16 @@ class ScanGraphs:
     Graphs read and write fixed buffers, so each call copies its arrays in and its results out (cheap next
     to the scan). Set ``XRNN_CUDA_GRAPHS=0`` to run the steps one by one. If capture fails (an old driver,
     a library call that cannot be captured), the graphs switch themselves off and the steps run one by
-    one. Not thread-safe.
+    one. Threads (Dask's scheduler on CuPy chunks) share the graphs through :attr:`lock`, held by
+    :func:`run_steps` from a call's copies in to its copies out; the GPU then runs them in that order
+    where the threads share a stream (CuPy's default stream, as Dask's threads do).
     """
 
     capacity = 4
 
     def __init__(self) -> None:
         self.enabled = os.environ.get("XRNN_CUDA_GRAPHS", "1") != "0"
+        self.lock = threading.Lock()
         # key -> (graph, its buffers, its cuBLAS products: host scalars the graph was recorded with)
         self._captured: OrderedDict[tuple[Any, ...], tuple[Any, tuple[cp.ndarray | None, ...], Any]] = OrderedDict()
 
@@ -163,14 +167,15 @@ def run_steps(
     dtype = first.dtype
     with first.device:
         if graphs.enabled:
-            buffers = graphs.replay(key, steps, arrays, work_shapes, dtype)
-            out = []
-            for index in results:
-                if index == 0:
-                    first[...] = buffers[0]
-                    out.append(first)
-                else:
-                    out.append(buffers[index].copy())  # type: ignore[union-attr]  # results are never None
+            with graphs.lock:  # another thread's call would copy its arrays into these buffers
+                buffers = graphs.replay(key, steps, arrays, work_shapes, dtype)
+                out = []
+                for index in results:
+                    if index == 0:
+                        first[...] = buffers[0]
+                        out.append(first)
+                    else:
+                        out.append(buffers[index].copy())  # type: ignore[union-attr]  # results are never None
             return tuple(out)
         buffers = (*arrays, *(cp.empty(shape, dtype=dtype) for shape in work_shapes))
         steps(*buffers)
