@@ -414,6 +414,7 @@ def test_the_call_that_captures_gives_the_bits_of_its_replays(cell: str, monkeyp
     from xrnn.backends import _cupy_graphs
 
     graphs = _cupy_graphs.ScanGraphs()
+    graphs.enabled = True  # whatever XRNN_CUDA_GRAPHS says
     monkeypatch.setattr(_cupy_graphs, "graphs", graphs)
     fast_forward, fast_backward = _cupy_scans(cell)
     for dtype in ("float32", "float64"):
@@ -436,6 +437,7 @@ def test_threads_replaying_one_graph_get_their_own_results(monkeypatch: pytest.M
     from xrnn.backends import _cupy_graphs
 
     graphs = _cupy_graphs.ScanGraphs()
+    graphs.enabled = True  # whatever XRNN_CUDA_GRAPHS says
     monkeypatch.setattr(_cupy_graphs, "graphs", graphs)
     fast_forward, fast_backward = _cupy_scans("lstm")
     problems = [
@@ -471,6 +473,7 @@ def test_threads_replaying_one_graph_get_their_own_results(monkeypatch: pytest.M
     finally:
         sys.setswitchinterval(interval)
     assert wrong == [0, 0], f"calls that got another thread's results: {wrong}"
+    assert len(graphs._captured) == 2, "the threads replayed one forward and one backward graph"
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
