@@ -4,6 +4,7 @@ argument and gives the expected and the actual value."""
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 from typing import Any
 
 import array_api_compat
@@ -218,3 +219,24 @@ def test_bad_labels(backend: TestBackend, labels: np.ndarray, error: type[Except
     data = _data(backend)
     with pytest.raises(error, match=message):
         xrnn.rnn_loss_and_gradients(data["x"], data["a0"], backend.asarray(labels), data["parameters"])
+
+
+def test_numpy_masked_arrays_are_refused_by_name(tmp_path: Path) -> None:
+    """np.ma arrays are ndarrays, so they passed the checks and their masks were dropped: silently for a0
+    or a parameter, with a broadcasting error from deep inside for x. Other subclasses (memmap) still work."""
+    p = xrnn.init_parameters(3, 5, 2, seed=0)
+    x, a0 = np.ones((3, 2, 4)), np.zeros((5, 2))
+    refused = "is a NumPy masked array, whose mask xrnn would ignore"
+    with pytest.raises(TypeError, match=f"^x {refused}"):
+        xrnn.rnn_forward(np.ma.masked_greater(x, 2.0), a0, p)
+    with pytest.raises(TypeError, match=f"^a0 {refused}"):
+        xrnn.gru_forward(x, np.ma.zeros((5, 2)), xrnn.init_gru_parameters(3, 5, 2))
+    with pytest.raises(TypeError, match=rf"^parameters\['Waa'\] {refused}"):
+        xrnn.rnn_forward(x, a0, {**p, "Waa": np.ma.asarray(p["Waa"])})
+    with pytest.raises(TypeError, match=f"^labels {refused}"):
+        xrnn.rnn_loss_and_gradients(x, a0, np.ma.zeros((2, 4), dtype=np.int64), p)
+    with pytest.raises(TypeError, match=f"^x {refused}"):
+        xrnn.softmax(np.ma.zeros((3, 2)))
+    mapped = np.memmap(tmp_path / "x.dat", dtype=np.float64, mode="w+", shape=x.shape)
+    mapped[...] = x
+    np.testing.assert_array_equal(xrnn.rnn_forward(mapped, a0, p)[0], xrnn.rnn_forward(x, a0, p)[0])

@@ -32,7 +32,7 @@ def mask_rows(xp: ModuleType, mask: object, like: Array, dims: dict[str, int]) -
 
 
 def _checked_mask_rows(xp: ModuleType, mask: Array, like: Array, dims: dict[str, int]) -> Array:
-    if namespace_of(mask) is not xp:
+    if namespace_of(mask, "mask") is not xp:
         raise TypeError(f"mask is {a_library_array(mask)} but the data are {library_name(like)} arrays")
     if mask.dtype != xp.bool:
         raise TypeError(f"mask must have dtype bool, got {mask.dtype}")

@@ -16,6 +16,7 @@ from types import ModuleType
 import array_api_compat
 
 from xrnn._typing import Array
+from xrnn.backends import namespace_backend
 
 
 def check_parameters(parameters: object, keys: Sequence[str]) -> Mapping[str, Array]:
@@ -45,11 +46,17 @@ _known_namespaces: dict[type, ModuleType] = {}
 _dtype_kinds: dict[tuple[ModuleType, object, object], bool] = {}
 
 
-def namespace_of(x: Array) -> ModuleType:
-    """``array_api_compat.array_namespace(x)``, remembered per array type."""
+def namespace_of(x: Array, name: str = "an array") -> ModuleType:
+    """``array_api_compat.array_namespace(x)``, remembered per array type; a type its backend refuses (a
+    NumPy masked array) raises ``TypeError`` naming ``name``."""
     kind = type(x)
     if kind not in _known_namespaces:
-        _known_namespaces[kind] = array_api_compat.array_namespace(x)
+        xp = array_api_compat.array_namespace(x)
+        backend = namespace_backend(xp)
+        refused = None if backend is None else backend.refused_type(kind)
+        if refused is not None:
+            raise TypeError(f"{name} is {refused}")
+        _known_namespaces[kind] = xp
     return _known_namespaces[kind]
 
 
@@ -87,11 +94,11 @@ def common_namespace(arrays: Mapping[str, Array]) -> ModuleType:
             raise TypeError(f"{name} must be an array, got {type(arrays[name]).__name__}")
     first_name = names[0]
     first = arrays[first_name]
-    xp = namespace_of(first)
+    xp = namespace_of(first, first_name)
     first_device = array_api_compat.device(first)
     for name in names:
         array = arrays[name]
-        if name != first_name and array_api_compat.array_namespace(array) is not xp:
+        if name != first_name and namespace_of(array, name) is not xp:
             raise TypeError(
                 f"{name} is {a_library_array(array)} but {first_name} is {a_library_array(first)}; "
                 "all arrays must come from one library (convert with xrnn.backends.asarray)"

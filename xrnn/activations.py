@@ -14,7 +14,7 @@ from xrnn.backends import fast_path
 def _floating_namespace(x: Array, name: str = "x") -> ModuleType:
     if not array_api_compat.is_array_api_obj(x):
         raise TypeError(f"{name} must be an array, got {type(x).__name__}")
-    xp = namespace_of(x)
+    xp = namespace_of(x, name)
     if not xp.isdtype(x.dtype, "real floating"):
         raise TypeError(f"{name} must have a real floating dtype (float32 or float64), got {x.dtype}")
     return xp

@@ -100,7 +100,7 @@ def check_labels(xp: ModuleType, labels: Array, like: Array, dims: Mapping[str, 
     expect_loss_dtype(xp, "the data", like)
     if not array_api_compat.is_array_api_obj(labels):
         raise TypeError(f"labels must be an array, got {type(labels).__name__}")
-    if namespace_of(labels) is not xp:
+    if namespace_of(labels, "labels") is not xp:
         raise TypeError(f"labels is {a_library_array(labels)} but the data are {library_name(like)} arrays")
     if array_api_compat.device(labels) != array_api_compat.device(like):
         raise ValueError(

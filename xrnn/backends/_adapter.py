@@ -88,6 +88,11 @@ class ArrayBackend(ABC):
         """The device new arrays land on when none is given."""
         return None
 
+    def refused_type(self, kind: type) -> str | None:
+        """Why xrnn refuses arrays of type ``kind`` of this library (``"a ..."``), or ``None``: a subclass
+        whose extra meaning the Array API code would silently drop."""
+        return None
+
     def resolve_dtype(self, dtype: Any) -> Any:
         """Accept ``"float32"``/``"float64"`` or a dtype object of this library."""
         if isinstance(dtype, str):

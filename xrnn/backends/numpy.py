@@ -181,6 +181,14 @@ class NumpyBackend(ArrayBackend):
     scans_take_masks = True
     scans_take_after = True
 
+    def refused_type(self, kind: type) -> str | None:
+        if issubclass(kind, np.ma.MaskedArray):
+            return (
+                "a NumPy masked array, whose mask xrnn would ignore; pass its data (np.ma.getdata) and mark "
+                "padded steps with mask="
+            )
+        return None
+
     @property
     def xp(self) -> ModuleType:
         return compat_numpy
