@@ -2,15 +2,18 @@
 
 ``nox -s "tests(cupy)"`` on a CUDA machine; with no internet, ``nox --no-venv -s "tests(cupy)"`` runs
 the same session on the current interpreter, which must already have cupy, pytest, hypothesis and
-array-api-compat.
+array-api-compat. ``nox -s standin_cupy`` runs xrnn's CuPy code paths on the CPU, through a stand-in
+that is not CuPy (``tools/standin_cupy/README.md``).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import nox
 
@@ -20,6 +23,18 @@ nox.options.sessions = ["lint", "typecheck", "tests", "docs"]
 BACKENDS = ["numpy", "array_api_strict", "cupy"]
 # "dask": the whole suite on NumPy with dask installed, so tests/test_dask.py runs instead of skipping.
 TEST_SESSIONS = [*BACKENDS, "dask"]
+STANDIN_CUPY = Path(__file__).resolve().parent / "tools" / "standin_cupy"
+# The tests that reach xrnn's CuPy code: its adapter, fused kernels, graphs and cuBLAS calls, through every
+# cell, masks, layers and Dask's threaded scheduler on CuPy chunks.
+STANDIN_CUPY_TESTS = [
+    "tests/backends/test_cupy.py",
+    "tests/test_rnn.py",
+    "tests/test_lstm.py",
+    "tests/test_gru.py",
+    "tests/test_masking.py",
+    "tests/test_layers.py",
+    "tests/test_dask.py",
+]
 
 
 def _cuda_major_version() -> int | None:
@@ -65,6 +80,31 @@ def tests(session: nox.Session, backend: str) -> None:
         session.run(python, "-c", "import dask.array, distributed")
         backend = "numpy"
     session.run(python, "-m", "pytest", f"--backend={backend}", *session.posargs)
+
+
+def _standin_compiler() -> str | None:
+    """The C++ compiler the stand-in CuPy would build its kernels with, asked of the stand-in itself."""
+    spec = importlib.util.spec_from_file_location("standin_build", STANDIN_CUPY / "cupy" / "_build.py")
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError(STANDIN_CUPY / "cupy" / "_build.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    return build.compiler()
+
+
+@nox.session
+def standin_cupy(session: nox.Session) -> None:
+    """xrnn's CuPy code paths on the CPU, through the stand-in CuPy in ``tools/standin_cupy`` (NOT CuPy).
+
+    Only this session puts the stand-in on ``PYTHONPATH``; its kernels and fake cuBLAS are compiled on first
+    use into ``STANDIN_BUILD`` (default: a per-user cache). Arguments after ``--`` go to pytest.
+    """
+    if _standin_compiler() is None:
+        session.skip("no C++ compiler here (set CXX, or put c++, g++ or clang++ on PATH); the stand-in needs one")
+    _install(session, "-e", ".[test,dask]")
+    python = sys.executable if session.venv_backend == "none" else "python"
+    pytest = [python, "-m", "pytest", "--backend=cupy", *STANDIN_CUPY_TESTS, *session.posargs]
+    session.run(*pytest, env={"PYTHONPATH": str(STANDIN_CUPY)})
 
 
 @nox.session
