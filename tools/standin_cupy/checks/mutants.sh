@@ -3,30 +3,44 @@
 # place; the session must fail on every one. Each runs in a fresh copy of the checkout's tracked files,
 # as `nox --no-venv -s standin_cupy -- -x` on the current interpreter (which needs nox and the test and dask
 # extras' packages). Usage: bash tools/standin_cupy/checks/mutants.sh [CHECKOUT]
-# (default: the checkout this script is in). Prints one line per mutant; exits 1 if any was not caught.
+# (default: the checkout this script is in). Prints one line per mutant; exits 1 if any was not caught, 2 if
+# the session fails without a mutant.
 set -uo pipefail
 src=$(cd "${1:-$(dirname "$0")/../../..}" && pwd)
 copy=$(mktemp -d)
 trap 'rm -rf "$copy"' EXIT
 escaped=0
 
-mutant() {  # file, sed expression, what it breaks
-  local file=$1 edit=$2 label=$3
+copy_checkout() {
   rm -rf "$copy" && mkdir -p "$copy"
   (cd "$src" && git ls-files -z | tar --null -cf - -T -) | (cd "$copy" && tar -xf -)
+}
+
+session_result() {  # the last line nox prints about the session, run in the copy
+  (cd "$copy" && nox --no-venv -s standin_cupy -- -x -q 2>&1) | grep -E '^nox > Session standin_cupy' | tail -1
+}
+
+mutant() {  # file, sed expression, what it breaks
+  local file=$1 edit=$2 label=$3
+  copy_checkout
   sed -i "$edit" "$copy/$file"
   if cmp -s "$src/$file" "$copy/$file"; then
     echo "NOT APPLIED (the code changed; update this mutant): $label"
     escaped=1
     return
   fi
-  local summary
-  summary=$(cd "$copy" && nox --no-venv -s standin_cupy -- -x -q 2>&1 | grep -E '^(=+ .*(passed|failed|error).* =+|nox > Session .*)$' | tail -1)
-  case $summary in
+  case $(session_result) in
     *"Session standin_cupy failed"*) echo "caught: $label" ;;
-    *) echo "ESCAPED: $label ($summary)"; escaped=1 ;;
+    *) echo "ESCAPED: $label"; escaped=1 ;;
   esac
 }
+
+# The control: unmutated, the session must pass, or a mutant's failure would prove nothing.
+copy_checkout
+case $(session_result) in
+  *"was successful"*) echo "control: the session passes on the unmutated checkout" ;;
+  *) echo "the session does not pass on the unmutated checkout: fix that first"; exit 2 ;;
+esac
 
 mutant xrnn/backends/_cublas_capture.py \
   's/leading: int = max(int(matrix.strides\[0\]) \/\/ itemsize, int(matrix.shape\[1\]), 1)/leading: int = max(int(matrix.shape[1]), 1)/' \
