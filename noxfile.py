@@ -1,4 +1,5 @@
-"""Sessions: ``nox`` runs lint, typecheck, the tests on every backend (cupy skips without a GPU) and docs.
+"""Sessions: ``nox`` runs lint, typecheck, the tests on every backend (cupy skips without a GPU), the CuPy
+code paths on a stand-in CuPy (``standin_cupy``, skips without a C++ compiler) and docs.
 
 ``nox -s "tests(cupy)"`` on a CUDA machine; with no internet, ``nox --no-venv -s "tests(cupy)"`` runs
 the same session on the current interpreter, which must already have cupy, pytest, hypothesis and
@@ -18,7 +19,7 @@ from pathlib import Path
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
-nox.options.sessions = ["lint", "typecheck", "tests", "docs"]
+nox.options.sessions = ["lint", "typecheck", "tests", "standin_cupy", "docs"]
 
 BACKENDS = ["numpy", "array_api_strict", "cupy"]
 # "dask": the whole suite on NumPy with dask installed, so tests/test_dask.py runs instead of skipping.
