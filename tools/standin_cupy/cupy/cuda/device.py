@@ -5,6 +5,7 @@ the capture hook that hands GEMMs issued on a capturing stream to the graph."""
 from __future__ import annotations
 
 import ctypes
+import threading
 from typing import Any
 
 from cupy import _build, _state
@@ -83,8 +84,6 @@ _HOOK_TYPE = ctypes.CFUNCTYPE(None, ctypes.POINTER(GemmRecord))
 
 
 def _hook(record: ctypes._Pointer[GemmRecord]) -> None:
-    from cupy import _state
-
     copy = GemmRecord.from_buffer_copy(record.contents)
     stream = _cublas.standin_handle_stream(ctypes.c_void_p(_handles.handle))
     _state.record(lambda: _cublas.standin_gemm_exec(ctypes.byref(copy)), "cublasGemm", stream_ptr=stream or 0)
@@ -92,9 +91,6 @@ def _hook(record: ctypes._Pointer[GemmRecord]) -> None:
 
 _hook_c = _HOOK_TYPE(_hook)
 _cublas.standin_set_hook(_hook_c)
-
-
-import threading  # noqa: E402
 
 _handles = threading.local()
 
