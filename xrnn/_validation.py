@@ -118,10 +118,15 @@ def common_namespace(arrays: Mapping[str, Array]) -> ModuleType:
     return xp
 
 
+def is_float32_or_float64(xp: ModuleType, dtype: object) -> bool:
+    """Whether ``dtype`` is one of the two dtypes xrnn computes in (``TypeError`` if it is not ``xp``'s)."""
+    return is_kind(xp, dtype, (xp.float32, xp.float64))
+
+
 def expect_float32_or_float64(xp: ModuleType, name: str, array: Array, *, purpose: str = "", reason: str = "") -> None:
     """``array`` must be float32 or float64, the dtypes xrnn computes in: ``TypeError`` naming it, what it is
     for (``purpose``, `` for a loss``) and why the others are refused (``reason``) otherwise."""
-    if not is_kind(xp, array.dtype, (xp.float32, xp.float64)):
+    if not is_float32_or_float64(xp, array.dtype):
         raise TypeError(f"{name} must be float32 or float64{purpose}, got {array.dtype}{reason}")
 
 

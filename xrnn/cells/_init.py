@@ -15,7 +15,7 @@ from typing import Any
 import array_api_compat
 
 from xrnn._typing import Array
-from xrnn._validation import expect_integer, expect_positive, whole_number
+from xrnn._validation import expect_integer, expect_positive, is_float32_or_float64, whole_number
 from xrnn.backends import get_backend
 from xrnn.cells._shapes import Extent
 
@@ -36,9 +36,8 @@ def compute_dtype(backend: str, dtype: object) -> Any:
     the two dtypes the cells compute in (``np.float16`` or ``np.int32`` would give parameters no call takes)."""
     adapter = get_backend(backend)
     resolved = adapter.resolve_dtype(dtype)
-    xp = adapter.xp
     try:
-        computable = bool(xp.isdtype(resolved, (xp.float32, xp.float64)))
+        computable = is_float32_or_float64(adapter.xp, resolved)
     except (TypeError, ValueError):  # not a dtype of this library
         computable = False
     if not computable:
