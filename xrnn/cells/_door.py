@@ -179,18 +179,21 @@ def check_initial(cell: CellSpec, initial: object, argument: str = "state") -> S
     return initial
 
 
-def fill_zeros(xp: ModuleType, initial: Sequence[Array | None], checked: Checked, like: Array) -> tuple[Array, ...]:
-    """The initial states, copied, with every ``None`` replaced by zeros ``(n_a, m)`` in ``like``'s dtype, on
-    its device. Copies: the caches keep them for the backward pass, and truncated BPTT's ``a0[...] = a[..., -1]``
-    between the passes must not change its gradients."""
-    if all(state is not None for state in initial):  # every state given: no zeros to place
-        return tuple(xp.asarray(state, copy=True) for state in initial)
+def fill_zeros(
+    xp: ModuleType, initial: Sequence[Array | None], checked: Checked, like: Array, *, copied: bool = True
+) -> tuple[Array, ...]:
+    """The initial states with every ``None`` replaced by zeros ``(n_a, m)`` in ``like``'s dtype, on its device.
+
+    ``copied``: the given states are copied, for a cache that outlives the call: it keeps them for the
+    backward pass, and truncated BPTT's ``a0[...] = a[..., -1]`` between the passes must not change its
+    gradients.
+    """
+    given = [state if state is None or not copied else xp.astype(state, state.dtype, copy=True) for state in initial]
+    if all(state is not None for state in given):  # every state given: no zeros to place
+        return tuple(given)
     shape = (checked.sizes["n_a"], checked.sizes["m"])
     device = array_api_compat.device(like)
-    return tuple(
-        xp.zeros(shape, dtype=like.dtype, device=device) if state is None else xp.asarray(state, copy=True)
-        for state in initial
-    )
+    return tuple(xp.zeros(shape, dtype=like.dtype, device=device) if state is None else state for state in given)
 
 
 _used: dict[int, tuple[object, object]] = {}

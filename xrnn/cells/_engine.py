@@ -157,7 +157,7 @@ def loss_and_gradients(
     checked = check_call(cell, parameters, {"x": (x, SEQUENCE), **initial_data(cell, initial)}, output=True, mask=mask)
     xp = checked.xp
     check_labels(xp, labels, x, checked.sizes)
-    start = fill_zeros(xp, initial, checked, x)
+    start = fill_zeros(xp, initial, checked, x, copied=False)  # the caches end with this call
     x = zero_padding(xp, checked.keep, x)
     head = CrossEntropyHead(checked, x, labels, parameters, cell.output)
     if budget is not None and budget < checked.sizes["T_x"]:
