@@ -140,9 +140,14 @@ def _bad_targets(xp: ModuleType, labels: Array) -> tuple[tuple[str, Array], ...]
 def labels_to_rows(xp: ModuleType, labels: Array, like: Array, n_y: int) -> Array:
     """Checked ``labels`` (of any number of steps) as target rows ``(T * m, n_y)`` in ``like``'s dtype."""
     if is_kind(xp, labels.dtype, "integral"):
-        indices, classes = class_range(xp, xp.reshape(xp.permute_dims(labels, (1, 0)), (-1,)), n_y)
-        return xp.astype(indices[:, None] == classes[None, :], like.dtype)
+        return one_hot_rows(xp, xp.reshape(xp.permute_dims(labels, (1, 0)), (-1,)), n_y, like.dtype)
     return to_rows(xp, labels)
+
+
+def one_hot_rows(xp: ModuleType, indices: Array, n: int, dtype: object) -> Array:
+    """Class ``indices (N,)`` in ``[0, n)`` as one-hot rows ``(N, n)`` of ``dtype``."""
+    indices, classes = class_range(xp, indices, n)
+    return xp.astype(indices[:, None] == classes[None, :], dtype)
 
 
 def class_range(xp: ModuleType, indices: Array, n: int) -> tuple[Array, Array]:

@@ -35,7 +35,13 @@ from xrnn.backends import namespace_backend
 from xrnn.cells import Cell, State, resolve
 from xrnn.cells._door import check_initial, check_parameter_shapes
 from xrnn.cells._engine import loss_and_gradients
-from xrnn.losses import class_range, cross_entropy_rows, expect_loss_dtype, squared_error_unchecked
+from xrnn.losses import (
+    class_range,
+    cross_entropy_rows,
+    expect_loss_dtype,
+    one_hot_rows,
+    squared_error_unchecked,
+)
 
 
 def one_hot(indices: Array, n: int, *, dtype: object) -> Array:
@@ -283,9 +289,7 @@ def many_to_one_loss_and_gradients(
     _check_labels(head.xp, labels, x, int(x.shape[1]), n_y)
 
     def cross_entropy(outputs: Array) -> tuple[Array, Array]:
-        indices, classes = class_range(head.xp, labels, n_y)
-        targets = head.xp.astype(indices[:, None] == classes[None, :], x.dtype)
-        loss, dlogits = cross_entropy_rows(head.xp, outputs.T, targets)
+        loss, dlogits = cross_entropy_rows(head.xp, outputs.T, one_hot_rows(head.xp, labels, n_y, x.dtype))
         return loss, dlogits.T
 
     return head.loss_and_gradients(x, state, mask, checkpoints, cross_entropy)
