@@ -74,7 +74,7 @@ class Cell(CellSpec):
         """
         options = {**INIT_OPTIONS, **options}
         sizes = check_sizes(n_x, n_a, n_y)
-        compute_dtype(options["backend"], options["dtype"])  # before a researcher's init sees it
+        expected = compute_dtype(options["backend"], options["dtype"])  # before a researcher's init sees it
         returned = self.init_parameters(n_x, n_a, n_y, **options)
         if not isinstance(returned, Mapping):
             raise CellContractError(
@@ -88,15 +88,15 @@ class Cell(CellSpec):
             where = {key: options[key] for key in ("backend", "dtype", "device")}
             seed = None if options["seed"] is None else options["seed"] + 1
             parameters.update(glorot_uniform(draw, n_x, n_a, n_y, seed=seed, **where))
-        self._check_initialised(parameters, sizes, options["backend"], options["dtype"])
+        self._check_initialised(parameters, sizes, options["backend"], options["dtype"], expected)
         return parameters
 
     def _check_initialised(
-        self, parameters: Mapping[str, Any], sizes: Mapping[str, int], backend: str, dtype: object
+        self, parameters: Mapping[str, Any], sizes: Mapping[str, int], backend: str, dtype: object, expected: object
     ) -> None:
         """What the initialiser returned must be the cell's keys (the output layer's both or neither), arrays
-        of the library and dtype asked for, of the shapes the sizes asked for give (a user's ``init`` may get
-        any of them wrong)."""
+        of the library and dtype asked for (``dtype``, resolved as ``expected``), of the shapes the sizes asked
+        for give (a user's ``init`` may get any of them wrong)."""
         where = f"cell {self.name!r}: init returned"
         shapes = parameter_shapes(self, output=True)
         missing = [key for key in shapes if key not in parameters]
@@ -106,7 +106,6 @@ class Cell(CellSpec):
                 f"{where} parameters with keys {sorted(parameters)}; missing {missing}, unexpected {unexpected}"
             )
         adapter = get_backend(backend)
-        expected = adapter.resolve_dtype(dtype)
         for key, extents in shapes.items():
             value = parameters[key]
             is_array: bool = array_api_compat.is_array_api_obj(value)  # a bool: no narrowing of Any
